@@ -1,0 +1,4 @@
+export { freePort } from './ports.js';
+export { tempDir, type TempDir } from './tmp.js';
+export { NatsServer, natsServerBinary, type NatsServerOptions } from './nats-server.js';
+export { waitUntil } from './wait.js';
