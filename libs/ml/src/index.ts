@@ -1,0 +1,6 @@
+export {
+  chooseExecutionProviders,
+  resolveExecutionProviders,
+  type BackendInfo,
+  type ProviderChoice,
+} from './execution-providers.js';
