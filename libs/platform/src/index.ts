@@ -1,0 +1,108 @@
+// Public API of @aimass/platform. Everything a service may use is listed here by name.
+
+// Configuration
+export { loadConfig, type LoadConfigOptions } from './config/load-config.js';
+export { ConfigError, type ConfigProblem } from './config/config-error.js';
+export { EX_CONFIG, configOrExit, failFast, type FailFastIo } from './config/fail-fast.js';
+export { envVarName } from './config/env.js';
+export {
+  baseConfigSchema,
+  baseConfigShape,
+  grpcConfigSchema,
+  logConfigSchema,
+  pseudonymConfigSchema,
+  telemetryConfigSchema,
+  type BaseConfig,
+  type GrpcConfig,
+  type LogConfig,
+  type PseudonymConfig,
+  type TelemetryConfig,
+} from './config/base-schema.js';
+
+// Logging
+export { LOG_LEVELS, createLogger, type CreateLoggerOptions, type LogLevel, type LogPseudonymizer, type Logger } from './logging/logger.js';
+export {
+  CONTENT_KEYS,
+  IDENTIFIER_KEYS,
+  REDACTED,
+  SECRET_KEYS,
+  isSensitiveKey,
+  redactSensitive,
+  type RedactOptions,
+} from './logging/redact.js';
+
+// Pseudonyms
+export { PSEUDONYM_LENGTH, PSEUDONYM_PATTERN, pseudonymize, type SecretInput } from './pseudonym/pseudonymize.js';
+export {
+  MIN_ROOT_SECRET_BYTES,
+  Pseudonymizer,
+  type PseudonymSecretSource,
+  type PseudonymizerOptions,
+} from './pseudonym/pseudonymizer.js';
+
+// Errors
+export {
+  AlreadyExistsError,
+  CancelledError,
+  ConflictError,
+  DeadlineExceededError,
+  DomainError,
+  FailedPreconditionError,
+  InternalError,
+  InvalidArgumentError,
+  NotFoundError,
+  PermissionDeniedError,
+  ResourceExhaustedError,
+  UnauthenticatedError,
+  UnavailableError,
+  UnimplementedError,
+  isDomainError,
+  type DomainErrorKind,
+  type RetryAfterOptions,
+} from './errors/domain-errors.js';
+export {
+  ERROR_REF_KEY,
+  INVALID_FIELD_KEY,
+  RETRY_AFTER_MS_KEY,
+  fromGrpcError,
+  toGrpcStatus,
+  type GrpcStatus,
+  type ToGrpcStatusOptions,
+} from './errors/grpc-mapping.js';
+
+// gRPC
+export {
+  createGrpcServer,
+  type BoundAddress,
+  type CreateGrpcServerOptions,
+  type GrpcServer,
+  type GrpcServerConfig,
+  type GrpcServiceRegistration,
+} from './grpc/server.js';
+export { serverStreaming, unary, type ServerStreamingHandler, type UnaryHandler } from './grpc/handlers.js';
+export type { CallContext } from './grpc/call-context.js';
+export { DEADLINE_REQUIRED_MESSAGE, DRAINING_MESSAGE } from './grpc/call-policy.js';
+export { EXEMPT_SERVICE_PREFIXES } from './grpc/rpc-names.js';
+export {
+  callUnary,
+  createClient,
+  defaultDeadlineInterceptor,
+  tracingClientInterceptor,
+  type ClientConstructor,
+  type CreateClientOptions,
+  type RetryOptions,
+  type UnaryCallOptions,
+  type UnaryMethod,
+} from './grpc/client.js';
+export { installSignalHandlers, type InstallSignalHandlersOptions, type SignalHandlers } from './grpc/signals.js';
+
+// Telemetry
+export {
+  TRACER_NAME,
+  platformTracer,
+  startTelemetry,
+  type StartTelemetryOptions,
+  type Telemetry,
+  type TelemetryExporter,
+} from './telemetry/telemetry.js';
+export { extractTraceContext, injectTraceHeaders, type TraceHeaders } from './telemetry/propagation.js';
