@@ -1,0 +1,237 @@
+import {
+  jetstream,
+  JetStreamApiError,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
+import { connect, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { EventBusClosedError, EventBusError, EventBusUnavailableError } from '../errors.js';
+import { sleep, validateConsumeOptions, within } from '../delivery.js';
+import { assertName } from '../subjects.js';
+import { injectTraceContext } from '../trace.js';
+import type {
+  ConsumeOptions,
+  ConsumerHandle,
+  EnsureStreamResult,
+  EventBus,
+  EventHandler,
+  PublishAck,
+  PublishOptions,
+  StreamSpec,
+} from '../types.js';
+import { NatsConsumerGroup } from './group.js';
+import { ensureJetStream, eventStreamConfig } from './streams.js';
+
+export interface NatsBusSettings {
+  /** Time to wait for one PubAck. Default 2000. */
+  publishTimeoutMs?: number;
+  /** Further attempts (same Nats-Msg-Id, so never stored twice) after a timeout. Default 2. */
+  publishRetries?: number;
+  /** Pause between attempts. Default 100. */
+  publishRetryDelayMs?: number;
+  /** Timeout of JetStream management requests (streams, consumers). Default 5000. */
+  apiTimeoutMs?: number;
+  /**
+   * Lifetime of one pull request (min 1000). Bounds how long close() and a partition hand-over
+   * wait for an idle pull; the lease TTL must exceed it (see README). Default 2000.
+   */
+  pullExpiresMs?: number;
+}
+
+export interface NatsBusOptions extends NatsBusSettings {
+  servers: string | string[];
+  /** Connection name shown by the server's monitoring. */
+  name?: string;
+  /** Reconnect forever after losing the server (default true). */
+  reconnect?: boolean;
+  /** Pause between reconnect attempts. Default 1000. */
+  reconnectTimeWaitMs?: number;
+  /** Bound on the first connect. Default 5000. */
+  connectTimeoutMs?: number;
+  /** Anything else for the NATS client: TLS, credentials, ping interval... */
+  connection?: Partial<NodeConnectionOptions>;
+}
+
+/** Connects to NATS (reconnecting forever) and returns the JetStream adapter of the event bus. */
+export async function connectNatsBus(options: NatsBusOptions): Promise<NatsEventBus> {
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      ...options.connection,
+      servers: options.servers,
+      name: options.name,
+      reconnect: options.reconnect ?? true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: options.reconnectTimeWaitMs ?? 1000,
+      timeout: options.connectTimeoutMs ?? 5000,
+    });
+  } catch (error) {
+    throw new EventBusUnavailableError(`cannot connect to NATS at ${String(options.servers)}: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
+  try {
+    return await createNatsBus(nc, { ...options, ownsConnection: true });
+  } catch (error) {
+    await nc.close();
+    throw error;
+  }
+}
+
+/** The adapter over an existing connection; close() closes the connection only when it owns it. */
+export async function createNatsBus(
+  nc: NatsConnection,
+  settings: NatsBusSettings & { ownsConnection?: boolean } = {},
+): Promise<NatsEventBus> {
+  const apiTimeoutMs = settings.apiTimeoutMs ?? 5000;
+  const jsm = await jetstreamManager(nc, { timeout: apiTimeoutMs, checkAPI: false });
+  return new NatsEventBus(nc, jsm, settings);
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export class NatsEventBus implements EventBus {
+  readonly publishTimeoutMs: number;
+  readonly publishRetries: number;
+  readonly publishRetryDelayMs: number;
+  /** The longest a publish can take before it resolves or rejects. */
+  readonly publishBoundMs: number;
+  private readonly js: JetStreamClient;
+  private readonly apiJs: JetStreamClient;
+  private readonly pullExpiresMs: number;
+  private readonly groups = new Set<NatsConsumerGroup>();
+  private readonly ownsConnection: boolean;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    readonly connection: NatsConnection,
+    private readonly jsm: JetStreamManager,
+    settings: NatsBusSettings & { ownsConnection?: boolean },
+  ) {
+    this.publishTimeoutMs = settings.publishTimeoutMs ?? 2000;
+    this.publishRetries = settings.publishRetries ?? 2;
+    this.publishRetryDelayMs = settings.publishRetryDelayMs ?? 100;
+    this.publishBoundMs =
+      (this.publishRetries + 1) * this.publishTimeoutMs + this.publishRetries * this.publishRetryDelayMs;
+    this.pullExpiresMs = Math.max(1000, settings.pullExpiresMs ?? 2000);
+    this.ownsConnection = settings.ownsConnection ?? false;
+    this.js = jetstream(connection, { timeout: this.publishTimeoutMs });
+    this.apiJs = jetstream(connection, { timeout: settings.apiTimeoutMs ?? 5000 });
+    // Closed under us (crash-like): consumers stop without releasing; their leases expire.
+    void connection.closed().then(() => {
+      for (const group of this.groups) group.abandon();
+    });
+  }
+
+  private assertOpen(): void {
+    if (this.closing !== undefined || this.connection.isClosed()) throw new EventBusClosedError();
+  }
+
+  async ensureStream(spec: StreamSpec): Promise<EnsureStreamResult> {
+    this.assertOpen();
+    assertName(spec.name, 'stream name');
+    try {
+      return await ensureJetStream(this.jsm, eventStreamConfig(spec));
+    } catch (error) {
+      throw this.translate(error, `ensureStream ${spec.name}`);
+    }
+  }
+
+  async publish(subject: string, data: Uint8Array, options: PublishOptions): Promise<PublishAck> {
+    this.assertOpen();
+    return this.send(subject, data, options);
+  }
+
+  /** Publish without the open check: dead letters are still sent while consumers drain. */
+  private async send(subject: string, data: Uint8Array, options: PublishOptions): Promise<PublishAck> {
+    if (!options.dedupeId) throw new EventBusError('publish needs a dedupeId');
+    const carrier: Record<string, string> = { ...options.headers };
+    injectTraceContext(carrier);
+    const headers = natsHeaders();
+    for (const [key, value] of Object.entries(carrier)) headers.set(key, value);
+
+    let lastError: unknown;
+    for (let attempt = 0; attempt <= this.publishRetries; attempt++) {
+      if (attempt > 0) await sleep(this.publishRetryDelayMs);
+      try {
+        const ack = await this.js.publish(subject, data, {
+          msgID: options.dedupeId,
+          headers,
+          timeout: this.publishTimeoutMs,
+        });
+        return { stream: ack.stream, sequence: ack.seq, duplicate: ack.duplicate };
+      } catch (error) {
+        if (this.connection.isClosed()) throw new EventBusClosedError(undefined, { cause: error });
+        // The stream answered and said no (limits, wrong expectation): retrying cannot help.
+        if (error instanceof JetStreamApiError && error.status !== 503) {
+          throw new EventBusError(`publish to ${subject} rejected by the stream: ${error.message}`, { cause: error });
+        }
+        lastError = error;
+      }
+    }
+    throw new EventBusUnavailableError(
+      `publish to ${subject} not acknowledged after ${this.publishRetries + 1} attempts (bound ${this.publishBoundMs} ms): ${messageOf(lastError)}` +
+        ' (server unreachable, or no stream captures the subject); the event may or may not be stored: publish again with the same dedupeId',
+      { cause: lastError },
+    );
+  }
+
+  async consume(options: ConsumeOptions, handler: EventHandler): Promise<ConsumerHandle> {
+    this.assertOpen();
+    validateConsumeOptions(options);
+    const group = new NatsConsumerGroup(
+      {
+        nc: this.connection,
+        js: this.apiJs,
+        jsm: this.jsm,
+        leaseJs: (timeout) => jetstream(this.connection, { timeout }),
+        leaseJsm: (timeout) => jetstreamManager(this.connection, { timeout, checkAPI: false }),
+        publish: (subject, data, publishOptions) => this.send(subject, data, publishOptions),
+        pullExpiresMs: this.pullExpiresMs,
+        onClosed: (g) => this.groups.delete(g),
+      },
+      options,
+      handler,
+    );
+    this.groups.add(group);
+    try {
+      await group.start();
+    } catch (error) {
+      await group.close().catch(() => undefined);
+      throw this.translate(error, `consume ${options.durable}`);
+    }
+    return group;
+  }
+
+  private translate(error: unknown, what: string): Error {
+    if (error instanceof EventBusError || error instanceof RangeError) return error;
+    if (this.connection.isClosed()) return new EventBusClosedError(undefined, { cause: error });
+    if (error instanceof JetStreamApiError && error.status !== 503) {
+      return new EventBusError(`${what}: ${error.message}`, { cause: error });
+    }
+    return new EventBusUnavailableError(`${what}: ${messageOf(error)}`, { cause: error });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    await Promise.all([...this.groups].map((group) => group.close()));
+    if (!this.ownsConnection || this.connection.isClosed()) return;
+    // Flush the last acks; a connection that cannot drain (server gone) is simply closed.
+    const drained = await within(
+      this.connection.drain().then(
+        () => true,
+        () => false,
+      ),
+      2000,
+    );
+    if (drained !== true) await this.connection.close();
+  }
+}

@@ -1,0 +1,97 @@
+export type EventHeaders = Readonly<Record<string, string>>;
+
+/** A stream declared up front; `ensureStream` creates it or brings its configuration up to date. */
+export interface StreamSpec {
+  name: string;
+  subjects: string[];
+  /** Events older than this are removed. */
+  maxAgeMs: number;
+  /** A publish repeating a dedupeId seen within this window is not stored again. */
+  duplicateWindowMs: number;
+  /** Oldest events are discarded beyond this size; unlimited when omitted. */
+  maxBytes?: number;
+  /** Copies kept by a clustered JetStream; 1 when omitted. Ignored in-process. */
+  replicas?: number;
+}
+
+export type EnsureStreamResult = 'created' | 'updated' | 'unchanged';
+
+export interface PublishOptions {
+  /** Idempotency key: a repeat inside the stream's duplicate window is acknowledged but not stored twice. */
+  dedupeId: string;
+  headers?: Record<string, string>;
+}
+
+export interface PublishAck {
+  stream: string;
+  /** Stream sequence of the stored event (of the original one for a duplicate). */
+  sequence: number;
+  duplicate: boolean;
+}
+
+export interface DeliveredEvent {
+  subject: string;
+  data: Uint8Array;
+  /** The publisher's headers (including `traceparent`), without the transport's own (`Nats-*`). */
+  headers: EventHeaders;
+  dedupeId: string | undefined;
+  /** Stream sequence. */
+  sequence: number;
+  /** 1 on the first delivery; counted by the server, so it survives consumer crashes. */
+  deliveryCount: number;
+  partition: number;
+  /** When the stream stored the event. */
+  publishedAt: Date;
+}
+
+/** Resolving acknowledges the event; throwing asks for a redelivery after a back-off. */
+export type EventHandler = (event: DeliveredEvent) => Promise<void>;
+
+export interface ConsumeOptions {
+  /** Consumer group name; replicas using the same one share the partitions. [A-Za-z0-9_-]. */
+  durable: string;
+  stream: string;
+  /**
+   * With `partitions`: the keyed subject prefix the publisher passed to `keyedSubject`
+   * (wildcards allowed, e.g. `aimass.*.feedback`); partition i consumes `<filterSubject>.<i>.>`.
+   * Without: a plain subject filter consumed as one ordered partition (e.g. a dead-letter stream).
+   */
+  filterSubject: string;
+  /** Must equal the count publishers pass to `keyedSubject`. Omitted: one unkeyed partition. */
+  partitions?: number;
+  /** Failed attempts after which the event goes to the dead-letter subject. */
+  maxDeliver: number;
+  /** Delay before redelivery after the n-th failed attempt: backoffMs[n-1], the last entry repeating. */
+  backoffMs: readonly number[];
+  /** Time a delivery may stay unacknowledged before the server redelivers it. */
+  ackWaitMs: number;
+  /** Where exhausted events go; a stream must capture it. */
+  deadLetterSubject: string;
+  /** Partition lease time-to-live (NATS). Default 10 s. */
+  leaseTtlMs?: number;
+  /** Bound on waiting for in-flight handlers in close(). Default 10 s. */
+  drainTimeoutMs?: number;
+  /** Told about failures the consumer handles itself (handler errors, transport errors, dead-letter failures). */
+  onError?: (error: unknown, event?: DeliveredEvent) => void;
+}
+
+export interface ConsumerHandle {
+  readonly durable: string;
+  /** Partitions this replica currently processes, ascending. */
+  assignedPartitions(): number[];
+  /** Stops fetching, waits (bounded) for in-flight handlers, gives the partitions back. */
+  close(): Promise<void>;
+}
+
+/**
+ * The event bus port: durable, at-least-once, ordered per partition. Adapters: NATS JetStream
+ * (`connectNatsBus`) and in-process (`createInProcessBus`).
+ */
+export interface EventBus {
+  ensureStream(spec: StreamSpec): Promise<EnsureStreamResult>;
+  /** Resolves once the event is durably stored; rejects with EventBusUnavailableError within a bounded time. */
+  publish(subject: string, data: Uint8Array, options: PublishOptions): Promise<PublishAck>;
+  consume(options: ConsumeOptions, handler: EventHandler): Promise<ConsumerHandle>;
+  /** Closes every consumer (draining) and the connection. */
+  close(): Promise<void>;
+}
