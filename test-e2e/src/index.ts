@@ -1,0 +1,2 @@
+export { healthStatus, reflectedServices } from './grpc-probes.js';
+export { repositoryRoot } from './paths.js';

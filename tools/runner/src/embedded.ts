@@ -1,0 +1,33 @@
+import type { EventBus } from '@aimass/events';
+import type { Logger } from '@aimass/platform';
+import type { DocumentStore } from '@aimass/storage';
+
+/** What the one-process runner hands each service: the same ports a cluster deployment wires up. */
+export interface EmbeddedEnvironment {
+  /** Directory for this run's files (SQLite stores, the event journal, model repository). */
+  readonly dataDir: string;
+  readonly logger: Logger;
+  /** The in-process event bus shared by every embedded service. */
+  readonly bus: EventBus;
+  /** The service's own SQLite store, `<dataDir>/<name>.sqlite` (one file per service, as in the cluster). */
+  openStore(name: string): Promise<DocumentStore>;
+  /** Host and port the service should listen on. */
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface RunningService {
+  readonly name: string;
+  /** host:port where its gRPC server listens. */
+  readonly address: string;
+  /** Fully-qualified gRPC service names it serves, for the runner's health endpoint. */
+  readonly grpcServices: readonly string[];
+  /** Drain and release everything it holds. */
+  stop(): Promise<void>;
+}
+
+/** A service that can run inside the one-process mode; each service package exports one. */
+export interface EmbeddedService {
+  readonly name: string;
+  start(env: EmbeddedEnvironment): Promise<RunningService>;
+}
