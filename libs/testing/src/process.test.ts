@@ -3,7 +3,8 @@ import { TestProcess } from './index.js';
 
 describe('TestProcess', () => {
   it('waits for the ready line, returns its groups, and reports how the process ended', async () => {
-    const script = "console.log('listening on ' + 4321); process.on('SIGTERM', () => { console.log('bye'); process.exit(3); }); setInterval(() => {}, 1000);";
+    // The handler goes in before the ready line, so the test's signal cannot arrive first.
+    const script = "process.on('SIGTERM', () => { console.log('bye'); process.exit(3); }); setInterval(() => {}, 1000); console.log('listening on ' + 4321);";
     const { process: proc, match } = await TestProcess.start(process.execPath, { args: ['-e', script], ready: /listening on (\d+)/ });
     expect(match[1]).toBe('4321');
     proc.signal('SIGTERM');
