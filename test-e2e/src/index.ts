@@ -1,2 +1,1 @@
-export { healthStatus, reflectedServices } from './grpc-probes.js';
 export { repositoryRoot } from './paths.js';

@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, tempDir, TestProcess, type TempDir } from '@aimass/testing';
-import { healthStatus, reflectedServices, repositoryRoot } from '../src/index.js';
+import { freePort, healthStatus, reflectedServices, tempDir, TestProcess, type TempDir } from '@aimass/testing';
+import { repositoryRoot } from '../src/index.js';
 
 // The built runner, as `npm start` runs it; nx builds it before this target (test:e2e dependsOn ^build).
 const runnerMain = join(repositoryRoot, 'tools/runner/dist/main.js');

@@ -3,11 +3,10 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { createLogger } from '@aimass/platform';
-import { tempDir, waitUntil, type TempDir } from '@aimass/testing';
+import { healthStatus, tempDir, waitUntil, type TempDir } from '@aimass/testing';
 import { runnerConfigSchema } from '../src/config.js';
 import type { EmbeddedService } from '../src/embedded.js';
 import { startPlatform, type RunningPlatform } from '../src/runner.js';
-import { healthStatus } from './health.js';
 
 const silent = createLogger({ service: 'runner-test', level: 'silent' });
 const config = (dataDir: string) => runnerConfigSchema.parse({ grpc: { port: 0 }, runner: { dataDir, servicePortBase: 0 } });
