@@ -1,55 +1,107 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as grpc from '@grpc/grpc-js';
+import { v1 } from '@aimass/proto';
 import { freePort, healthStatus, reflectedServices, tempDir, TestProcess, type TempDir } from '@aimass/testing';
 import { repositoryRoot } from '../src/index.js';
 
 // The built runner, as `npm start` runs it; nx builds it before this target (test:e2e dependsOn ^build).
 const runnerMain = join(repositoryRoot, 'tools/runner/dist/main.js');
 
+const SPAM = `From: "Prize Desk" <winner@lucky-prizes.biz>
+To: you@example.com
+Subject: YOU HAVE WON $1,000,000 - CLAIM NOW
+Content-Type: text/html
+
+<html><body><p>Congratulations! You have been selected to receive a CASH PRIZE. Click here to claim your
+free money now! Limited time offer, act now, 100% guaranteed, no credit check. Remove me from this list.</p></body></html>
+`;
+
+const HAM = `From: Alice <alice@lists.example.org>
+To: dev-team@lists.example.org
+Subject: Re: build failure on the release branch
+List-Id: <dev-team.lists.example.org>
+
+I think the failure comes from the new test harness; the fixture directory is not created before the
+suite runs. Could you try the patch I attached to the bug report and tell me if the build passes?
+`;
+
+function classify(address: string, texts: string[]): Promise<v1.ClassifyResponse> {
+  const client = new v1.GeneralModelServiceClient(address, grpc.credentials.createInsecure());
+  return new Promise<v1.ClassifyResponse>((resolve, reject) =>
+    client.classify(
+      { inputs: texts.map((value) => ({ kind: { $case: 'text' as const, value } })), includeEmbedding: true, includeLogits: false },
+      new grpc.Metadata(),
+      { deadline: Date.now() + 10_000 },
+      (err, res) => (err ? reject(err) : resolve(res)),
+    ),
+  ).finally(() => client.close());
+}
+
+async function startRunner(dataDir: string, port: number) {
+  const started = await TestProcess.start(process.execPath, {
+    args: [runnerMain],
+    env: { AIMASS_GRPC__PORT: String(port), AIMASS_RUNNER__DATA_DIR: dataDir, AIMASS_RUNNER__SERVICE_PORT_BASE: '0' },
+    ready: /runner\s+(\S+:\d+)[\s\S]*general-model\s+(\S+:\d+)/,
+    // The first start trains the default model: about half a minute on two idle cores.
+    timeoutMs: 240_000,
+  });
+  return { proc: started.process, runner: started.match[1] ?? '', generalModel: started.match[2] ?? '' };
+}
+
 describe('one-process mode (npm start) as a separate process', () => {
   let dir: TempDir;
-  let proc: TestProcess | undefined;
+  const procs: TestProcess[] = [];
 
-  beforeAll(() => {
+  beforeAll(async () => {
     expect(existsSync(runnerMain), `${runnerMain} is missing: build first (npx nx run-many -t build)`).toBe(true);
+    dir = await tempDir('aimass-e2e-');
   });
-  afterEach(async () => {
-    await proc?.dispose();
-    proc = undefined;
+  afterAll(async () => {
+    for (const p of procs) await p.dispose();
     await dir?.remove();
   });
 
-  it('prints where it listens, answers health and reflection, and drains on SIGTERM', async () => {
-    dir = await tempDir('aimass-e2e-');
+  it('trains the default model on first start, serves it, answers health and reflection, and drains on SIGTERM', { timeout: 300_000 }, async () => {
     const port = await freePort();
-    const started = await TestProcess.start(process.execPath, {
-      args: [runnerMain],
-      env: { AIMASS_GRPC__PORT: String(port), AIMASS_RUNNER__DATA_DIR: dir.path, AIMASS_RUNNER__SERVICE_PORT_BASE: '0' },
-      ready: /runner\s+(\S+:\d+)/,
-    });
-    proc = started.process;
-    const address = started.match[1] ?? '';
-    expect(address).toBe(`127.0.0.1:${port}`);
+    const { proc, runner, generalModel } = await startRunner(dir.path, port);
+    procs.push(proc);
+    expect(runner).toBe(`127.0.0.1:${port}`);
     expect(proc.output).toContain(`data in ${dir.path}`);
+    expect(proc.output).toMatch(/featurized \d+ mails/);
+    expect(existsSync(join(dir.path, 'models/general/1/model.onnx'))).toBe(true);
 
-    expect(await healthStatus(address)).toBe('SERVING');
-    const services = await reflectedServices(address);
-    expect(services).toContain('grpc.health.v1.Health');
-    expect(services).toContain('inference.GRPCInferenceService');
-    expect(services).toContain('aimass.v1.InferenceService');
+    expect(await healthStatus(runner)).toBe('SERVING');
+    expect(await healthStatus(runner, 'inference.GRPCInferenceService')).toBe('SERVING');
+    const services = await reflectedServices(runner);
+    expect(services).toEqual(expect.arrayContaining(['grpc.health.v1.Health', 'inference.GRPCInferenceService', 'aimass.v1.InferenceService']));
+
+    const res = await classify(generalModel, [SPAM, HAM]);
+    expect(res.labels).toEqual(['ham', 'spam']);
+    expect(res.results.map((r) => r.label)).toEqual(['spam', 'ham']);
+    expect(res.results[0]?.embedding.length).toBeGreaterThanOrEqual(64);
 
     proc.signal('SIGTERM');
-    const exit = await proc.waitForExit(15_000);
+    const exit = await proc.waitForExit(30_000);
     expect(exit.code).toBe(0);
     expect(proc.output).toMatch(/"msg":"drained"/);
     // The event journal lives in the data directory, so acknowledged events outlive the process.
     expect(existsSync(join(dir.path, 'events.journal'))).toBe(true);
   });
 
+  it('starts again on the same data directory without training', { timeout: 120_000 }, async () => {
+    const { proc, generalModel } = await startRunner(dir.path, await freePort());
+    procs.push(proc);
+    expect(proc.output).not.toMatch(/featurized \d+ mails/);
+    const res = await classify(generalModel, [SPAM]);
+    expect(res.results[0]?.label).toBe('spam');
+    proc.signal('SIGTERM');
+    expect((await proc.waitForExit(30_000)).code).toBe(0);
+  });
+
   it('stops at start with exit code 78 and names the key of a bad configuration value', async () => {
-    dir = await tempDir('aimass-e2e-');
     const result = spawnSync(process.execPath, [runnerMain], {
       env: { ...process.env, AIMASS_GRPC__PORT: 'not-a-port', AIMASS_RUNNER__DATA_DIR: dir.path },
       encoding: 'utf8',

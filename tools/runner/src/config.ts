@@ -17,6 +17,8 @@ export const runnerConfigSchema = z.strictObject({
         .min(0)
         .max(65535)
         .default(50051),
+      /** Train the default general model on first start when the repository has none. */
+      trainDefaultModel: z.boolean().default(true),
     })
     .prefault({}),
 });

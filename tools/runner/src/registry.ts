@@ -1,8 +1,23 @@
+import { createGeneralModelEmbedded } from '@aimass/general-model';
+import { progressPrinter, trainGeneral } from '@aimass/train-general';
+import type { RunnerConfig } from './config.js';
 import type { EmbeddedService } from './embedded.js';
 
 /**
  * The services the one-process mode starts, in dependency order (a service may call those before
- * it). Each service issue adds its entry here: general-model, personal-model, fusion, updater,
- * privacy.
+ * it). Each service issue adds its entry here: general-model, then personal-model, fusion, updater
+ * and privacy.
  */
-export const EMBEDDED_SERVICES: readonly EmbeddedService[] = [];
+export function embeddedServices(config: RunnerConfig): EmbeddedService[] {
+  return [
+    createGeneralModelEmbedded({
+      // A fresh machine has no model: the first start trains the default one from the corpus that
+      // ships in npm (about half a minute on two cores), with progress on stderr.
+      ensureModel: config.runner.trainDefaultModel
+        ? async ({ repository, modelName }) => {
+            await trainGeneral({ repository, model: modelName, version: 1, minAccuracy: 0.99, onProgress: progressPrinter(process.stderr) });
+          }
+        : undefined,
+    }),
+  ];
+}
