@@ -1,0 +1,28 @@
+import * as grpc from '@grpc/grpc-js';
+import { MAX_MESSAGE_BYTES } from '../load/grpc-senders.js';
+
+/** A started server contender. */
+export interface RunningServer {
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+/** Binds a bare grpc-js server on 127.0.0.1 (port 0 lets the OS pick) with large message limits. */
+export async function bindServer(server: grpc.Server, port = 0): Promise<RunningServer> {
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
+  );
+  return {
+    address: `127.0.0.1:${bound}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.tryShutdown(() => resolve());
+        // Calls still open after a moment (a stopped load process) must not hold the bench.
+        setTimeout(() => server.forceShutdown(), 2000).unref();
+      }),
+  };
+}
+
+export function newServer(): grpc.Server {
+  return new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
+}

@@ -1,0 +1,72 @@
+import type { LatencySummary } from './stats.js';
+
+/** Closed loop: `concurrency` clients, each sending its next request as soon as the last one answered. */
+export interface ClosedLoopMode {
+  readonly kind: 'closed';
+  readonly concurrency: number;
+}
+
+/**
+ * Open loop: requests start at a fixed rate whatever the answers do, evenly spaced. Latency
+ * counts from the moment a request was due, so a stalled client cannot hide queueing
+ * (no coordinated omission).
+ */
+export interface OpenLoopMode {
+  readonly kind: 'open';
+  readonly ratePerS: number;
+  /** Requests in flight beyond this are not sent and count as `CLIENT_OVERLOAD` errors. */
+  readonly maxOutstanding: number;
+}
+
+export type LoadMode = ClosedLoopMode | OpenLoopMode;
+
+/** One measurement, sent to the load process. */
+export interface LoadSpec {
+  /** host:port of the gRPC server. */
+  readonly address: string;
+  /** Full method path, e.g. `/inference.GRPCInferenceService/ModelInfer`. */
+  readonly method: string;
+  /**
+   * Serialized request messages, sent round-robin. Encoded once up front: the load process
+   * shares the CPU with the server under test, so it does as little as a client can.
+   */
+  readonly payloads: readonly Uint8Array[];
+  /** Rows each request carries (the first dimension of its inputs). */
+  readonly rowsPerRequest: number;
+  /** Outputs a valid answer has; answers with another count are `BAD_RESPONSE` errors. */
+  readonly expectedOutputs: number;
+  /** HTTP/2 connections the clients share (client i uses connection i mod connections). */
+  readonly connections: number;
+  readonly deadlineMs: number;
+  /** Load at the same mode before measuring; nothing from this phase is recorded. */
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  readonly mode: LoadMode;
+}
+
+/** What one measurement found. */
+export interface LoadResult {
+  readonly mode: LoadMode;
+  /** Length of the measured window in seconds. */
+  readonly durationS: number;
+  /** Successful requests that completed inside the window. */
+  readonly requests: number;
+  readonly rows: number;
+  readonly requestsPerS: number;
+  readonly rowsPerS: number;
+  /** Failed requests inside the window, by gRPC status name (or CLIENT_OVERLOAD, BAD_RESPONSE). */
+  readonly errors: Readonly<Record<string, number>>;
+  readonly errorCount: number;
+  readonly latencyMs: LatencySummary;
+  /** CPU the load process itself used during the window, in cores (1 = one core fully busy). */
+  readonly clientCpuCores: number;
+}
+
+export type ParentMessage = { readonly type: 'run'; readonly id: number; readonly spec: LoadSpec };
+
+export type ChildMessage =
+  | { readonly type: 'ready' }
+  | { readonly type: 'result'; readonly id: number; readonly result: LoadResult }
+  | { readonly type: 'failed'; readonly id: number; readonly message: string };
+
+export const MODEL_INFER_METHOD = '/inference.GRPCInferenceService/ModelInfer';

@@ -1,0 +1,71 @@
+/** One measured point of a concurrency sweep. */
+export interface SweepPoint {
+  readonly concurrency: number;
+  readonly rows_per_s: number;
+  readonly p50_ms: number;
+  readonly p99_ms: number;
+  readonly errors: number;
+  /** CPU the load process used, in cores: on a small machine it competes with the server. */
+  readonly client_cpu_cores: number;
+}
+
+export type ModelName = 'default' | 'medium' | 'heavy';
+export type LimitKind = 'echo' | 'onnxruntime';
+
+/** One model's result: the fields the issue asks for first, then what explains them. */
+export interface BenchRecord {
+  readonly model: ModelName;
+  readonly limit_kind: LimitKind;
+  readonly limit_rows_per_s: number;
+  /** The service's rows/s at the headline concurrency. */
+  readonly service_rows_per_s: number;
+  readonly naive_rows_per_s: number;
+  readonly ratio_vs_limit: number;
+  readonly ratio_vs_naive: number;
+  /** Median latency at half the service's peak load (the same open-loop run as p99_ms_half_load). */
+  readonly p50_ms: number;
+  readonly p99_ms_half_load: number;
+
+  /** The issue's goal for this model, in words, and whether this run met it. */
+  readonly goal: string;
+  readonly goal_met: boolean;
+  /** Configured queue delay + 2 × one batch's run time at the service's max batch size. */
+  readonly p99_bound_ms: number;
+  readonly p99_bound_met: boolean;
+  readonly queue_delay_ms: number;
+  readonly max_batch_size: number;
+  readonly batch_run_ms: number;
+  /** The open-loop rate of the half-load run (50% of the service's peak over the sweep). */
+  readonly half_load_rows_per_s: number;
+  readonly half_load_errors: number;
+  /** The echo server under the same open loop: the client's and the transport's share of the latency. */
+  readonly echo_p50_ms_half_load: number;
+  readonly echo_p99_ms_half_load: number;
+  readonly service_peak_rows_per_s: number;
+  readonly headline_concurrency: number;
+  readonly flops_per_row: number | null;
+  readonly request: string;
+  /** How each contender ran (service workers and threads, naive and raw session options). */
+  readonly setup: Readonly<Record<string, unknown>>;
+  readonly sweep: {
+    readonly service: readonly SweepPoint[];
+    readonly naive: readonly SweepPoint[];
+    readonly echo?: readonly SweepPoint[];
+  };
+  /** onnxruntime in-process by batch size (medium and heavy; for the default model, its cost per batch). */
+  readonly raw_batches: readonly { readonly batch: number; readonly ms_per_run: number; readonly rows_per_s: number }[];
+  readonly environment: Readonly<Record<string, unknown>>;
+}
+
+/** The fields every record must carry (the issue's JSON contract). */
+export const REQUIRED_FIELDS = [
+  'model',
+  'limit_kind',
+  'limit_rows_per_s',
+  'service_rows_per_s',
+  'naive_rows_per_s',
+  'ratio_vs_limit',
+  'ratio_vs_naive',
+  'p50_ms',
+  'p99_ms_half_load',
+] as const satisfies readonly (keyof BenchRecord)[];

@@ -1,0 +1,328 @@
+import { cpus, loadavg, totalmem } from 'node:os';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { buildBenchmarkRepository } from '@aimass/ml';
+import { startEchoServer } from '../contenders/echo-server.js';
+import type { RunningServer } from '../contenders/grpc-host.js';
+import { startNaiveServer } from '../contenders/naive-server.js';
+import { measureRawSession, powersOfTwoUpTo, type RawBatchPoint } from '../contenders/raw-onnx.js';
+import { serviceMainPath, startServiceProcess } from '../contenders/service-process.js';
+import type { LoadGenerator } from '../load/load-generator.js';
+import { MODEL_INFER_METHOD, type LoadMode, type LoadResult, type LoadSpec } from '../load/protocol.js';
+import type { Progress } from '../progress.js';
+import type { BenchRecord, LimitKind, ModelName, SweepPoint } from '../report/record.js';
+import { prepareDefaultWorkload } from './default-model.js';
+import { serviceEnvironment } from './service-config.js';
+import { makeWorkload, randomFloatRows, type Workload } from './workload.js';
+
+export interface GeneralSuiteOptions {
+  readonly models: readonly ModelName[];
+  readonly quick: boolean;
+  readonly heavyBlocks: number;
+  /** Concurrency sweep; the largest is the headline figure. */
+  readonly concurrency: readonly number[];
+  /** Measured seconds per point (default 8, quick 1). */
+  readonly durationS: number | undefined;
+  /** Service worker threads and onnxruntime intra-op threads per worker. */
+  readonly workers: number;
+  readonly intraOp: number;
+  /** HTTP/2 connections the clients share at most. */
+  readonly connections: number;
+  /** Override every model's service batching (max_batch_size, max_queue_delay). */
+  readonly maxBatch?: number | undefined;
+  readonly queueDelayMs?: number | undefined;
+  /** Where the trained default model is cached between runs. */
+  readonly cacheDir: string;
+  readonly progress: Progress;
+  readonly load: LoadGenerator;
+}
+
+/** How each model is served and judged. */
+interface ModelPlan {
+  readonly limit: LimitKind;
+  readonly goal: { readonly against: 'limit' | 'naive'; readonly factor: number };
+  /** Service batching: the model's config.json in the repository. */
+  readonly maxBatch: number;
+  readonly queueDelayMs: number;
+  /** Largest batch the in-process sweep tries. */
+  readonly rawMaxBatch: number;
+}
+
+const PLANS: Readonly<Record<ModelName, ModelPlan>> = {
+  // No queue delay anywhere: while the workers are busy the queue fills and batches grow by
+// themselves; a delay only adds latency at low load (2 ms cut the 1-client rate to a third and
+// gained nothing at 64 clients here). --queue-delay-ms overrides it.
+// Tiny compute: the transport is the limit; big batches cost nothing.
+  default: { limit: 'echo', goal: { against: 'limit', factor: 0.7 }, maxBatch: 64, queueDelayMs: 0, rawMaxBatch: 256 },
+  // Batching turns 64 matrix-vector products into one matrix product.
+  medium: { limit: 'onnxruntime', goal: { against: 'naive', factor: 3 }, maxBatch: 64, queueDelayMs: 0, rawMaxBatch: 128 },
+  // Each row is already 128 positions of matrix products: small batches keep the cores busy,
+  // larger ones only add latency.
+  heavy: { limit: 'onnxruntime', goal: { against: 'limit', factor: 0.9 }, maxBatch: 8, queueDelayMs: 0, rawMaxBatch: 16 },
+};
+
+const DEADLINE_MS = 120_000;
+
+async function freeTcpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function round(value: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+function sweepPoint(concurrency: number, r: LoadResult): SweepPoint {
+  return {
+    concurrency,
+    rows_per_s: round(r.rowsPerS, 1),
+    p50_ms: round(r.latencyMs.p50, 3),
+    p99_ms: round(r.latencyMs.p99, 3),
+    errors: r.errorCount,
+    client_cpu_cores: round(r.clientCpuCores, 2),
+  };
+}
+
+/** The general suite: every selected model against its limit and the naive server, one at a time. */
+export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<BenchRecord[]> {
+  const { progress } = options;
+  const durationMs = (options.durationS ?? (options.quick ? 1 : 8)) * 1000;
+  const warmupMs = options.quick ? 500 : 2000;
+  const pointMs = durationMs + warmupMs;
+  const rawMs = options.quick ? 250 : 1000;
+  const sweep = [...options.concurrency];
+  const headline = Math.max(...sweep);
+
+  const planOf = (model: ModelName): ModelPlan => ({
+    ...PLANS[model],
+    ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
+    ...(options.queueDelayMs === undefined ? {} : { queueDelayMs: options.queueDelayMs }),
+  });
+  for (const model of options.models) {
+    const plan = planOf(model);
+    const contenders = model === 'default' ? 3 : 2;
+    progress.plan(contenders * sweep.length * pointMs + 2 * pointMs + 5000);
+    progress.plan(model === 'default' ? 1000 : powersOfTwoUpTo(plan.rawMaxBatch).length * rawMs + 1000);
+  }
+
+  const [initialLoad = 0] = loadavg();
+  if (initialLoad > cpus().length / 2) {
+    progress.note(`the machine is busy before the bench starts (load average ${initialLoad.toFixed(2)} on ${cpus().length} cores): figures will be skewed`);
+  }
+  const work = await mkdtemp(join(tmpdir(), 'aimass-bench-'));
+  const records: BenchRecord[] = [];
+  try {
+    for (const model of options.models) {
+      const plan = planOf(model);
+      // Other work on the machine skews every figure; the report keeps what the load was (the
+      // 1-minute figure includes the bench's own previous model).
+      const loadBefore = loadavg().map((l) => round(l, 2));
+      progress.step(`${model}: preparing the model and requests`, 0);
+      const repository = join(work, `repo-${model}`);
+      const workload = await prepare(model, repository, options);
+      await writeBatchingConfig(join(repository, workload.servedName, 'config.json'), plan);
+      progress.note(`${model}: ${workload.description}; outputs ${workload.outputs.map((o) => `${o.name} ${o.datatype}[batch,${o.rowShape.join(',')}]`).join(', ')}`);
+
+      const base = {
+        method: MODEL_INFER_METHOD,
+        payloads: workload.payloads,
+        rowsPerRequest: 1,
+        expectedOutputs: workload.outputs.length,
+        deadlineMs: DEADLINE_MS,
+        warmupMs,
+        durationMs,
+      };
+      const measure = async (label: string, address: string, mode: LoadMode): Promise<LoadResult> => {
+        progress.step(label, pointMs);
+        const connections = mode.kind === 'closed' ? Math.min(mode.concurrency, options.connections) : options.connections;
+        const spec: LoadSpec = { ...base, address, connections, mode };
+        const result = await options.load.run(spec);
+        const errors = result.errorCount > 0 ? `, errors ${JSON.stringify(result.errors)}` : '';
+        progress.note(`${Math.round(result.rowsPerS)} rows/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms, load process ${result.clientCpuCores.toFixed(2)} cores${errors}`);
+        return result;
+      };
+      const closedSweep = async (who: string, server: RunningServer): Promise<SweepPoint[]> => {
+        const points: SweepPoint[] = [];
+        for (const c of sweep) points.push(sweepPoint(c, await measure(`${model}: ${who}, ${c} clients`, server.address, { kind: 'closed', concurrency: c })));
+        return points;
+      };
+
+      // The limit, and the cost of one batch at the service's max batch size.
+      let rawBatches: RawBatchPoint[] = [];
+      if (plan.limit === 'onnxruntime') {
+        const sizes = powersOfTwoUpTo(plan.rawMaxBatch);
+        progress.step(`${model}: onnxruntime in-process, batch ${sizes.join(', ')}`, sizes.length * rawMs);
+        rawBatches = await measureRawSession({ modelPath: workload.modelPath, feeds: workload.feeds, batchSizes: sizes, durationMs: rawMs });
+        progress.note(rawBatches.map((p) => `batch ${p.batch}: ${Math.round(p.rowsPerS)} rows/s`).join(', '));
+      }
+      progress.step(`${model}: one batch of ${plan.maxBatch} with the service's session settings`, 1000);
+      const [batchRun] = await measureRawSession({
+        modelPath: workload.modelPath,
+        sessionOptions: { intraOpNumThreads: options.intraOp },
+        feeds: workload.feeds,
+        batchSizes: [plan.maxBatch],
+        durationMs: options.quick ? 300 : 1000,
+        minRuns: 5,
+      });
+      const batchRunMs = batchRun?.msPerRun ?? Number.NaN;
+
+      let echoSweep: SweepPoint[] | undefined;
+      if (plan.limit === 'echo') {
+        const echo = await startEchoServer({ outputs: workload.outputs });
+        try {
+          echoSweep = await closedSweep('echo server', echo);
+        } finally {
+          await echo.close();
+        }
+      }
+
+      const naive = await startNaiveServer({ modelPath: workload.modelPath });
+      let naiveSweep: SweepPoint[];
+      try {
+        naiveSweep = await closedSweep('naive server', naive);
+      } finally {
+        await naive.close();
+      }
+
+      progress.step(`${model}: starting the service`, 5000);
+      const port = await freeTcpPort();
+      const service = await startServiceProcess({
+        mainPath: serviceMainPath(),
+        port,
+        env: serviceEnvironment({ repository, model: workload.servedName, port, workers: options.workers, intraOp: options.intraOp }),
+        model: workload.servedName,
+        startTimeoutMs: 120_000,
+      });
+      let serviceSweep: SweepPoint[];
+      let halfLoad: LoadResult;
+      let halfRate: number;
+      try {
+        serviceSweep = await closedSweep('service', service);
+        const peak = Math.max(...serviceSweep.map((p) => p.rows_per_s));
+        halfRate = peak / 2;
+        halfLoad = await measure(`${model}: service at half load, ${Math.round(halfRate)} rows/s open loop`, service.address, {
+          kind: 'open',
+          ratePerS: halfRate,
+          maxOutstanding: 100_000,
+        });
+      } catch (error) {
+        throw new Error(`${(error as Error).message}\n--- service log ---\n${service.logTail()}`, { cause: error });
+      } finally {
+        await service.close();
+      }
+
+      // The same open loop against the echo server: how much of the half-load latency the
+      // client and the transport on this machine cost by themselves.
+      const echoRef = await startEchoServer({ outputs: workload.outputs });
+      let echoHalf: LoadResult;
+      try {
+        echoHalf = await measure(`${model}: echo server at the same ${Math.round(halfRate)} rows/s (transport reference)`, echoRef.address, {
+          kind: 'open',
+          ratePerS: halfRate,
+          maxOutstanding: 100_000,
+        });
+      } finally {
+        await echoRef.close();
+      }
+
+      const at = (points: readonly SweepPoint[] | undefined): number => points?.find((p) => p.concurrency === headline)?.rows_per_s ?? Number.NaN;
+      const serviceRows = at(serviceSweep);
+      const naiveRows = at(naiveSweep);
+      const limitRows = plan.limit === 'echo' ? at(echoSweep) : Math.max(...rawBatches.map((p) => p.rowsPerS));
+      const ratioVsLimit = serviceRows / limitRows;
+      const ratioVsNaive = serviceRows / naiveRows;
+      const bound = plan.queueDelayMs + 2 * batchRunMs;
+      const goalRatio = plan.goal.against === 'limit' ? ratioVsLimit : ratioVsNaive;
+      const goalName = plan.goal.against === 'limit' ? (plan.limit === 'echo' ? 'echo' : 'onnxruntime') : 'naive';
+      records.push({
+        model,
+        limit_kind: plan.limit,
+        limit_rows_per_s: round(limitRows, 1),
+        service_rows_per_s: round(serviceRows, 1),
+        naive_rows_per_s: round(naiveRows, 1),
+        ratio_vs_limit: round(ratioVsLimit, 3),
+        ratio_vs_naive: round(ratioVsNaive, 3),
+        p50_ms: round(halfLoad.latencyMs.p50, 3),
+        p99_ms_half_load: round(halfLoad.latencyMs.p99, 3),
+        goal: `service >= ${plan.goal.factor} x ${goalName}`,
+        goal_met: goalRatio >= plan.goal.factor,
+        p99_bound_ms: round(bound, 3),
+        p99_bound_met: halfLoad.latencyMs.p99 <= bound && halfLoad.errorCount === 0,
+        queue_delay_ms: plan.queueDelayMs,
+        max_batch_size: plan.maxBatch,
+        batch_run_ms: round(batchRunMs, 3),
+        half_load_rows_per_s: round(halfRate, 1),
+        half_load_errors: halfLoad.errorCount,
+        echo_p50_ms_half_load: round(echoHalf.latencyMs.p50, 3),
+        echo_p99_ms_half_load: round(echoHalf.latencyMs.p99, 3),
+        service_peak_rows_per_s: round(Math.max(...serviceSweep.map((p) => p.rows_per_s)), 1),
+        headline_concurrency: headline,
+        flops_per_row: workload.flopsPerRow,
+        request: workload.description,
+        setup: {
+          service: { workers: options.workers, intra_op_threads: options.intraOp, max_batch_size: plan.maxBatch, max_queue_delay_ms: plan.queueDelayMs },
+          naive: 'one onnxruntime session with default options, session.run per request on the main thread',
+          onnxruntime_limit: plan.limit === 'onnxruntime' ? 'one session with default options, session.run back to back, best batch size' : null,
+          batch_run: `median session.run at batch ${plan.maxBatch}, intra-op threads ${options.intraOp}`,
+          clients: `closed loop, ${options.connections} HTTP/2 connections at most, ${durationMs / 1000} s measured after ${warmupMs / 1000} s warm-up per point`,
+        },
+        sweep: { service: serviceSweep, naive: naiveSweep, ...(echoSweep ? { echo: echoSweep } : {}) },
+        raw_batches: rawBatches.map((p) => ({ batch: p.batch, ms_per_run: round(p.msPerRun, 3), rows_per_s: round(p.rowsPerS, 1) })),
+        environment: { ...environment(options), load_average_before: loadBefore, load_average_after: loadavg().map((l) => round(l, 2)) },
+      });
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  return records;
+}
+
+function environment(options: GeneralSuiteOptions): Record<string, unknown> {
+  return {
+    cpus: cpus().length,
+    cpu_model: cpus()[0]?.model ?? 'unknown',
+    memory_gb: round(totalmem() / 2 ** 30, 1),
+    node: process.version,
+    quick: options.quick,
+    time: new Date().toISOString(),
+  };
+}
+
+async function prepare(model: ModelName, repository: string, options: GeneralSuiteOptions): Promise<Workload> {
+  if (model === 'default') return prepareDefaultWorkload(repository, options.cacheDir, options.progress);
+  const [entry] = await buildBenchmarkRepository(repository, { include: [model], heavyBlocks: options.heavyBlocks });
+  if (entry === undefined) throw new Error(`buildBenchmarkRepository wrote no ${model} model`);
+  const rowShape = entry.inputDims.slice(1).map(Number);
+  const count = model === 'heavy' ? 16 : 64;
+  return makeWorkload({
+    model,
+    modelPath: entry.path,
+    servedName: model,
+    input: { name: entry.inputName, datatype: 'FP32', rowShape },
+    rows: randomFloatRows(count, rowShape, model === 'heavy' ? 2 : 1),
+    flopsPerRow: entry.flopsPerRow,
+    description: `${count} distinct random float32 [1,${rowShape.join(',')}] rows (N(0,1), fixed seed), ${(entry.flopsPerRow / 1e9).toFixed(3)} GFLOP/row`,
+  });
+}
+
+/**
+ * Sets the service's batching for one model the way a Triton user does: in the model's
+ * config.json, keeping whatever else is there (train-general writes the signature).
+ */
+async function writeBatchingConfig(path: string, plan: ModelPlan): Promise<void> {
+  const config = existsSync(path) ? (JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>) : {};
+  config.max_batch_size = plan.maxBatch;
+  config.dynamic_batching = { max_queue_delay_microseconds: plan.queueDelayMs * 1000, default_queue_policy: { max_queue_size: 4096 } };
+  await writeFile(path, `${JSON.stringify(config, null, 2)}\n`);
+}
