@@ -18,7 +18,10 @@ export function concatInputs(requests: readonly (readonly HostTensor[])[]): Host
       total += t.bytes.byteLength;
       rows += t.dims[0] ?? 1;
     }
-    const bytes = new Uint8Array(new ArrayBuffer(total));
+    // Not zero-filled: every byte is written below. allocUnsafeSlow, unlike allocUnsafe, never
+    // hands out a slice of Node's shared pool, so the buffer is the tensor's own and can be
+    // transferred.
+    const bytes = new Uint8Array(Buffer.allocUnsafeSlow(total).buffer, 0, total);
     let offset = 0;
     for (const inputs of requests) {
       const t = inputs[k]!;

@@ -192,18 +192,24 @@ export class DynamicBatcher<T, R> {
     this.dropExpired(now);
     while (this.running < this.options.maxInFlight && this.queue.length > 0) {
       const head = this.queue[0]!;
-      const picked: number[] = [];
+      // One pass over the queue (it can hold thousands of entries under load): count what fits,
+      // then take it in a second pass only when the batch is dispatched.
       let rows = 0;
+      let count = 0;
       let full = false;
+      let mixed = false;
       for (let i = 0; i < this.queue.length; i++) {
         const e = this.queue[i]!;
-        if (e.item.key !== head.item.key) continue;
+        if (e.item.key !== head.item.key) {
+          mixed = true;
+          continue;
+        }
         if (rows + e.item.rows > this.options.maxBatchRows) {
           full = true;
           break;
         }
-        picked.push(i);
         rows += e.item.rows;
+        count++;
       }
       full ||= rows >= this.options.maxBatchRows;
       const dueAt = head.enqueuedAt + this.options.maxQueueDelayMs;
@@ -211,12 +217,25 @@ export class DynamicBatcher<T, R> {
         this.armTimer(dueAt - now);
         break;
       }
-      const batch: Entry<T, R>[] = [];
-      for (let k = picked.length - 1; k >= 0; k--) batch.unshift(this.queue.splice(picked[k]!, 1)[0]!);
       this.queued -= rows;
-      this.run(batch, rows);
+      this.run(this.take(head.item.key, count, mixed), rows);
     }
     this.checkIdle();
+  }
+
+  /** Removes and returns the first `count` queued entries with `key`, keeping the others in order. */
+  private take(key: string, count: number, mixed: boolean): Entry<T, R>[] {
+    // Common case: every queued request has the same shape, so the batch is a prefix.
+    if (!mixed) return this.queue.splice(0, count);
+    const batch: Entry<T, R>[] = [];
+    let w = 0;
+    for (let i = 0; i < this.queue.length; i++) {
+      const e = this.queue[i]!;
+      if (batch.length < count && e.item.key === key) batch.push(e);
+      else this.queue[w++] = e;
+    }
+    this.queue.length = w;
+    return batch;
   }
 
   private armTimer(ms: number): void {

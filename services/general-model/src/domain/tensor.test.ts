@@ -2,7 +2,7 @@ import { InvalidArgumentError } from '@aimass/platform';
 import type { inference } from '@aimass/proto';
 import { describe, expect, it } from 'vitest';
 import { concatInputs, splitOutputs, toResponseOutputs } from './batch-tensors.js';
-import { alignedView, validateInferRequest, type InputLimits, type ModelSignature } from './tensor.js';
+import { alignedView, firstNonFinite, validateInferRequest, type InputLimits, type ModelSignature } from './tensor.js';
 
 const signature: ModelSignature = {
   inputs: [
@@ -55,6 +55,35 @@ describe('validateInferRequest', () => {
     expect(Array.from(alignedView(v.inputs[1]!) as BigInt64Array)).toEqual([1n, 2n, 3n, 4n]);
     expect(v.raw).toBe(true); // FP16 output 'h' has no typed field
     expect(v.outputs).toEqual(['y', 'h']);
+  });
+
+  it('finds NaN and infinities at any byte offset, as an aligned typed view does', () => {
+    const cases = [
+      { datatype: 'FP32', size: 4, set: (d: DataView, o: number, v: number) => d.setFloat32(o, v, true) },
+      { datatype: 'FP64', size: 8, set: (d: DataView, o: number, v: number) => d.setFloat64(o, v, true) },
+      // FP16 bit patterns: 1.0 is 0x3c00, +Inf 0x7c00, NaN 0x7e00, max finite 65504 is 0x7bff.
+      { datatype: 'FP16', size: 2, set: (d: DataView, o: number, v: number) => d.setUint16(o, v, true) },
+    ] as const;
+    for (const c of cases) {
+      const finite = c.datatype === 'FP16' ? [0x3c00, 0x7bff, 0xfbff] : [1.5, -3.4e38, Number.MAX_VALUE > 3.4e38 && c.size === 8 ? Number.MAX_VALUE : 3.4e38];
+      const bad = c.datatype === 'FP16' ? [0x7c00, 0xfc00, 0x7e00] : [Infinity, -Infinity, NaN];
+      for (const offset of [0, 1, c.size - 1]) {
+        for (const [k, b] of bad.entries()) {
+          const buf = Buffer.alloc(offset + c.size * 4);
+          const view = new DataView(buf.buffer, buf.byteOffset);
+          for (let i = 0; i < 4; i++) c.set(view, offset + i * c.size, i === k + 1 ? b : finite[i % finite.length]!);
+          expect(firstNonFinite({ datatype: c.datatype, bytes: buf.subarray(offset) }), `${c.datatype} +${offset} ${b}`).toBe(k + 1);
+        }
+        const clean = Buffer.alloc(offset + c.size * 3);
+        const view = new DataView(clean.buffer, clean.byteOffset);
+        for (let i = 0; i < 3; i++) c.set(view, offset + i * c.size, finite[i]!);
+        expect(firstNonFinite({ datatype: c.datatype, bytes: clean.subarray(offset) }), `${c.datatype} +${offset} finite`).toBe(-1);
+      }
+    }
+    // Past the first 64 KiB chunk of a misaligned input.
+    const big = Buffer.alloc(1 + 4 * 40_000);
+    new DataView(big.buffer, big.byteOffset).setFloat32(1 + 4 * 30_000, NaN, true);
+    expect(firstNonFinite({ datatype: 'FP32', bytes: big.subarray(1) })).toBe(30_000);
   });
 
   it('reads raw_input_contents even at an odd byte offset', () => {

@@ -171,20 +171,85 @@ export function alignedView(tensor: Pick<HostTensor, 'datatype' | 'bytes'>): Typ
   return typedView(tensor.datatype, bytes.buffer, bytes.byteOffset, bytes.byteLength / size);
 }
 
-/** Index of the first NaN or ±Inf element of a floating-point tensor, or -1. */
+/** Reused for inputs at a misaligned offset, so the check allocates nothing per request. */
+const SCRATCH_BYTES = 64 * 1024;
+const scratch = new ArrayBuffer(SCRATCH_BYTES);
+const scratchBytes = new Uint8Array(scratch);
+
+/**
+ * Index of the first NaN or ±Inf element of a floating-point tensor, or -1. Tests the exponent
+ * bits (all ones exactly for NaN and ±Inf) through integer views: FP32 one 32-bit word, FP64 its
+ * high word, FP16 its 16 bits. Request bytes usually sit at an odd offset inside the received
+ * message, so they are checked a chunk at a time through an aligned scratch copy.
+ */
 export function firstNonFinite(tensor: Pick<HostTensor, 'datatype' | 'bytes'>): number {
-  if (tensor.datatype === 'FP32' || tensor.datatype === 'FP64') {
-    const values = alignedView(tensor) as Float32Array | Float64Array;
-    for (let i = 0; i < values.length; i++) {
-      // x - x is NaN exactly for NaN and ±Inf, and cheaper than Number.isFinite in a hot loop.
-      const v = values[i]!;
-      if (v - v !== 0) return i;
+  const { datatype, bytes } = tensor;
+  const size = datatype === 'FP32' ? 4 : datatype === 'FP64' ? 8 : datatype === 'FP16' ? 2 : 0;
+  if (size === 0) return -1;
+  const aligned = bytes.byteOffset % size === 0;
+  for (let start = 0; start < bytes.byteLength; start += SCRATCH_BYTES) {
+    const length = Math.min(SCRATCH_BYTES, bytes.byteLength - start);
+    let buffer: ArrayBufferLike = bytes.buffer;
+    let offset = bytes.byteOffset + start;
+    if (!aligned) {
+      scratchBytes.set(bytes.subarray(start, start + length));
+      buffer = scratch;
+      offset = 0;
     }
-  } else if (tensor.datatype === 'FP16') {
-    const halves = alignedView(tensor) as Uint16Array;
-    for (let i = 0; i < halves.length; i++) if ((halves[i]! & 0x7c00) === 0x7c00) return i;
+    const at = firstNonFiniteAligned(buffer, offset, length, size);
+    if (at >= 0) return start / size + at;
   }
   return -1;
+}
+
+function firstNonFiniteAligned(buffer: ArrayBufferLike, byteOffset: number, byteLength: number, size: number): number {
+  if (size === 2) {
+    const halves = new Uint16Array(buffer, byteOffset, byteLength / 2);
+    for (let i = 0; i < halves.length; i++) if ((halves[i]! & 0x7c00) === 0x7c00) return i;
+    return -1;
+  }
+  const words = new Uint32Array(buffer, byteOffset, byteLength / 4);
+  if (size === 4) {
+    for (let i = 0; i < words.length; i++) if ((words[i]! & 0x7f800000) === 0x7f800000) return i;
+  } else {
+    // Little-endian: the high word (sign, exponent) of element i is word 2i + 1.
+    for (let i = 1; i < words.length; i += 2) if ((words[i]! & 0x7ff00000) === 0x7ff00000) return i >> 1;
+  }
+  return -1;
+}
+
+/** What validation derives from a signature alone, computed once per loaded version, not per request. */
+interface SignatureIndex {
+  specs: Map<string, TensorSpec>;
+  inputNames: string;
+  outputNames: string[];
+  /** Every output has a typed contents field. */
+  allTyped: boolean;
+}
+
+const indexes = new WeakMap<ModelSignature, SignatureIndex>();
+
+function indexOf(signature: ModelSignature): SignatureIndex {
+  let index = indexes.get(signature);
+  if (!index) {
+    index = {
+      specs: new Map(signature.inputs.map((s) => [s.name, s])),
+      inputNames: signature.inputs.map((s) => s.name).join(', '),
+      outputNames: signature.outputs.map((o) => o.name),
+      allTyped: signature.outputs.every((o) => DATATYPES[o.datatype].field !== undefined),
+    };
+    indexes.set(signature, index);
+  }
+  return index;
+}
+
+function hasTypedContents(contents: inference.InferTensorContents | undefined): boolean {
+  if (!contents) return false;
+  for (const key in contents) {
+    const v = (contents as unknown as Record<string, unknown[] | undefined>)[key];
+    if (v !== undefined && v.length > 0) return true;
+  }
+  return false;
 }
 
 /**
@@ -203,13 +268,14 @@ export function validateInferRequest(
       'raw_input_contents',
     );
   }
+  const index = indexOf(signature);
+  const specs = index.specs;
   const byName = new Map<string, HostTensor>();
-  const specs = new Map(signature.inputs.map((s) => [s.name, s]));
   for (const [i, input] of request.inputs.entries()) {
     const spec = specs.get(input.name);
     if (!spec) {
       throw invalid(
-        `unknown input '${input.name}' (the model's inputs: ${signature.inputs.map((s) => s.name).join(', ')})`,
+        `unknown input '${input.name}' (the model's inputs: ${index.inputNames})`,
         `inputs[${i}].name`,
       );
     }
@@ -225,8 +291,7 @@ export function validateInferRequest(
     const count = elementCount(input.shape);
     let bytes: Uint8Array;
     if (raw) {
-      const hasContents = input.contents && Object.values(input.contents).some((v: unknown[]) => v.length > 0);
-      if (hasContents) {
+      if (hasTypedContents(input.contents)) {
         throw invalid(`input '${input.name}': contents must be empty when raw_input_contents is used`, `inputs[${i}].contents`);
       }
       bytes = request.rawInputContents[i]!;
@@ -270,7 +335,7 @@ export function validateInferRequest(
       }
     }
   }
-  const outputNames = signature.outputs.map((o) => o.name);
+  const outputNames = index.outputNames;
   let outputs = outputNames;
   if (request.outputs.length > 0) {
     const wanted = new Set<string>();
@@ -282,8 +347,18 @@ export function validateInferRequest(
     }
     outputs = outputNames.filter((n) => wanted.has(n));
   }
-  const shapeKey =
-    limits.maxBatchSize > 0 ? inputs.map((t) => t.dims.slice(1).join('x')).join('|') : `single:${inputs.map((t) => t.dims.join('x')).join('|')}`;
-  const needsRaw = signature.outputs.some((o) => outputs.includes(o.name) && DATATYPES[o.datatype].field === undefined);
+  const shapeKey = limits.maxBatchSize > 0 ? batchShapeKey(inputs) : `single:${inputs.map((t) => t.dims.join('x')).join('|')}`;
+  const needsRaw = !raw && !index.allTyped && signature.outputs.some((o) => outputs.includes(o.name) && DATATYPES[o.datatype].field === undefined);
   return { inputs, rows, shapeKey, outputs, raw: raw || needsRaw };
+}
+
+/** The non-batch dims of every input: requests with equal keys can be concatenated along dim 0. */
+function batchShapeKey(inputs: readonly HostTensor[]): string {
+  let key = '';
+  for (let k = 0; k < inputs.length; k++) {
+    const dims = inputs[k]!.dims;
+    if (k > 0) key += '|';
+    for (let i = 1; i < dims.length; i++) key += i > 1 ? `x${dims[i]}` : String(dims[i]);
+  }
+  return key;
 }
