@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInProcessBus, type EventBus } from '@aimass/events';
-import { createGrpcServer, type GrpcServer, type Logger } from '@aimass/platform';
+import { createGrpcServer, createLogger, type GrpcServer, type Logger } from '@aimass/platform';
 import { loadDescriptorSet } from '@aimass/proto';
 import { openSqliteStore, type DocumentStore } from '@aimass/storage';
 import type { RunnerConfig } from './config.js';
@@ -53,7 +53,8 @@ export async function startPlatform(
           bus,
           host: config.grpc.host,
           port,
-          logger: logger.child({ service: service.name }),
+          // Its own logger rather than a child, so each line carries one `service` field: the service's.
+          logger: createLogger({ service: service.name, level: config.log.level }),
           openStore: async (name) => {
             const store = await openSqliteStore({ path: join(dataDir, `${name}.sqlite`) });
             stores.push(store);
