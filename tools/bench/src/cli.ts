@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import type { GeneralSuiteOptions } from './suites/general.js';
 
 export const SUITES = ['general'] as const;
 export type SuiteName = (typeof SUITES)[number];
@@ -32,19 +33,10 @@ options:
 The plot is written to bench-results/<suite>.png unless --json names another place.
 Exit codes: 0 done (goals are reported, not enforced), 1 the run failed, 2 bad usage.`;
 
-export interface CliOptions {
+/** The suite's own options (see GeneralSuiteOptions for what each means), plus what the CLI adds. */
+export interface CliOptions extends Omit<GeneralSuiteOptions, 'cacheDir' | 'progress' | 'load'> {
   readonly suite: SuiteName;
   readonly json: string | undefined;
-  readonly quick: boolean;
-  readonly models: readonly ('default' | 'medium' | 'heavy')[];
-  readonly heavyBlocks: number;
-  readonly concurrency: readonly number[];
-  readonly durationS: number | undefined;
-  readonly workers: number;
-  readonly intraOp: number;
-  readonly connections: number;
-  readonly maxBatch: number | undefined;
-  readonly queueDelayMs: number | undefined;
 }
 
 export type ParsedCli = { readonly kind: 'help' } | { readonly kind: 'run'; readonly options: CliOptions } | { readonly kind: 'error'; readonly message: string };
