@@ -167,7 +167,17 @@ export interface ScoreResult {
   /** Personal probabilities in the same order, when scored. */
   probabilities: number[];
   /** The general model version the user's model is paired with (set for mismatches too). */
-  pairedGeneralModel?: ModelRef | undefined;
+  pairedGeneralModel?:
+    | ModelRef
+    | undefined;
+  /**
+   * The personal model's correction to the general logits, in the same order, when scored.
+   * Stacking adds it to the general logits; kept apart from `logits` (the personal model's
+   * standalone answer) because the two heads are fitted differently.
+   */
+  correctionLogits: number[];
+  /** Feedback examples the scored version has learned from: the evidence fusion weighs it by. */
+  exampleCount: number;
 }
 
 /** Score's result. */
@@ -546,7 +556,16 @@ export const ScoreRequest: MessageFns<ScoreRequest> = {
 };
 
 function createBaseScoreResult(): ScoreResult {
-  return { itemId: "", status: 0, model: undefined, logits: [], probabilities: [], pairedGeneralModel: undefined };
+  return {
+    itemId: "",
+    status: 0,
+    model: undefined,
+    logits: [],
+    probabilities: [],
+    pairedGeneralModel: undefined,
+    correctionLogits: [],
+    exampleCount: 0,
+  };
 }
 
 export const ScoreResult: MessageFns<ScoreResult> = {
@@ -576,6 +595,16 @@ export const ScoreResult: MessageFns<ScoreResult> = {
     }
     if (message.pairedGeneralModel !== undefined) {
       ModelRef.encode(message.pairedGeneralModel, writer.uint32(50).fork()).join();
+    }
+    if (message.correctionLogits.length !== 0) {
+      writer.uint32(58).fork();
+      for (const v of message.correctionLogits) {
+        writer.float(v);
+      }
+      writer.join();
+    }
+    if (message.exampleCount !== 0) {
+      writer.uint32(64).uint64(message.exampleCount);
     }
     return writer;
   },
@@ -661,6 +690,32 @@ export const ScoreResult: MessageFns<ScoreResult> = {
             message.pairedGeneralModel = ModelRef.decode(reader, reader.uint32());
             continue;
           }
+          case 7: {
+            if (tag === 61) {
+              message.correctionLogits.push(reader.float());
+
+              continue;
+            }
+
+            if (tag === 58) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.correctionLogits.push(reader.float());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.exampleCount = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -691,6 +746,16 @@ export const ScoreResult: MessageFns<ScoreResult> = {
         : isSet(object.paired_general_model)
         ? ModelRef.fromJSON(object.paired_general_model)
         : undefined,
+      correctionLogits: globalThis.Array.isArray(object?.correctionLogits)
+        ? object.correctionLogits.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.correction_logits)
+        ? object.correction_logits.map((e: any) => globalThis.Number(e))
+        : [],
+      exampleCount: isSet(object.exampleCount)
+        ? globalThis.Number(object.exampleCount)
+        : isSet(object.example_count)
+        ? globalThis.Number(object.example_count)
+        : 0,
     };
   },
 
@@ -714,6 +779,12 @@ export const ScoreResult: MessageFns<ScoreResult> = {
     if (message.pairedGeneralModel !== undefined) {
       obj.pairedGeneralModel = ModelRef.toJSON(message.pairedGeneralModel);
     }
+    if (message.correctionLogits?.length) {
+      obj.correctionLogits = message.correctionLogits.map((e) => floatToJson(e));
+    }
+    if (message.exampleCount !== 0) {
+      obj.exampleCount = Math.round(message.exampleCount);
+    }
     return obj;
   },
 
@@ -732,6 +803,8 @@ export const ScoreResult: MessageFns<ScoreResult> = {
     message.pairedGeneralModel = (object.pairedGeneralModel !== undefined && object.pairedGeneralModel !== null)
       ? ModelRef.fromPartial(object.pairedGeneralModel)
       : undefined;
+    message.correctionLogits = object.correctionLogits?.map((e) => e) || [];
+    message.exampleCount = object.exampleCount ?? 0;
     return message;
   },
 };
