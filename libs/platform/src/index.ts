@@ -96,6 +96,16 @@ export {
 } from './grpc/client.js';
 export { installSignalHandlers, type InstallSignalHandlersOptions, type SignalHandlers } from './grpc/signals.js';
 
+// Tenancy
+export {
+  TENANT_ID_PATTERN,
+  TENANT_METADATA_KEY,
+  assertTenantId,
+  isValidTenantId,
+  tenantFromMetadata,
+  tenantMetadata,
+} from './tenancy/tenant.js';
+
 // Telemetry
 export {
   TRACER_NAME,
