@@ -14,6 +14,8 @@ export interface EmbeddedEnvironment {
   /** Host and port the service should listen on. */
   readonly host: string;
   readonly port: number;
+  /** host:port of a service started before this one (the registry lists services in dependency order). */
+  addressOf(name: string): string;
 }
 
 export interface RunningService {

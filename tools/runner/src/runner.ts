@@ -53,6 +53,11 @@ export async function startPlatform(
           bus,
           host: config.grpc.host,
           port,
+          addressOf: (name) => {
+            const found = running.find((r) => r.name === name);
+            if (!found) throw new Error(`service "${name}" is not running yet: list it before "${service.name}" in the registry`);
+            return found.address;
+          },
           // Its own logger rather than a child, so each line carries one `service` field: the service's.
           logger: createLogger({ service: service.name, level: config.log.level }),
           openStore: async (name) => {
