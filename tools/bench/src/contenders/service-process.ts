@@ -48,7 +48,9 @@ export async function startServiceProcess(options: ServiceProcessOptions): Promi
   const tail: string[] = [];
   const child: ChildProcess = fork(options.mainPath, [], {
     env: { ...withoutAimassEnv(process.env), ...options.env },
-    execArgv: [],
+    // e.g. AIMASS_BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the
+    // service under the benchmark's load (NODE_OPTIONS refuses --cpu-prof).
+    execArgv: (process.env['AIMASS_BENCH_SERVICE_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== ''),
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   const onData = (chunk: Buffer): void => {
