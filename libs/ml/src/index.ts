@@ -72,3 +72,32 @@ export {
   type TextModelProgress,
   type TextModelResult,
 } from './train/general.js';
+export {
+  DEFAULT_PERSONAL_FEATURIZER_OPTIONS,
+  PERSONAL_FEATURE_NAMESPACES,
+  addressOf,
+  createPersonalFeaturizer,
+  orgDomain,
+  personalFeatureStrings,
+  type PersonalFeatureNamespace,
+  type PersonalFeaturizer,
+  type PersonalFeaturizerOptions,
+  type PersonalInput,
+  type SparseFeatures,
+} from './personal/featurizer.js';
+export {
+  DEFAULT_PERSONAL_LEARNER_OPTIONS,
+  LOGIT_CLIP,
+  PERSONAL_MODEL_FORMAT,
+  PersonalModel,
+  PersonalModelFormatError,
+  PersonalModelInputError,
+  crc32,
+  serializedSize,
+  softmax,
+  type PersonalExample,
+  type PersonalLearnerOptions,
+  type PersonalModelInput,
+  type PersonalModelShape,
+  type PersonalPrediction,
+} from './personal/learner.js';

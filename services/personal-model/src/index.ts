@@ -1,1 +1,24 @@
-export {};
+// Public API of @aimass/personal-model: what the runner, fusion's tests, the benchmark and tools use.
+export { PERSONAL_MODEL_GRPC_SERVICES, startPersonalModel, type RunningPersonalModel } from './service.js';
+export {
+  learnerConfigSchema,
+  personalModelConfigSchema,
+  serviceConfigSchema,
+  storeConfigSchema,
+  type PersonalModelConfig,
+  type PersonalModelConfigInput,
+  type ServiceConfig,
+} from './config.js';
+export {
+  PERSONAL_MODEL_SERVICE_NAME,
+  createPersonalModelEmbedded,
+  personalModelEmbedded,
+  type PersonalModelEmbeddedEnvironment,
+  type PersonalModelEmbeddedOptions,
+  type PersonalModelEmbeddedRunning,
+} from './embedded.js';
+export { createPersonalModelService, type PersonalModelServiceOptions } from './grpc/personal-model-service.js';
+export { COLLECTIONS, PersonalModelStore, WriteConflict, type CurrentState, type NewVersion, type StoredVersion } from './adapters/model-store.js';
+export { PersonalModels, cacheKey, type ExampleInput, type LoadedModel, type PersonalModelsOptions, type PersonalModelsStats, type WriteResult } from './runtime/personal-models.js';
+export { ByteLruCache, type CacheStats } from './domain/cache.js';
+export { retention, type CurrentPointer, type GeneralModelRef, type UpdateKindName, type VersionInfo } from './domain/versions.js';

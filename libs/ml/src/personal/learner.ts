@@ -1,0 +1,741 @@
+/**
+ * The personal model: a per-user online learner on top of the general model.
+ *
+ * ## What it learns from
+ * One feature vector per input, x = [general embedding (L2-normalised, scaled), general logit
+ * differences g_k − g_0 (clipped, scaled), sparse features (hashed words, sender, domain, list id),
+ * bias]. Two heads read it:
+ * - the **standalone** head is a multinomial logistic regression of its own (`logits`), the
+ *   personal model's answer without the general model's vote;
+ * - the **correction** head is the same model fitted with the general logits as a fixed offset, so
+ *   it learns only what the user disagrees with (`correctionLogits`; stacked logits = general
+ *   logits + correction).
+ *
+ * Logits are K-vectors in the general model's label order with class 0 as the reference (its logit
+ * is 0), so each head has K−1 weight vectors and a binary model has one.
+ *
+ * ## Why FTRL-Proximal
+ * - **Few examples, a stream.** Feedback arrives one mail at a time and every example must count at
+ *   once; there is no batch to run epochs over, and a user's history is too small to tune a
+ *   learning-rate schedule on. FTRL-Proximal (McMahan et al., 2013, "Ad click prediction: a view
+ *   from the trenches") is an online method whose only state per coordinate is two numbers.
+ * - **Sparse, high-dimensional features with per-coordinate rates.** A sender seen for the first
+ *   time takes a large step, one seen fifty times a small one (rate α/(β+√Σg²) per coordinate), so a
+ *   new sender is learnt from two or three labels while frequent words do not drift. A single global
+ *   rate (plain SGD) would have to choose between the two.
+ * - **L1 keeps models tiny.** The proximal L1 term keeps a weight exactly at zero until the evidence
+ *   for it (|z|) passes λ1: a word met once in a long mail (feature value ≈ 0.1) never gets a
+ *   weight, a sender gets a small one from its first label and a real one from its second or
+ *   third, and the dense coordinates (embedding, bias) need several consistent labels. Unlike
+ *   truncated SGD the zeros are stable, not re-created by every step. (The z, n state of touched
+ *   coordinates is kept so training can go on; the weights derived from it are what is sparse.)
+ * - **Shrinkage toward zero is shrinkage toward the general answer.** The correction head's zero is
+ *   "no correction", so with little or contradictory data the user gets the general model's answer,
+ *   and only consistent disagreement (the same sender, list or topic labelled against the crowd)
+ *   earns a weight. L2 bounds how far a few examples can push.
+ * - **Cheap.** Scoring and updating touch only the non-zero coordinates of x (a few hundred), all in
+ *   plain TypeScript; no framework, no worker threads.
+ *
+ * Training is deterministic: the same examples in the same order give bit-identical parameters, so
+ * a refit of a history equals the incremental training on it (as long as `prune` did not forget
+ * coordinates in between).
+ */
+import * as zlib from 'node:zlib';
+import type { SparseFeatures } from './featurizer.js';
+
+/** FTRL-Proximal hyper-parameters: per-coordinate rate α/(β+√n), penalties λ1|w| + λ2/2·w². */
+export interface PersonalLearnerOptions {
+  /** Learning-rate scale α. Larger learns faster from few examples and overshoots more. */
+  alpha: number;
+  /** β: smooths the first steps of a coordinate (rate α/β before any gradient). */
+  beta: number;
+  /** λ1 on sparse coordinates: the accumulated evidence a word, sender or list needs before it gets a weight. */
+  l1: number;
+  /** α of the standalone head's dense coordinates (embedding, general logit differences, bias). */
+  denseAlpha: number;
+  /**
+   * α of the correction head's dense coordinates. Small: a topic-wide correction learnt from one
+   * sender's labels would spill onto every mail of that topic, so the correction should come from
+   * the sparse sender, list and word coordinates first and from the embedding only slowly.
+   */
+  correctionDenseAlpha: number;
+  /** λ1 on the dense coordinates. */
+  denseL1: number;
+  /** λ2 on every coordinate. */
+  l2: number;
+}
+
+/** Chosen on the synthetic users of learner.test.ts and the personalization eval: see the README. */
+export const DEFAULT_PERSONAL_LEARNER_OPTIONS: Readonly<PersonalLearnerOptions> = Object.freeze({
+  alpha: 1,
+  beta: 1,
+  l1: 0.5,
+  denseAlpha: 1,
+  correctionDenseAlpha: 0.05,
+  denseL1: 1,
+  l2: 1,
+});
+
+/** Fixed when a model is created and stored with it: they change what its weights mean. */
+export interface PersonalModelShape {
+  /** K, the general model's label count (≥ 2). */
+  classes: number;
+  /** Length of the general embedding (0 allowed: then only logits and sparse features). */
+  embeddingDim: number;
+  /** Dimension of the sparse feature space (e.g. 2^20); sparse indices must be below it. */
+  sparseDimension: number;
+  /** The L2-normalised embedding is multiplied by this. Default 1. */
+  embeddingScale?: number;
+  /** Logit differences g_k − g_0 are clipped to ±LOGIT_CLIP and multiplied by this. Default 0.25. */
+  logitScale?: number;
+}
+
+/** What the personal model reads from one input. */
+export interface PersonalModelInput {
+  /** The general model's logits (K), in its label order. */
+  generalLogits: ArrayLike<number>;
+  /** The general model's embedding (embeddingDim). */
+  embedding: ArrayLike<number>;
+  /** Sparse features; `dimension` (when given) must equal the model's. */
+  sparse?: Pick<SparseFeatures, 'indices' | 'values'> & { dimension?: number };
+}
+
+export interface PersonalExample extends PersonalModelInput {
+  /** Index of the true label in the general model's label order. */
+  label: number;
+  /** Example weight (> 0); 1 when omitted. */
+  weight?: number;
+}
+
+export interface PersonalPrediction {
+  /** Standalone head: [0, s_1, …, s_{K−1}]. */
+  logits: number[];
+  /** softmax(logits). */
+  probabilities: number[];
+  /** Correction head: [0, c_1, …, c_{K−1}], to add to the general logits. */
+  correctionLogits: number[];
+}
+
+/** General logit differences beyond this carry no more information and would dominate a step. */
+export const LOGIT_CLIP = 20;
+const HEADS = 2;
+const STANDALONE = 0;
+const CORRECTION = 1;
+
+/** Thrown for inputs that do not fit the model (wrong lengths, out-of-range indices, non-finite values). */
+export class PersonalModelInputError extends RangeError {
+  constructor(
+    message: string,
+    /** The offending part of the input: `generalLogits`, `embedding`, `sparse`, `label` or `weight`. */
+    readonly field: string,
+  ) {
+    super(message);
+    this.name = 'PersonalModelInputError';
+  }
+}
+
+function checkOptions(o: PersonalLearnerOptions): PersonalLearnerOptions {
+  const positive = (name: keyof PersonalLearnerOptions) => {
+    if (!(Number.isFinite(o[name]) && o[name] > 0)) throw new RangeError(`personal learner: ${name} must be a finite number > 0, got ${o[name]}`);
+  };
+  const nonNegative = (name: keyof PersonalLearnerOptions) => {
+    if (!(Number.isFinite(o[name]) && o[name] >= 0)) throw new RangeError(`personal learner: ${name} must be a finite number >= 0, got ${o[name]}`);
+  };
+  positive('alpha');
+  positive('denseAlpha');
+  positive('correctionDenseAlpha');
+  nonNegative('beta');
+  nonNegative('l1');
+  nonNegative('denseL1');
+  nonNegative('l2');
+  return { alpha: o.alpha, beta: o.beta, l1: o.l1, denseAlpha: o.denseAlpha, correctionDenseAlpha: o.correctionDenseAlpha, denseL1: o.denseL1, l2: o.l2 };
+}
+
+/**
+ * One user's model: FTRL-Proximal state (z, n) per used coordinate for both heads. Dense
+ * coordinates are arrays; sparse ones live in growable arrays indexed through a map, holding only
+ * the coordinates some example has touched.
+ */
+export class PersonalModel {
+  readonly classes: number;
+  readonly embeddingDim: number;
+  readonly sparseDimension: number;
+  readonly embeddingScale: number;
+  readonly logitScale: number;
+  /** Examples learnt from (their count, not their weights). */
+  exampleCount = 0;
+  options: PersonalLearnerOptions;
+
+  /** K − 1 weight vectors per head. */
+  private readonly m: number;
+  /** embeddingDim + (K − 1) logit differences + bias. */
+  private readonly denseDim: number;
+  /** Per head, [coord · m + k]. */
+  private readonly denseZ: Float32Array[];
+  private readonly denseN: Float32Array[];
+  /**
+   * index → slot, built on the first update. A model read from bytes (the cached, scoring case) has
+   * its indices sorted and is searched by bisection instead: no map to build on a cold load and
+   * no per-entry overhead, so its memory is its serialized size.
+   */
+  private slotOf: Map<number, number> | undefined;
+  private sparseIndex: Uint32Array;
+  private sparseZ: Float32Array[];
+  private sparseN: Float32Array[];
+  private used = 0;
+
+  /** A fresh model: every weight zero (both heads answer "no opinion", the correction is 0). */
+  static create(shape: PersonalModelShape, options: Partial<PersonalLearnerOptions> = {}): PersonalModel {
+    return new PersonalModel(shape, { ...DEFAULT_PERSONAL_LEARNER_OPTIONS, ...options }, 0);
+  }
+
+  private constructor(shape: PersonalModelShape, options: PersonalLearnerOptions, capacity: number) {
+    const { classes, embeddingDim, sparseDimension } = shape;
+    if (!Number.isInteger(classes) || classes < 2 || classes > 1024) throw new RangeError(`personal model: classes must be an integer in [2, 1024], got ${classes}`);
+    if (!Number.isInteger(embeddingDim) || embeddingDim < 0 || embeddingDim > 65536) throw new RangeError(`personal model: embeddingDim must be an integer in [0, 65536], got ${embeddingDim}`);
+    if (!Number.isInteger(sparseDimension) || sparseDimension < 0 || sparseDimension > 0xffffffff) throw new RangeError(`personal model: sparseDimension must be an integer in [0, 2^32-1], got ${sparseDimension}`);
+    const embeddingScale = shape.embeddingScale ?? 1;
+    const logitScale = shape.logitScale ?? 0.25;
+    if (!Number.isFinite(embeddingScale) || embeddingScale < 0 || !Number.isFinite(logitScale) || logitScale < 0) {
+      throw new RangeError('personal model: embeddingScale and logitScale must be finite numbers >= 0');
+    }
+    this.classes = classes;
+    this.embeddingDim = embeddingDim;
+    this.sparseDimension = sparseDimension;
+    this.embeddingScale = Math.fround(embeddingScale);
+    this.logitScale = Math.fround(logitScale);
+    this.options = checkOptions(options);
+    this.m = classes - 1;
+    this.denseDim = embeddingDim + this.m + 1;
+    this.denseZ = Array.from({ length: HEADS }, () => new Float32Array(this.denseDim * this.m));
+    this.denseN = Array.from({ length: HEADS }, () => new Float32Array(this.denseDim * this.m));
+    this.sparseIndex = new Uint32Array(capacity);
+    this.sparseZ = Array.from({ length: HEADS }, () => new Float32Array(capacity * this.m));
+    this.sparseN = Array.from({ length: HEADS }, () => new Float32Array(capacity * this.m));
+  }
+
+  /** Sparse coordinates with state (touched by some example). */
+  get usedCoordinates(): number {
+    return this.used;
+  }
+
+  /** Non-zero weights over both heads (what L1 keeps small). */
+  nonZeroWeights(): number {
+    let count = 0;
+    for (let h = 0; h < HEADS; h++) {
+      for (let c = 0; c < this.denseDim; c++) for (let k = 0; k < this.m; k++) if (this.denseWeight(h, c, k) !== 0) count++;
+      for (let s = 0; s < this.used; s++) for (let k = 0; k < this.m; k++) if (this.sparseWeight(h, s, k) !== 0) count++;
+    }
+    return count;
+  }
+
+  /** A deep copy: train the copy, swap it in when the write succeeded. */
+  clone(): PersonalModel {
+    const copy = new PersonalModel(this.shape(), this.options, this.used);
+    copy.exampleCount = this.exampleCount;
+    for (let h = 0; h < HEADS; h++) {
+      copy.denseZ[h]!.set(this.denseZ[h]!);
+      copy.denseN[h]!.set(this.denseN[h]!);
+      copy.sparseZ[h]!.set(this.sparseZ[h]!.subarray(0, this.used * this.m));
+      copy.sparseN[h]!.set(this.sparseN[h]!.subarray(0, this.used * this.m));
+    }
+    copy.sparseIndex.set(this.sparseIndex.subarray(0, this.used));
+    copy.slotOf = this.slotOf ? new Map(this.slotOf) : undefined;
+    copy.used = this.used;
+    return copy;
+  }
+
+  shape(): Required<PersonalModelShape> {
+    return {
+      classes: this.classes,
+      embeddingDim: this.embeddingDim,
+      sparseDimension: this.sparseDimension,
+      embeddingScale: this.embeddingScale,
+      logitScale: this.logitScale,
+    };
+  }
+
+  predict(input: PersonalModelInput): PersonalPrediction {
+    const x = this.features(input);
+    const standalone = this.scores(STANDALONE, x);
+    const correction = this.scores(CORRECTION, x);
+    const logits = [0, ...standalone];
+    return { logits, probabilities: softmax(logits), correctionLogits: [0, ...correction] };
+  }
+
+  /** One online step on each head (predict, then update on the error); returns the prediction made before the step. */
+  update(example: PersonalExample): PersonalPrediction {
+    const { label } = example;
+    if (!Number.isInteger(label) || label < 0 || label >= this.classes) throw new PersonalModelInputError(`label index ${label} is outside [0, ${this.classes - 1}]`, 'label');
+    const weight = example.weight ?? 1;
+    if (!Number.isFinite(weight) || weight <= 0) throw new PersonalModelInputError(`weight must be a finite number > 0, got ${weight}`, 'weight');
+    const x = this.features(example);
+    // Sparse slots are created before scoring so both heads see the same coordinates.
+    const slots = x.sparseIndices.map((i) => this.slot(i));
+    const before: number[][] = [];
+    for (let h = 0; h < HEADS; h++) {
+      const offset = h === CORRECTION ? x.offsets : undefined;
+      const { scores, denseW, sparseW } = this.scoresWithWeights(h, x, slots);
+      before.push(scores);
+      const full = [0, ...scores.map((s, k) => s + (offset ? offset[k]! : 0))];
+      const p = softmax(full);
+      const grad = new Float64Array(this.m);
+      for (let k = 0; k < this.m; k++) grad[k] = weight * (p[k + 1]! - (label === k + 1 ? 1 : 0));
+      const { alpha } = this.options;
+      const denseAlpha = this.denseAlphaOf(h);
+      const step = (z: Float32Array, n: Float32Array, at: number, w: number, g: number, alpha: number) => {
+        const nOld = n[at]!;
+        const nNew = nOld + g * g;
+        const sigma = (Math.sqrt(nNew) - Math.sqrt(nOld)) / alpha;
+        z[at] = z[at]! + g - sigma * w;
+        n[at] = nNew;
+      };
+      const dz = this.denseZ[h]!;
+      const dn = this.denseN[h]!;
+      for (let c = 0; c < this.denseDim; c++) {
+        const xc = x.dense[c]!;
+        if (xc === 0) continue;
+        for (let k = 0; k < this.m; k++) step(dz, dn, c * this.m + k, denseW[c * this.m + k]!, grad[k]! * xc, denseAlpha);
+      }
+      const sz = this.sparseZ[h]!;
+      const sn = this.sparseN[h]!;
+      for (let j = 0; j < slots.length; j++) {
+        const xj = x.sparseValues[j]!;
+        if (xj === 0) continue;
+        const s = slots[j]!;
+        for (let k = 0; k < this.m; k++) step(sz, sn, s * this.m + k, sparseW[j * this.m + k]!, grad[k]! * xj, alpha);
+      }
+    }
+    this.exampleCount++;
+    const logits = [0, ...before[STANDALONE]!];
+    return { logits, probabilities: softmax(logits), correctionLogits: [0, ...before[CORRECTION]!] };
+  }
+
+  /**
+   * Forgets sparse coordinates, returning how many: those whose evidence is below `minAbsZ` in
+   * every head and class (|z| < minAbsZ), and then the weakest (smallest max |z|) until at most
+   * `maxCoordinates` remain. With minAbsZ ≤ λ1 the first rule never changes a prediction (those
+   * weights are exactly zero); what is lost is the sub-threshold evidence and step-size history of
+   * rare words, which restart from zero if they come back. The budget bounds the model's size: most
+   * coordinates of a long-lived model are words met once or twice (McMahan et al. drop rare
+   * features for the same reason), and the budget removes those first.
+   */
+  prune(options: { minAbsZ?: number; maxCoordinates?: number }): number {
+    const m = this.m;
+    const strength = new Float64Array(this.used);
+    for (let s = 0; s < this.used; s++) {
+      let v = 0;
+      for (let h = 0; h < HEADS; h++) for (let k = 0; k < m; k++) v = Math.max(v, Math.abs(this.sparseZ[h]![s * m + k]!));
+      strength[s] = v;
+    }
+    const minAbsZ = options.minAbsZ ?? 0;
+    let candidates = 0;
+    for (let s = 0; s < this.used; s++) if (strength[s]! >= minAbsZ) candidates++;
+    const budget = options.maxCoordinates ?? Infinity;
+    // Among the candidates keep the `budget` strongest; ties go to the earlier slot.
+    let cut = -1;
+    if (candidates > budget) {
+      const sorted = Array.from(strength).filter((v) => v >= minAbsZ).sort((a, b) => b - a);
+      cut = sorted[budget]!;
+    }
+    let keepAtCut = cut >= 0 ? budget - Array.from(strength).filter((v) => v > cut).length : 0;
+    const keep = (s: number): boolean => {
+      const v = strength[s]!;
+      if (v < minAbsZ) return false;
+      if (cut < 0 || v > cut) return true;
+      if (v === cut && keepAtCut > 0) {
+        keepAtCut--;
+        return true;
+      }
+      return false;
+    };
+    let kept = 0;
+    let sorted = true;
+    for (let s = 0; s < this.used; s++) {
+      if (!keep(s)) continue;
+      if (kept !== s) {
+        this.sparseIndex[kept] = this.sparseIndex[s]!;
+        for (let h = 0; h < HEADS; h++) {
+          this.sparseZ[h]!.copyWithin(kept * m, s * m, s * m + m);
+          this.sparseN[h]!.copyWithin(kept * m, s * m, s * m + m);
+        }
+      }
+      if (kept > 0 && this.sparseIndex[kept]! <= this.sparseIndex[kept - 1]!) sorted = false;
+      kept++;
+    }
+    const removed = this.used - kept;
+    if (removed === 0) return 0;
+    this.used = kept;
+    // Slots moved. Sorted indices (a model read from bytes) are found by bisection; others need the map.
+    this.slotOf = undefined;
+    if (!sorted) {
+      this.slotOf = new Map();
+      for (let s = 0; s < this.used; s++) this.slotOf.set(this.sparseIndex[s]!, s);
+    }
+    return removed;
+  }
+
+  /** Applies examples in order. */
+  train(examples: Iterable<PersonalExample>): this {
+    for (const e of examples) this.update(e);
+    return this;
+  }
+
+  // -- serialization ------------------------------------------------------------------------
+
+  /** Compact little-endian bytes: see `PERSONAL_MODEL_FORMAT`. */
+  serialize(): Uint8Array {
+    const m = this.m;
+    const used = this.used;
+    // Slots in index order: the identity for a model read from bytes (bisection keeps them sorted).
+    let order: Uint32Array | undefined;
+    if (this.slotOf) {
+      const sortedIndices = Uint32Array.from(this.sparseIndex.subarray(0, used)).sort();
+      order = new Uint32Array(used);
+      for (let i = 0; i < used; i++) order[i] = this.slotOf.get(sortedIndices[i]!)!;
+    }
+    const slotAt = (i: number) => (order ? order[i]! : i);
+    const size = serializedSize(this.classes, this.embeddingDim, used);
+    const bytes = new Uint8Array(size);
+    const view = new DataView(bytes.buffer);
+    bytes.set(MAGIC, 0);
+    view.setUint16(4, FORMAT_VERSION, true);
+    view.setUint16(6, HEADS, true);
+    view.setUint32(8, this.classes, true);
+    view.setUint32(12, this.embeddingDim, true);
+    view.setUint32(16, this.sparseDimension, true);
+    view.setUint32(20, used, true);
+    view.setFloat64(24, this.exampleCount, true);
+    view.setFloat32(32, this.embeddingScale, true);
+    view.setFloat32(36, this.logitScale, true);
+    // Every section starts at a multiple of 4 in a fresh buffer, so typed views can write it.
+    let at = HEADER_BYTES;
+    const floats = (count: number): Float32Array | undefined => (LITTLE_ENDIAN ? new Float32Array(bytes.buffer, at, count) : undefined);
+    const put = (a: Float32Array) => {
+      const out = floats(a.length);
+      if (out) out.set(a);
+      else for (let i = 0; i < a.length; i++) view.setFloat32(at + i * 4, a[i]!, true);
+      at += a.byteLength;
+    };
+    for (let h = 0; h < HEADS; h++) {
+      put(this.denseZ[h]!);
+      put(this.denseN[h]!);
+    }
+    for (let i = 0; i < used; i++) view.setUint32(at + i * 4, this.sparseIndex[slotAt(i)]!, true);
+    at += used * 4;
+    for (let h = 0; h < HEADS; h++) {
+      for (const arr of [this.sparseZ[h]!, this.sparseN[h]!]) {
+        if (!order) {
+          put(arr.subarray(0, used * m));
+          continue;
+        }
+        const out = floats(used * m);
+        for (let i = 0; i < used; i++) {
+          const s = order[i]!;
+          for (let k = 0; k < m; k++) {
+            if (out) out[i * m + k] = arr[s * m + k]!;
+            else view.setFloat32(at + (i * m + k) * 4, arr[s * m + k]!, true);
+          }
+        }
+        at += used * m * 4;
+      }
+    }
+    view.setUint32(at, crc32(bytes.subarray(0, at)), true);
+    return bytes;
+  }
+
+  /** Reads `serialize()`'s bytes; throws `PersonalModelFormatError` on anything else. */
+  static deserialize(bytes: Uint8Array, options: Partial<PersonalLearnerOptions> = {}): PersonalModel {
+    const fail = (why: string): never => {
+      throw new PersonalModelFormatError(`personal model bytes: ${why}`);
+    };
+    if (!(bytes instanceof Uint8Array)) fail('expected a Uint8Array');
+    if (bytes.length < HEADER_BYTES + 4) fail(`truncated: ${bytes.length} bytes, a model has at least ${HEADER_BYTES + 4}`);
+    for (let i = 0; i < MAGIC.length; i++) if (bytes[i] !== MAGIC[i]) fail('bad magic: not a personal model');
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const version = view.getUint16(4, true);
+    if (version !== FORMAT_VERSION) fail(`format version ${version} is not supported (this build reads ${FORMAT_VERSION})`);
+    if (view.getUint16(6, true) !== HEADS) fail(`expected ${HEADS} heads, found ${view.getUint16(6, true)}`);
+    const classes = view.getUint32(8, true);
+    const embeddingDim = view.getUint32(12, true);
+    const sparseDimension = view.getUint32(16, true);
+    const used = view.getUint32(20, true);
+    if (classes < 2 || classes > 1024 || embeddingDim > 65536) fail(`implausible shape: ${classes} classes, embedding ${embeddingDim}`);
+    const expected = serializedSize(classes, embeddingDim, used);
+    if (bytes.length !== expected) fail(`${bytes.length < expected ? 'truncated' : 'trailing bytes'}: ${bytes.length} bytes, the header announces ${expected}`);
+    const stored = view.getUint32(expected - 4, true);
+    if (crc32(bytes.subarray(0, expected - 4)) !== stored) fail('checksum mismatch: the bytes are corrupt');
+    const exampleCount = view.getFloat64(24, true);
+    if (!Number.isInteger(exampleCount) || exampleCount < 0) fail(`invalid example count ${exampleCount}`);
+    let model: PersonalModel;
+    try {
+      model = new PersonalModel(
+        { classes, embeddingDim, sparseDimension, embeddingScale: view.getFloat32(32, true), logitScale: view.getFloat32(36, true) },
+        { ...DEFAULT_PERSONAL_LEARNER_OPTIONS, ...options },
+        used,
+      );
+    } catch (err) {
+      return fail((err as Error).message);
+    }
+    model.exampleCount = exampleCount;
+    let at = HEADER_BYTES;
+    const take = (a: Float32Array, count: number, what: string, nonNegative: boolean) => {
+      if (LITTLE_ENDIAN) {
+        // One copy of the section, then a check: a cold load is mostly this.
+        new Uint8Array(a.buffer, a.byteOffset, count * 4).set(bytes.subarray(at, at + count * 4));
+        at += count * 4;
+      } else {
+        for (let i = 0; i < count; i++, at += 4) a[i] = view.getFloat32(at, true);
+      }
+      for (let i = 0; i < count; i++) {
+        const v = a[i]!;
+        if (!Number.isFinite(v) || (nonNegative && v < 0)) fail(`invalid ${what} value ${v}`);
+      }
+    };
+    for (let h = 0; h < HEADS; h++) {
+      take(model.denseZ[h]!, model.denseZ[h]!.length, 'dense z', false);
+      take(model.denseN[h]!, model.denseN[h]!.length, 'dense n', true);
+    }
+    let previous = -1;
+    for (let s = 0; s < used; s++, at += 4) {
+      const index = view.getUint32(at, true);
+      if (index <= previous) fail(`sparse indices not strictly increasing at ${s}`);
+      if (index >= sparseDimension) fail(`sparse index ${index} outside dimension ${sparseDimension}`);
+      model.sparseIndex[s] = index;
+      previous = index;
+    }
+    model.used = used;
+    for (let h = 0; h < HEADS; h++) {
+      take(model.sparseZ[h]!, used * model.m, 'sparse z', false);
+      take(model.sparseN[h]!, used * model.m, 'sparse n', true);
+    }
+    return model;
+  }
+
+  // -- internals ------------------------------------------------------------------------------
+
+  private features(input: PersonalModelInput): { dense: Float64Array; offsets: Float64Array; sparseIndices: number[]; sparseValues: number[] } {
+    const { generalLogits, embedding } = input;
+    if (!generalLogits || generalLogits.length !== this.classes) {
+      throw new PersonalModelInputError(`expected ${this.classes} general logits, got ${generalLogits?.length ?? 0}`, 'generalLogits');
+    }
+    if (!embedding || embedding.length !== this.embeddingDim) {
+      throw new PersonalModelInputError(`expected an embedding of ${this.embeddingDim} values, got ${embedding?.length ?? 0}`, 'embedding');
+    }
+    const dense = new Float64Array(this.denseDim);
+    let sumSquares = 0;
+    for (let i = 0; i < this.embeddingDim; i++) {
+      const v = embedding[i]!;
+      if (!Number.isFinite(v)) throw new PersonalModelInputError(`embedding[${i}] is not a finite number`, 'embedding');
+      sumSquares += v * v;
+    }
+    const scale = sumSquares > 0 ? this.embeddingScale / Math.sqrt(sumSquares) : 0;
+    for (let i = 0; i < this.embeddingDim; i++) dense[i] = embedding[i]! * scale;
+    const offsets = new Float64Array(this.m);
+    const g0 = generalLogits[0]!;
+    for (let k = 0; k < this.classes; k++) {
+      if (!Number.isFinite(generalLogits[k]!)) throw new PersonalModelInputError(`generalLogits[${k}] is not a finite number`, 'generalLogits');
+    }
+    for (let k = 0; k < this.m; k++) {
+      const d = Math.max(-LOGIT_CLIP, Math.min(LOGIT_CLIP, generalLogits[k + 1]! - g0));
+      offsets[k] = d;
+      dense[this.embeddingDim + k] = d * this.logitScale;
+    }
+    dense[this.denseDim - 1] = 1;
+    const sparse = input.sparse;
+    const sparseIndices: number[] = [];
+    const sparseValues: number[] = [];
+    if (sparse) {
+      if (sparse.dimension !== undefined && sparse.dimension !== this.sparseDimension) {
+        throw new PersonalModelInputError(`sparse dimension ${sparse.dimension} differs from the model's ${this.sparseDimension}`, 'sparse');
+      }
+      if (sparse.indices.length !== sparse.values.length) throw new PersonalModelInputError('sparse indices and values differ in length', 'sparse');
+      const seen = new Set<number>();
+      for (let j = 0; j < sparse.indices.length; j++) {
+        const i = sparse.indices[j]!;
+        const v = sparse.values[j]!;
+        if (!Number.isInteger(i) || i < 0 || i >= this.sparseDimension) throw new PersonalModelInputError(`sparse index ${i} is outside [0, ${this.sparseDimension})`, 'sparse');
+        if (!Number.isFinite(v)) throw new PersonalModelInputError(`sparse value at index ${i} is not a finite number`, 'sparse');
+        if (seen.has(i)) throw new PersonalModelInputError(`sparse index ${i} appears twice`, 'sparse');
+        seen.add(i);
+        sparseIndices.push(i);
+        sparseValues.push(v);
+      }
+    }
+    return { dense, offsets, sparseIndices, sparseValues };
+  }
+
+  private weightOf(z: number, n: number, alpha: number, l1: number): number {
+    if (Math.abs(z) <= l1) return 0;
+    const { beta, l2 } = this.options;
+    return -(z - Math.sign(z) * l1) / ((beta + Math.sqrt(n)) / alpha + l2);
+  }
+
+  private denseWeight(h: number, c: number, k: number): number {
+    const at = c * this.m + k;
+    return this.weightOf(this.denseZ[h]![at]!, this.denseN[h]![at]!, this.denseAlphaOf(h), this.options.denseL1);
+  }
+
+  private denseAlphaOf(h: number): number {
+    return h === CORRECTION ? this.options.correctionDenseAlpha : this.options.denseAlpha;
+  }
+
+  private sparseWeight(h: number, s: number, k: number): number {
+    const at = s * this.m + k;
+    return this.weightOf(this.sparseZ[h]![at]!, this.sparseN[h]![at]!, this.options.alpha, this.options.l1);
+  }
+
+  private scores(h: number, x: { dense: Float64Array; sparseIndices: number[]; sparseValues: number[] }): number[] {
+    const out = new Array<number>(this.m).fill(0);
+    for (let c = 0; c < this.denseDim; c++) {
+      const xc = x.dense[c]!;
+      if (xc === 0) continue;
+      for (let k = 0; k < this.m; k++) out[k]! += this.denseWeight(h, c, k) * xc;
+    }
+    for (let j = 0; j < x.sparseIndices.length; j++) {
+      const s = this.find(x.sparseIndices[j]!);
+      if (s < 0) continue;
+      const xj = x.sparseValues[j]!;
+      for (let k = 0; k < this.m; k++) out[k]! += this.sparseWeight(h, s, k) * xj;
+    }
+    return out;
+  }
+
+  private scoresWithWeights(
+    h: number,
+    x: { dense: Float64Array; sparseIndices: number[]; sparseValues: number[] },
+    slots: number[],
+  ): { scores: number[]; denseW: Float64Array; sparseW: Float64Array } {
+    const scores = new Array<number>(this.m).fill(0);
+    const denseW = new Float64Array(this.denseDim * this.m);
+    const sparseW = new Float64Array(slots.length * this.m);
+    for (let c = 0; c < this.denseDim; c++) {
+      for (let k = 0; k < this.m; k++) {
+        const w = this.denseWeight(h, c, k);
+        denseW[c * this.m + k] = w;
+        scores[k]! += w * x.dense[c]!;
+      }
+    }
+    for (let j = 0; j < slots.length; j++) {
+      for (let k = 0; k < this.m; k++) {
+        const w = this.sparseWeight(h, slots[j]!, k);
+        sparseW[j * this.m + k] = w;
+        scores[k]! += w * x.sparseValues[j]!;
+      }
+    }
+    return { scores, denseW, sparseW };
+  }
+
+  /** The slot of a sparse index, or -1. */
+  private find(index: number): number {
+    if (this.slotOf) return this.slotOf.get(index) ?? -1;
+    let lo = 0;
+    let hi = this.used - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const v = this.sparseIndex[mid]!;
+      if (v === index) return mid;
+      if (v < index) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  /** The slot of a sparse index, created when new. */
+  private slot(index: number): number {
+    if (!this.slotOf) {
+      this.slotOf = new Map();
+      for (let s = 0; s < this.used; s++) this.slotOf.set(this.sparseIndex[s]!, s);
+    }
+    const existing = this.slotOf.get(index);
+    if (existing !== undefined) return existing;
+    if (this.used === this.sparseIndex.length) this.grow();
+    const s = this.used++;
+    this.sparseIndex[s] = index;
+    this.slotOf.set(index, s);
+    return s;
+  }
+
+  /** Bytes the model's arrays hold (what a cache should charge for it). */
+  get memoryBytes(): number {
+    let bytes = this.sparseIndex.byteLength;
+    for (let h = 0; h < HEADS; h++) bytes += this.denseZ[h]!.byteLength + this.denseN[h]!.byteLength + this.sparseZ[h]!.byteLength + this.sparseN[h]!.byteLength;
+    // A Map entry costs V8 about 40 bytes (hash table slot, key and value).
+    return bytes + (this.slotOf ? this.slotOf.size * 40 : 0);
+  }
+
+  private grow(): void {
+    const capacity = Math.max(64, this.sparseIndex.length * 2);
+    const index = new Uint32Array(capacity);
+    index.set(this.sparseIndex);
+    this.sparseIndex = index;
+    const widen = (a: Float32Array) => {
+      const b = new Float32Array(capacity * this.m);
+      b.set(a);
+      return b;
+    };
+    this.sparseZ = this.sparseZ.map(widen);
+    this.sparseN = this.sparseN.map(widen);
+  }
+}
+
+export function softmax(logits: readonly number[]): number[] {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  const e = logits.map((v) => Math.exp(v - max));
+  const sum = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / sum);
+}
+
+/** Thrown by `PersonalModel.deserialize` for bytes that are not an intact model. */
+export class PersonalModelFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PersonalModelFormatError';
+  }
+}
+
+/** The format is little-endian; on such hosts (all common ones) sections are copied in bulk. */
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+const MAGIC = Uint8Array.of(0x41, 0x4d, 0x50, 0x4d); // "AMPM"
+const FORMAT_VERSION = 1;
+const HEADER_BYTES = 40;
+
+/** The byte format of `PersonalModel.serialize()` (all little-endian). */
+export const PERSONAL_MODEL_FORMAT = Object.freeze({
+  contentType: 'application/vnd.aimass.personal-model.v1',
+  magic: 'AMPM',
+  version: FORMAT_VERSION,
+  headerBytes: HEADER_BYTES,
+});
+
+/**
+ * Bytes of a serialized model: header, per head dense z and n (Float32, (E + K) · (K − 1) each),
+ * sparse indices (Uint32, S), per head sparse z and n (Float32, S · (K − 1) each), CRC-32.
+ */
+export function serializedSize(classes: number, embeddingDim: number, sparseCoordinates: number): number {
+  const m = classes - 1;
+  const denseDim = embeddingDim + m + 1;
+  return HEADER_BYTES + HEADS * 2 * denseDim * m * 4 + sparseCoordinates * 4 + HEADS * 2 * sparseCoordinates * m * 4 + 4;
+}
+
+const nativeCrc32: ((data: Uint8Array) => number) | undefined = typeof zlib.crc32 === 'function' ? zlib.crc32 : undefined;
+
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[i] = c >>> 0;
+  }
+  return table;
+})();
+
+/** CRC-32 (IEEE, as zlib): catches a flipped or cut byte a store or a copy may introduce. */
+export function crc32(bytes: Uint8Array): number {
+  // zlib's (Node >= 20.15) is several times faster than the table; the table is the fallback.
+  if (nativeCrc32) return nativeCrc32(bytes) >>> 0;
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}

@@ -1,0 +1,101 @@
+import { DEFAULT_PERSONAL_FEATURIZER_OPTIONS, DEFAULT_PERSONAL_LEARNER_OPTIONS } from '@aimass/ml';
+import { baseConfigShape } from '@aimass/platform';
+import { z } from 'zod';
+
+const positiveInt = (what: string) => {
+  const error = `expected ${what} (a whole number > 0)`;
+  return z.number({ error }).int({ error }).positive({ error });
+};
+const positive = (what: string) => z.number({ error: `expected ${what} (a number > 0)` }).positive({ error: `expected ${what} (a number > 0)` });
+const nonNegative = (what: string) => z.number({ error: `expected ${what} (a number >= 0)` }).min(0, { error: `expected ${what} (a number >= 0)` });
+
+const MIB = 1024 * 1024;
+
+/** FTRL-Proximal hyper-parameters (see `PersonalModel` in @aimass/ml for what each does). */
+export const learnerConfigSchema = z.strictObject({
+  alpha: positive('a learning-rate scale').default(DEFAULT_PERSONAL_LEARNER_OPTIONS.alpha),
+  beta: nonNegative('a smoothing constant').default(DEFAULT_PERSONAL_LEARNER_OPTIONS.beta),
+  l1: nonNegative('an L1 strength').default(DEFAULT_PERSONAL_LEARNER_OPTIONS.l1),
+  denseAlpha: positive('a learning-rate scale').default(DEFAULT_PERSONAL_LEARNER_OPTIONS.denseAlpha),
+  correctionDenseAlpha: positive('a learning-rate scale').default(DEFAULT_PERSONAL_LEARNER_OPTIONS.correctionDenseAlpha),
+  denseL1: nonNegative('an L1 strength').default(DEFAULT_PERSONAL_LEARNER_OPTIONS.denseL1),
+  l2: nonNegative('an L2 strength').default(DEFAULT_PERSONAL_LEARNER_OPTIONS.l2),
+});
+
+/** Where versions are stored. The embedded mode ignores it and uses the runner's store. */
+export const storeConfigSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('sqlite'),
+    /** SQLite file (created with its directory). */
+    path: z.string().min(1).default('data/personal-model.sqlite'),
+  }),
+  z.strictObject({
+    kind: z.literal('mongodb'),
+    /** A replica set: versions are written in transactions. */
+    url: z.string().min(1),
+    database: z.string().min(1).default('personal_model'),
+  }),
+]);
+
+/** The `personalModel` section (env: `AIMASS_PERSONAL_MODEL__<KEY>`). */
+export const personalModelConfigSchema = z.strictObject({
+  store: storeConfigSchema.prefault({ kind: 'sqlite' }),
+  cache: z
+    .strictObject({
+      /** Bound of the model cache, in bytes of model parameters (serialized size plus a fixed overhead per entry). */
+      maxBytes: positiveInt('a size in bytes').default(256 * MIB),
+      /**
+       * How long a cached model is trusted before its current version is checked again in the
+       * store (one point read; the parameters are reloaded only when it changed). Bounds how stale
+       * a replica can be after another replica trained the same user. 0 checks on every call.
+       */
+      revalidateMs: z.number().int().min(0).default(5_000),
+    })
+    .prefault({}),
+  /** Versions kept per user; older ones are deleted when a new one is written. */
+  versionsKept: positiveInt('a number of versions').max(1000).default(10),
+  limits: z
+    .strictObject({
+      /** Items one Score request may carry. */
+      maxScoreItems: positiveInt('a number of items').default(1024),
+      /** Examples one Train or Refit request may carry. */
+      maxTrainExamples: positiveInt('a number of examples').default(10_000),
+      /** Length of an idempotency key. */
+      maxIdempotencyKeyLength: positiveInt('a length').max(512).default(200),
+      /** Non-zero entries of one sparse feature vector. */
+      maxSparseEntries: positiveInt('a number of entries').default(65_536),
+    })
+    .prefault({}),
+  /**
+   * The general model's labels, in its output order, for models trained from now on (the
+   * request carries only logits; each stored version keeps the labels it was trained with).
+   */
+  labels: z.array(z.string().min(1)).min(2).default(['ham', 'spam']),
+  /** Name personal models carry in ModelRef.name. */
+  modelName: z.string().min(1).default('personal-logreg'),
+  /** Sparse dimension of a model first trained without sparse features (the personal featurizer's default). */
+  sparseDimension: positiveInt('a dimension').default(DEFAULT_PERSONAL_FEATURIZER_OPTIONS.dimension),
+  learner: learnerConfigSchema.prefault({}),
+  /** What a stored version keeps of the sparse state (see PersonalModel.prune in @aimass/ml). */
+  pruning: z
+    .strictObject({
+      /** Forget sparse coordinates with |z| below this in every head (≤ learner.l1 never changes a prediction); 0 keeps all. */
+      minAbsZ: nonNegative('an evidence threshold').default(0),
+      /** Most sparse coordinates a version keeps (the strongest); bounds a model to about 20 bytes each plus 1 KB. */
+      maxSparseCoordinates: positiveInt('a number of coordinates').default(4096),
+    })
+    .prefault({}),
+});
+
+export type PersonalModelConfig = z.output<typeof personalModelConfigSchema>;
+/** What `startPersonalModel` accepts: any subset, in the text or parsed form. */
+export type PersonalModelConfigInput = z.input<typeof personalModelConfigSchema>;
+
+/** The service's whole configuration: base keys plus `personalModel`. */
+export const serviceConfigSchema = z.strictObject({
+  ...baseConfigShape,
+  serviceName: baseConfigShape.serviceName.default('personal-model'),
+  personalModel: personalModelConfigSchema.prefault({}),
+});
+
+export type ServiceConfig = z.output<typeof serviceConfigSchema>;

@@ -1,0 +1,23 @@
+// The personal-model service process. Wiring only: configuration, logger, telemetry, the store
+// (SQLite file or MongoDB), the service, graceful drain on SIGTERM/SIGINT.
+import { configOrExit, createLogger, failFast, installSignalHandlers, startTelemetry } from '@aimass/platform';
+import { openMongoStore, openSqliteStore } from '@aimass/storage';
+import { serviceConfigSchema } from './config.js';
+import { startPersonalModel } from './service.js';
+
+const config = configOrExit(serviceConfigSchema);
+const telemetry = startTelemetry({
+  serviceName: config.telemetry.serviceName ?? config.serviceName,
+  enabled: config.telemetry.enabled,
+  exporter: config.telemetry.exporter,
+  otlpEndpoint: config.telemetry.otlpEndpoint,
+});
+const logger = createLogger({ service: config.serviceName, level: config.log.level });
+
+const storeConfig = config.personalModel.store;
+const store = await (storeConfig.kind === 'sqlite'
+  ? openSqliteStore({ path: storeConfig.path })
+  : openMongoStore({ url: storeConfig.url, database: storeConfig.database })
+).catch((err: unknown) => failFast(err));
+const service = await startPersonalModel(config, logger, { store }).catch((err: unknown) => failFast(err));
+installSignalHandlers(service.server, { logger, onShutdown: [() => store.close(), () => telemetry.shutdown()] });
