@@ -1,1 +1,41 @@
-export {};
+// Public API of @aimass/fusion: what the runner, the SDK's tests, the CLI and the benchmark use.
+export {
+  FUSION_GRPC_SERVICES,
+  startFusion,
+  type FusionDependencies,
+  type FusionStartConfig,
+  type PruneResult,
+  type RunningFusion,
+} from './service.js';
+export {
+  fusionConfigSchema,
+  serviceConfigSchema,
+  storeConfigSchema,
+  type FusionConfig,
+  type FusionConfigInput,
+  type FusionPolicyConfig,
+  type ServiceConfig,
+  type StoreConfig,
+  type TenantPolicyConfig,
+} from './config.js';
+export {
+  EMBEDDED_SECRET_FILE,
+  createFusionEmbedded,
+  fusionEmbedded,
+  type FusionEmbeddedEnvironment,
+  type FusionEmbeddedOptions,
+  type FusionEmbeddedRunning,
+} from './embedded.js';
+export { DirectTrainingRecorder, type FeedbackRecorder, type FeedbackToRecord } from './adapters/feedback-recorder.js';
+export {
+  STRATEGIES,
+  STRATEGY_NAMES,
+  parseStrategyName,
+  resolvePolicy,
+  strategyName,
+  type FusionPolicy,
+  type TenantPolicyOverrides,
+} from './domain/strategy.js';
+export { fuse, overrideApplies, shrinkageWeight, type FusionOutcome, type GeneralComponent, type PersonalOutcome } from './domain/fusion.js';
+export { argmax, generalLogits, referenceLogits, softmax } from './domain/logits.js';
+export { minimumDeadlineMs, type BudgetConfig } from './domain/budget.js';

@@ -1,0 +1,69 @@
+import { ConflictError } from '@aimass/platform';
+import type { v1 } from '@aimass/proto';
+import type { CallOptions } from './general-model-client.js';
+import type { PersonalModelClient } from './personal-model-client.js';
+
+/** One piece of feedback, ready to learn from: everything a trainer needs, nothing identifying. */
+export interface FeedbackToRecord {
+  readonly tenant: string;
+  readonly userPseudonym: string;
+  /** The FeedbackRecorded event id; the trainer's deduplication key. */
+  readonly eventId: string;
+  /** The prediction the feedback is about; empty for feedback on a direct input. */
+  readonly predictionId: string;
+  readonly label: string;
+  /** The general model's output for the input (logits referenced to class 0). */
+  readonly general: v1.GeneralOutput;
+  readonly sparseFeatures: v1.SparseVector;
+  readonly idempotencyKey: string;
+  readonly occurredAt: Date;
+}
+
+/**
+ * Where Feedback goes once validated. `record` resolves only when the feedback cannot be lost;
+ * `duplicate` when it had already been recorded under the same event id. Today the recorder trains
+ * the personal model directly; issue 5 swaps in one that publishes a FeedbackRecorded event and
+ * leaves training to the updater, without touching the Feedback handler.
+ */
+export interface FeedbackRecorder {
+  record(feedback: FeedbackToRecord, options: CallOptions): Promise<{ duplicate: boolean }>;
+}
+
+const MAX_CAS_ATTEMPTS = 4;
+
+/**
+ * Trains the user's personal model with the example now (personal-model Train), keyed by the event
+ * id so a retried Feedback cannot apply it twice. Train is a compare-and-set on the user's current
+ * version, so a concurrent update of the same user is retried from a fresh read.
+ */
+export class DirectTrainingRecorder implements FeedbackRecorder {
+  readonly #personal: PersonalModelClient;
+
+  constructor(personal: PersonalModelClient) {
+    this.#personal = personal;
+  }
+
+  async record(feedback: FeedbackToRecord, options: CallOptions): Promise<{ duplicate: boolean }> {
+    const example: v1.TrainingExample = {
+      general: feedback.general,
+      sparseFeatures: feedback.sparseFeatures,
+      label: feedback.label,
+      weight: 1,
+      sourceEventId: feedback.eventId,
+      occurredAt: feedback.occurredAt,
+    };
+    for (let attempt = 1; ; attempt++) {
+      const expectedVersion = await this.#personal.currentVersion(feedback.tenant, feedback.userPseudonym, options);
+      try {
+        const res = await this.#personal.train(
+          feedback.tenant,
+          { userPseudonym: feedback.userPseudonym, examples: [example], idempotencyKey: feedback.eventId, expectedVersion },
+          options,
+        );
+        return { duplicate: res.duplicate };
+      } catch (err) {
+        if (!(err instanceof ConflictError) || attempt >= MAX_CAS_ATTEMPTS) throw err;
+      }
+    }
+  }
+}

@@ -1,0 +1,61 @@
+import { ConfigError, loadConfig } from '@aimass/platform';
+import { v1 } from '@aimass/proto';
+import { describe, expect, it } from 'vitest';
+import { fusionConfigSchema, serviceConfigSchema } from './config.js';
+
+const S = v1.FusionStrategy;
+const SECRET = 'x'.repeat(40);
+
+describe('fusion configuration', () => {
+  it('has working defaults', () => {
+    const c = fusionConfigSchema.parse({});
+    expect(c.defaults).toEqual({ strategy: S.FUSION_STRATEGY_STACKING, interpolation: { k: 20, maxWeight: 0.8 }, override: { threshold: 0.9, minExamples: 10 } });
+    expect(c.tenants).toEqual({});
+    expect(c.budget).toMatchObject({ minGeneralMs: 5, reserveMs: 3, personalShare: 0.8, minPersonalMs: 2, maxPersonalMs: 1000 });
+    expect(c.limits).toMatchObject({ maxBatchItems: 256, maxStreamInFlight: 16 });
+    expect(c.predictions.retentionHours).toBe(168);
+  });
+
+  it('reads strategies by name and per-tenant overrides, and parses its own output again unchanged', () => {
+    const c = fusionConfigSchema.parse({
+      defaults: { strategy: 'INTERPOLATE' },
+      tenants: { acme: { strategy: 'override', override: { threshold: 0.95 } }, 'beta-co': { interpolation: { k: 5 } } },
+    });
+    expect(c.defaults.strategy).toBe(S.FUSION_STRATEGY_INTERPOLATE);
+    expect(c.tenants['acme']).toEqual({ strategy: S.FUSION_STRATEGY_OVERRIDE, override: { threshold: 0.95 } });
+    expect(c.tenants['beta-co']).toEqual({ interpolation: { k: 5 } });
+    expect(fusionConfigSchema.parse(c)).toEqual(c);
+  });
+
+  it('names what is wrong', () => {
+    const bad = fusionConfigSchema.safeParse({ defaults: { strategy: 'blend' }, tenants: { 'Bad Tenant': {} }, budget: { personalShare: 2 } });
+    expect(bad.success).toBe(false);
+    const messages = bad.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n');
+    expect(messages).toMatch(/defaults\.strategy: unknown strategy "blend": expected a strategy: one of general_only, personal_only, interpolate, stacking, override/);
+    expect(messages).toMatch(/tenants\.Bad Tenant: invalid tenant id/);
+    expect(messages).toMatch(/budget\.personalShare: expected a share in \(0, 1\]/);
+  });
+
+  it('loads from the environment, tenants as JSON', () => {
+    const config = loadConfig(serviceConfigSchema, {
+      env: {
+        AIMASS_PSEUDONYM__SECRET: SECRET,
+        AIMASS_FUSION__PERSONAL_MODEL__ADDRESS: 'personal:50051',
+        AIMASS_FUSION__DEFAULTS__STRATEGY: 'general_only',
+        AIMASS_FUSION__TENANTS: JSON.stringify({ acme: { strategy: 'stacking' } }),
+        AIMASS_FUSION__LIMITS__MAX_BATCH_ITEMS: '32',
+      },
+    });
+    expect(config.serviceName).toBe('fusion');
+    expect(config.fusion.personalModel.address).toBe('personal:50051');
+    expect(config.fusion.defaults.strategy).toBe(S.FUSION_STRATEGY_GENERAL_ONLY);
+    expect(config.fusion.tenants['acme']?.strategy).toBe(S.FUSION_STRATEGY_STACKING);
+    expect(config.fusion.limits.maxBatchItems).toBe(32);
+    expect(config.store).toEqual({ kind: 'sqlite', path: '.data/fusion.sqlite', database: 'fusion' });
+  });
+
+  it('requires a pseudonym secret and a MongoDB url for the mongodb store', () => {
+    expect(() => loadConfig(serviceConfigSchema, { env: {} })).toThrow(ConfigError);
+    expect(() => loadConfig(serviceConfigSchema, { env: { AIMASS_PSEUDONYM__SECRET: SECRET, AIMASS_STORE__KIND: 'mongodb' } })).toThrow(/store\.url/);
+  });
+});

@@ -1,0 +1,175 @@
+import { baseConfigShape, isValidTenantId, pseudonymConfigSchema } from '@aimass/platform';
+import type { v1 } from '@aimass/proto';
+import { z } from 'zod';
+import { STRATEGY_NAMES, isStrategy, parseStrategyName } from './domain/strategy.js';
+
+const positiveInt = (what: string) => {
+  const error = `expected ${what} (a whole number > 0)`;
+  return z.number({ error }).int({ error }).positive({ error });
+};
+
+const nonNegativeInt = (what: string) => {
+  const error = `expected ${what} (a whole number >= 0)`;
+  return z.number({ error }).int({ error }).min(0, { error });
+};
+
+const address = z.string().regex(/^\S+:\d+$|^[a-z]+:\/\/?\S+$/, { error: 'expected host:port (or a grpc-js target such as dns:///personal-model:50051)' });
+
+const strategyError = `expected a strategy: one of ${STRATEGY_NAMES.join(', ')}`;
+
+/**
+ * A strategy by name (`stacking`, `STACKING`, `FUSION_STRATEGY_STACKING`) parsed to the enum, or
+ * the enum itself, so a parsed config parses again unchanged.
+ */
+const strategy = z.union([z.number(), z.string()], { error: strategyError }).transform((value, ctx): v1.FusionStrategy => {
+  const parsed = typeof value === 'number' ? (isStrategy(value) ? value : undefined) : parseStrategyName(value);
+  if (parsed === undefined) {
+    ctx.addIssue({ code: 'custom', message: `unknown strategy ${JSON.stringify(value)}: ${strategyError}` });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+const weight = z.number().min(0, { error: 'expected a weight in [0, 1]' }).max(1, { error: 'expected a weight in [0, 1]' });
+const examplesK = z.number({ error: 'expected a number of examples > 0' }).positive({ error: 'expected a number of examples > 0' });
+const threshold = z.number().min(0.5, { error: 'expected a probability in [0.5, 1]' }).max(1, { error: 'expected a probability in [0.5, 1]' });
+
+const interpolation = z.strictObject({
+  /** Evidence (feedback examples) at which the personal weight reaches half of `maxWeight`. */
+  k: examplesK.default(20),
+  /** The personal weight λ approaches this as evidence grows (λ = maxWeight · n / (n + k)). */
+  maxWeight: weight.default(0.8),
+});
+
+const override = z.strictObject({
+  /** The personal top probability at or above which the personal answer wins. */
+  threshold: threshold.default(0.9),
+  /** Feedback examples the personal model must have learned from before it may override. */
+  minExamples: nonNegativeInt('a number of examples').default(10),
+});
+
+/** The fusion policy: a strategy and its parameters. Tenant entries override it key by key. */
+const policy = z.strictObject({
+  strategy: strategy.prefault('stacking'),
+  interpolation: interpolation.prefault({}),
+  override: override.prefault({}),
+});
+
+/** A tenant's overrides: every key optional (no defaults here: `defaults` fills the rest). */
+const tenantPolicy = z.strictObject({
+  strategy: strategy.optional(),
+  interpolation: z.strictObject({ k: examplesK.optional(), maxWeight: weight.optional() }).optional(),
+  override: z.strictObject({ threshold: threshold.optional(), minExamples: nonNegativeInt('a number of examples').optional() }).optional(),
+});
+
+const tenants = z.record(z.string(), tenantPolicy).superRefine((value, ctx) => {
+  for (const key of Object.keys(value)) {
+    if (!isValidTenantId(key)) {
+      ctx.addIssue({ code: 'custom', path: [key], message: 'invalid tenant id: use 1-63 lower-case letters, digits and dashes' });
+    }
+  }
+});
+
+/** The `fusion` section (env: `AIMASS_FUSION__<KEY>`). */
+export const fusionConfigSchema = z.strictObject({
+  generalModel: z
+    .strictObject({
+      /** The general-model service (aimass.v1.GeneralModelService). */
+      address: address.default('127.0.0.1:50052'),
+      /** The general model to ask for; empty: the service's default task model. A request's `options.general_model` overrides it. */
+      model: z.string().default(''),
+    })
+    .prefault({}),
+  personalModel: z
+    .strictObject({
+      /** The personal-model service (aimass.v1.PersonalModelService). */
+      address: address.default('127.0.0.1:50053'),
+      /**
+       * Consecutive failures or timeouts of Score after which the personal stage is skipped
+       * (fallback CIRCUIT_OPEN) for `circuitOpenMs`; 0 disables the breaker.
+       */
+      circuitFailureThreshold: nonNegativeInt('a number of failures').default(5),
+      circuitOpenMs: positiveInt('a duration in milliseconds').default(5_000),
+    })
+    .prefault({}),
+  /** The default policy, for tenants without an entry in `tenants`. */
+  defaults: policy.prefault({}),
+  /**
+   * Per-tenant overrides of `defaults` (JSON in env: AIMASS_FUSION__TENANTS='{"acme":{"strategy":"interpolate"}}'),
+   * until a tenant admin API owns them.
+   */
+  tenants: tenants.default({}),
+  /** How the request's deadline is shared between the stages. */
+  budget: z
+    .strictObject({
+      /** Below this much time left, the general model is not even called: DEADLINE_EXCEEDED saying how much is needed. */
+      minGeneralMs: positiveInt('a duration in milliseconds').default(5),
+      /** Kept back from every downstream call for fusion and the answer, so a late model becomes a fallback, not a timeout. */
+      reserveMs: nonNegativeInt('a duration in milliseconds').default(3),
+      /** Share of the time left after the general model that the personal model may use. */
+      personalShare: z.number().gt(0, { error: 'expected a share in (0, 1]' }).max(1, { error: 'expected a share in (0, 1]' }).default(0.8),
+      /** Below this, the personal model is not tried (fallback PERSONAL_TIMEOUT). */
+      minPersonalMs: positiveInt('a duration in milliseconds').default(2),
+      /** Upper bound on the personal stage however long the deadline is. */
+      maxPersonalMs: positiveInt('a duration in milliseconds').default(1_000),
+      /** Deadline of calls made when the incoming call has none (only with grpc.requireDeadline off). */
+      defaultDeadlineMs: positiveInt('a duration in milliseconds').default(5_000),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      /** Items one PredictBatch may carry. */
+      maxBatchItems: positiveInt('a number of items').max(1024).default(256),
+      /** UTF-8 bytes of one input (text; mail subject + body + headers; raw data). */
+      maxInputBytes: positiveInt('a size in bytes').default(256 * 1024),
+      /** Bytes of a user id. */
+      maxUserIdBytes: positiveInt('a size in bytes').max(1024).default(256),
+      /** Bytes of an idempotency key or item id. */
+      maxKeyBytes: positiveInt('a size in bytes').max(1024).default(256),
+      /** Stream items being predicted at once per PredictStream call; reading pauses beyond it. */
+      maxStreamInFlight: positiveInt('a number of items').max(1024).default(16),
+    })
+    .prefault({}),
+  predictions: z
+    .strictObject({
+      /** How long a prediction can be referred to by Feedback (its record is kept this long). */
+      retentionHours: z.number().positive({ error: 'expected a number of hours > 0' }).default(7 * 24),
+      /** How long a Feedback idempotency key is remembered. */
+      idempotencyRetentionHours: z.number().positive({ error: 'expected a number of hours > 0' }).default(7 * 24),
+      /** How often expired records are deleted; 0 turns the background prune off. */
+      pruneIntervalMinutes: z.number().min(0).default(60),
+    })
+    .prefault({}),
+});
+
+export type FusionConfig = z.output<typeof fusionConfigSchema>;
+/** What `startFusion` accepts: any subset, in the text or parsed form. */
+export type FusionConfigInput = z.input<typeof fusionConfigSchema>;
+export type FusionPolicyConfig = FusionConfig['defaults'];
+export type TenantPolicyConfig = FusionConfig['tenants'][string];
+
+/** The `store` section of the standalone service: where prediction records and feedback keys live. */
+export const storeConfigSchema = z
+  .strictObject({
+    kind: z.enum(['sqlite', 'mongodb']).default('sqlite'),
+    /** SQLite file (kind sqlite). */
+    path: z.string().min(1).default('.data/fusion.sqlite'),
+    /** MongoDB connection string, a replica set (kind mongodb). */
+    url: z.string().min(1).optional(),
+    /** MongoDB database (kind mongodb). */
+    database: z.string().min(1).default('fusion'),
+  })
+  .refine((s) => s.kind !== 'mongodb' || s.url !== undefined, { error: 'set store.url (AIMASS_STORE__URL) for kind mongodb', path: ['url'] });
+
+export type StoreConfig = z.output<typeof storeConfigSchema>;
+
+/** The service's whole configuration: base keys, `pseudonym`, `store` and `fusion`. */
+export const serviceConfigSchema = z.strictObject({
+  ...baseConfigShape,
+  serviceName: baseConfigShape.serviceName.default('fusion'),
+  pseudonym: pseudonymConfigSchema,
+  store: storeConfigSchema.prefault({}),
+  fusion: fusionConfigSchema.prefault({}),
+});
+
+export type ServiceConfig = z.output<typeof serviceConfigSchema>;

@@ -1,0 +1,47 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/**
+ * A UUID v7 (RFC 9562): 48-bit Unix milliseconds, then random bits. Time-ordered, so event ids
+ * sort by creation and index well; random enough that ids cannot be guessed.
+ */
+export function uuidv7(now: number = Date.now(), random: Uint8Array = randomBytes(10)): string {
+  const bytes = new Uint8Array(16);
+  let ms = Math.max(0, Math.floor(now));
+  for (let i = 5; i >= 0; i--) {
+    bytes[i] = ms % 256;
+    ms = Math.floor(ms / 256);
+  }
+  bytes.set(random.subarray(0, 10), 6);
+  bytes[6] = 0x70 | (bytes[6]! & 0x0f);
+  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
+  const hex = Buffer.from(bytes).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Prediction ids are UUID v7 too: unguessable (a prediction id is all Feedback needs to find a
+ * stored record, so it must not be enumerable) and ordered by time.
+ */
+export const newPredictionId = (): string => uuidv7();
+export const newEventId = (): string => uuidv7();
+
+/**
+ * The store id of a Feedback idempotency record: a hash of the user's pseudonym and the caller's
+ * key, so keys of any length and character fit, and two users' identical keys never collide.
+ */
+export function idempotencyRecordId(pseudonym: string, key: string): string {
+  return createHash('sha256').update(pseudonym).update('\0').update(key).digest('hex');
+}
+
+/**
+ * What makes two Feedback calls "the same": target and label. A retry with the same key but a
+ * different label or target is a client bug, reported instead of silently ignored.
+ */
+export function feedbackFingerprint(target: { predictionId: string } | { inputHash: string }, label: string): string {
+  const h = createHash('sha256');
+  if ('predictionId' in target) h.update('p\0').update(target.predictionId);
+  else h.update('i\0').update(target.inputHash);
+  return h.update('\0').update(label).digest('hex').slice(0, 32);
+}

@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadConfig, pseudonymConfigSchema, type Logger } from '@aimass/platform';
+import type { DocumentStore } from '@aimass/storage';
+import { z } from 'zod';
+import { fusionConfigSchema, type FusionConfigInput } from './config.js';
+import { FUSION_GRPC_SERVICES, startFusion } from './service.js';
+
+/** The parts of the runner's EmbeddedEnvironment this service uses (structurally compatible). */
+export interface FusionEmbeddedEnvironment {
+  readonly dataDir: string;
+  readonly logger: Logger;
+  readonly host: string;
+  readonly port: number;
+  openStore(name: string): Promise<DocumentStore>;
+  addressOf(name: string): string;
+}
+
+export interface FusionEmbeddedRunning {
+  readonly name: string;
+  readonly address: string;
+  readonly grpcServices: readonly string[];
+  stop(): Promise<void>;
+}
+
+export interface FusionEmbeddedOptions {
+  /** Overrides of the `fusion` configuration (applied over the AIMASS_FUSION__* variables). */
+  config?: FusionConfigInput | undefined;
+  /** Process environment to read (tests); `process.env` by default. */
+  env?: Readonly<Record<string, string | undefined>> | undefined;
+}
+
+const envSchema = z.strictObject({
+  fusion: fusionConfigSchema.prefault({}),
+  pseudonym: pseudonymConfigSchema.optional(),
+});
+
+/** Where the one-process mode keeps its generated pseudonym secret. */
+export const EMBEDDED_SECRET_FILE = 'fusion-pseudonym.secret';
+
+/**
+ * A development secret, created once per data directory and reused, so pseudonyms (and with them
+ * every personal model) survive restarts of the one-process mode. Production sets AIMASS_PSEUDONYM__*.
+ */
+async function embeddedSecretFile(dataDir: string, logger: Logger): Promise<string> {
+  const file = join(dataDir, EMBEDDED_SECRET_FILE);
+  const existing = await readFile(file, 'utf8').catch(() => undefined);
+  if (existing === undefined || existing.trim().length < 32) {
+    await mkdir(dataDir, { recursive: true });
+    await writeFile(file, randomBytes(48).toString('base64'), { mode: 0o600 });
+    logger.info({ file }, 'generated a pseudonym secret for the one-process mode (set AIMASS_PSEUDONYM__SECRET_FILE in production)');
+  }
+  return file;
+}
+
+/**
+ * Fusion as a service of the one-process mode (tools/runner's EmbeddedService). It calls the
+ * general-model and personal-model services started before it (their addresses come from the
+ * runner) and keeps its records in the runner's `fusion` store.
+ */
+export function createFusionEmbedded(options: FusionEmbeddedOptions = {}) {
+  return {
+    name: 'fusion',
+    async start(env: FusionEmbeddedEnvironment): Promise<FusionEmbeddedRunning> {
+      const vars = options.env ?? process.env;
+      // Only the variables: the runner's own YAML file (AIMASS_CONFIG) has other sections.
+      const fromEnv = loadConfig(envSchema, { env: { ...vars, AIMASS_CONFIG: undefined } });
+      const fusion = fusionConfigSchema.parse({
+        ...fromEnv.fusion,
+        ...options.config,
+        generalModel: { ...fromEnv.fusion.generalModel, address: env.addressOf('general-model'), ...options.config?.generalModel },
+        personalModel: { ...fromEnv.fusion.personalModel, address: env.addressOf('personal-model'), ...options.config?.personalModel },
+      });
+      const pseudonym = fromEnv.pseudonym ?? { secretFile: await embeddedSecretFile(env.dataDir, env.logger) };
+      const store = await env.openStore('fusion');
+      const running = await startFusion({ grpc: { host: env.host, port: env.port }, pseudonym, fusion }, env.logger, { store });
+      return { name: 'fusion', address: running.address, grpcServices: FUSION_GRPC_SERVICES, stop: () => running.stop() };
+    },
+  };
+}
+
+/** The embedded fusion service with default options. */
+export const fusionEmbedded = createFusionEmbedded();

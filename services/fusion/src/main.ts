@@ -1,0 +1,22 @@
+// The fusion service process. Wiring only: configuration, logger, telemetry, the store, the
+// service (clients of general-model and personal-model, gRPC server), graceful drain on SIGTERM/SIGINT.
+import { configOrExit, createLogger, failFast, installSignalHandlers, startTelemetry } from '@aimass/platform';
+import { openMongoStore, openSqliteStore } from '@aimass/storage';
+import { serviceConfigSchema } from './config.js';
+import { startFusion } from './service.js';
+
+const config = configOrExit(serviceConfigSchema);
+const telemetry = startTelemetry({
+  serviceName: config.telemetry.serviceName ?? config.serviceName,
+  enabled: config.telemetry.enabled,
+  exporter: config.telemetry.exporter,
+  otlpEndpoint: config.telemetry.otlpEndpoint,
+});
+const logger = createLogger({ service: config.serviceName, level: config.log.level });
+
+const store = await (config.store.kind === 'mongodb'
+  ? openMongoStore({ url: config.store.url!, database: config.store.database })
+  : openSqliteStore({ path: config.store.path })
+).catch((err: unknown) => failFast(err));
+const service = await startFusion(config, logger, { store }).catch((err: unknown) => failFast(err));
+installSignalHandlers(service.server, { logger, onShutdown: [() => service.close(), () => store.close(), () => telemetry.shutdown()] });

@@ -1,0 +1,168 @@
+import { createHash } from 'node:crypto';
+import {
+  CancelledError,
+  DeadlineExceededError,
+  InternalError,
+  InvalidArgumentError,
+  NotFoundError,
+  UnavailableError,
+  type Pseudonymizer,
+} from '@aimass/platform';
+import type { PersonalFeaturizer } from '@aimass/ml';
+import { v1 } from '@aimass/proto';
+import type { FeedbackKeys, HeldKey } from '../adapters/feedback-keys.js';
+import type { FeedbackRecorder } from '../adapters/feedback-recorder.js';
+import type { GeneralModelClient } from '../adapters/general-model-client.js';
+import type { PredictionRecords } from '../adapters/prediction-records.js';
+import type { KnownTenants } from '../adapters/records.js';
+import { admit, generalDeadline, type BudgetConfig } from '../domain/budget.js';
+import { feedbackFingerprint, newEventId } from '../domain/ids.js';
+import { generalLogits } from '../domain/logits.js';
+import { personalInputOf } from '../domain/personal-input.js';
+import { validateInput, validateKey, validateLabel, validateUserId, type InputLimits } from '../domain/validation.js';
+import type { PredictContext } from './predictor.js';
+
+export interface FeedbackServiceOptions {
+  readonly general: GeneralModelClient;
+  readonly records: PredictionRecords;
+  readonly keys: FeedbackKeys;
+  readonly tenants: KnownTenants;
+  readonly recorder: FeedbackRecorder;
+  readonly featurizer: PersonalFeaturizer;
+  readonly pseudonymizer: Pseudonymizer;
+  readonly budget: BudgetConfig;
+  readonly limits: InputLimits;
+  readonly defaultGeneralModel: string;
+  readonly defaultDeadlineMs: number;
+  /** For the NOT_FOUND message: how long predictions can be referred to. */
+  readonly retentionHours: number;
+}
+
+/** The example a piece of feedback trains on. */
+interface Example {
+  readonly general: v1.GeneralOutput;
+  readonly labels: readonly string[];
+  readonly sparse: v1.SparseVector;
+}
+
+/**
+ * Failures after which the feedback may or may not have been applied: the idempotency key stays
+ * claimed (pending) so a retry with the same key finishes the same event instead of adding a second.
+ */
+function outcomeUnknown(err: unknown): boolean {
+  return err instanceof DeadlineExceededError || err instanceof CancelledError || err instanceof UnavailableError || err instanceof InternalError || !(err instanceof Error);
+}
+
+/**
+ * Feedback: validates everything first (user, key, target, label), so a rejected call stores
+ * nothing; then claims the idempotency key, hands the example to the recorder, and marks the key
+ * done. The same key again answers `duplicate: true` with the same event id.
+ */
+export class FeedbackService {
+  readonly #o: FeedbackServiceOptions;
+
+  constructor(options: FeedbackServiceOptions) {
+    this.#o = options;
+  }
+
+  async feedback(tenant: string, req: v1.FeedbackRequest, ctx: PredictContext): Promise<v1.FeedbackResponse> {
+    const o = this.#o;
+    const deadline = ctx.deadline?.getTime() ?? Date.now() + o.defaultDeadlineMs;
+    validateUserId(req.userId, '', o.limits);
+    const key = validateKey(req.idempotencyKey, 'idempotency_key', o.limits);
+    const target = req.target;
+    if (!target) throw new InvalidArgumentError('target is required: set prediction_id (from a Predict answer) or input', { field: 'prediction_id' });
+    if (target.$case === 'predictionId' && target.value === '') {
+      throw new InvalidArgumentError('prediction_id is empty: send the id a Predict answer gave, or the input itself', { field: 'prediction_id' });
+    }
+    if (req.label === '') throw new InvalidArgumentError("label is required: the true label, one of the general model's labels", { field: 'label' });
+    const input = target.$case === 'input' ? validateInput(target.value, '', o.limits) : undefined;
+    const pseudonym = o.pseudonymizer.pseudonymize(tenant, req.userId);
+    const fingerprint = feedbackFingerprint(
+      target.$case === 'predictionId' ? { predictionId: target.value } : { inputHash: createHash('sha256').update(v1.InputPayload.encode(input!).finish()).digest('hex') },
+      req.label,
+    );
+
+    let held = key ? await o.keys.get(tenant, pseudonym, key) : undefined;
+    if (held) {
+      this.#checkSameRequest(held, fingerprint);
+      if (held.state === 'done') return { accepted: true, eventId: held.eventId, duplicate: true };
+    }
+
+    const example = target.$case === 'predictionId' ? await this.#fromPrediction(tenant, target.value, pseudonym) : await this.#fromInput(tenant, input!, deadline, ctx);
+    validateLabel(req.label, example.labels);
+
+    // Everything is valid: from here on the feedback is recorded.
+    let claimedHere = false;
+    if (key && !held) {
+      held = await o.keys.claim(tenant, pseudonym, key, { eventId: newEventId(), fingerprint });
+      if (held) claimedHere = true;
+      else {
+        // Another call with the same key got there first: continue under its event id.
+        held = await o.keys.get(tenant, pseudonym, key);
+        if (!held) throw new UnavailableError('idempotency key changed hands during the call: retry');
+        this.#checkSameRequest(held, fingerprint);
+        if (held.state === 'done') return { accepted: true, eventId: held.eventId, duplicate: true };
+      }
+    }
+    const eventId = held?.eventId ?? newEventId();
+    try {
+      await o.tenants.remember(tenant);
+      const result = await o.recorder.record(
+        {
+          tenant,
+          userPseudonym: pseudonym,
+          eventId,
+          predictionId: target.$case === 'predictionId' ? target.value : '',
+          label: req.label,
+          general: example.general,
+          sparseFeatures: example.sparse,
+          idempotencyKey: key,
+          occurredAt: req.occurredAt ?? new Date(),
+        },
+        { deadline: deadline - o.budget.reserveMs, signal: ctx.signal },
+      );
+      if (held) await o.keys.complete(tenant, pseudonym, key, held);
+      ctx.logger.info({ tenant, pseudonym, eventId, duplicate: result.duplicate }, 'feedback recorded');
+      // A resumed claim whose event the trainer had already applied is a duplicate too.
+      return { accepted: true, eventId, duplicate: result.duplicate };
+    } catch (err) {
+      if (held && claimedHere && !outcomeUnknown(err)) await o.keys.release(tenant, pseudonym, key, held).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  #checkSameRequest(held: HeldKey, fingerprint: string): void {
+    if (held.fingerprint !== fingerprint) {
+      throw new InvalidArgumentError(
+        'idempotency_key was already used for other feedback (another target or label): use a new key for new feedback',
+        { field: 'idempotency_key' },
+      );
+    }
+  }
+
+  async #fromPrediction(tenant: string, predictionId: string, pseudonym: string): Promise<Example> {
+    const record = await this.#o.records.find(tenant, predictionId, pseudonym);
+    if (!record) {
+      throw new NotFoundError(
+        `prediction '${predictionId.slice(0, 64)}' not found for this user: ids are kept ${this.#o.retentionHours} hours and belong to the user they were made for; send the input instead`,
+      );
+    }
+    return { general: record.general, labels: record.labels, sparse: record.sparse };
+  }
+
+  async #fromInput(tenant: string, input: v1.InputPayload, deadline: number, ctx: PredictContext): Promise<Example> {
+    const o = this.#o;
+    admit(deadline - Date.now(), o.budget);
+    const model = o.defaultGeneralModel ? { name: o.defaultGeneralModel, version: '' } : undefined;
+    const answer = await o.general.classify(tenant, [input], model, { deadline: generalDeadline(deadline, o.budget), signal: ctx.signal });
+    const r = answer.results[0]!;
+    const logits = generalLogits(r.logits, r.probabilities);
+    const f = o.featurizer.featurize(personalInputOf(input));
+    return {
+      general: { model: answer.model, logits, probabilities: r.probabilities, embedding: r.embedding },
+      labels: answer.labels,
+      sparse: { dimension: f.dimension, indices: f.indices, values: f.values },
+    };
+  }
+}

@@ -1,0 +1,298 @@
+import { DeadlineExceededError, DomainError, InternalError, fromGrpcError, type Logger, type Pseudonymizer } from '@aimass/platform';
+import type { PersonalFeaturizer } from '@aimass/ml';
+import { v1 } from '@aimass/proto';
+import type { GeneralAnswer, GeneralModelClient } from '../adapters/general-model-client.js';
+import type { PersonalModelClient } from '../adapters/personal-model-client.js';
+import type { PredictionRecord, PredictionRecords } from '../adapters/prediction-records.js';
+import type { KnownTenants } from '../adapters/records.js';
+import { admit, generalDeadline, personalBudget, type BudgetConfig } from '../domain/budget.js';
+import type { CircuitBreaker } from '../domain/circuit-breaker.js';
+import { fuse, type FusionOutcome, type GeneralComponent, type PersonalOutcome } from '../domain/fusion.js';
+import { newPredictionId } from '../domain/ids.js';
+import { argmax, generalLogits } from '../domain/logits.js';
+import { personalInputOf } from '../domain/personal-input.js';
+import { StageTimer, buildProvenance } from '../domain/provenance.js';
+import { needsPersonal, requestedStrategy, type FusionPolicy } from '../domain/strategy.js';
+import { fieldPath, validateInput, validateKey, validateUserId, type InputLimits } from '../domain/validation.js';
+
+const { Stage, ScoreStatus } = v1;
+
+/** One input to predict, from any of the three RPCs. */
+export interface PredictItem {
+  readonly itemId: string;
+  readonly userId: string;
+  readonly input: v1.InputPayload | undefined;
+  readonly options: v1.PredictOptions | undefined;
+  /** Where the item sits in the request, for error messages: '' for Predict, `items[3]` for a batch. */
+  readonly field: string;
+}
+
+export type ItemOutcome = { readonly ok: true; readonly prediction: v1.Prediction } | { readonly ok: false; readonly error: DomainError };
+
+/** What a prediction call runs under: the incoming call's deadline and cancellation, and its logger. */
+export interface PredictContext {
+  readonly deadline: Date | undefined;
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+}
+
+export interface PredictorOptions {
+  readonly general: GeneralModelClient;
+  readonly personal: PersonalModelClient;
+  readonly records: PredictionRecords;
+  readonly tenants: KnownTenants;
+  readonly featurizer: PersonalFeaturizer;
+  readonly pseudonymizer: Pseudonymizer;
+  readonly breaker: CircuitBreaker;
+  /** The policy of a tenant (defaults with its overrides). */
+  readonly policyOf: (tenant: string) => FusionPolicy;
+  readonly budget: BudgetConfig;
+  readonly limits: InputLimits;
+  /** The general model asked for when a request pins none ('' for the service's default). */
+  readonly defaultGeneralModel: string;
+  /** Deadline used when the incoming call has none. */
+  readonly defaultDeadlineMs: number;
+}
+
+interface Admitted {
+  readonly index: number;
+  readonly item: PredictItem;
+  readonly input: v1.InputPayload;
+  readonly pseudonym: string;
+  readonly strategy: v1.FusionStrategy;
+  readonly policy: FusionPolicy;
+  readonly modelKey: string;
+  readonly modelRef: v1.ModelRef | undefined;
+  general?: GeneralComponent & { readonly embedding: number[]; readonly output: v1.GeneralOutput };
+  sparse?: v1.SparseVector;
+  personal?: PersonalOutcome;
+}
+
+/** Any thrown value as a domain error (a raw gRPC error keeps its status). */
+export function toDomainError(err: unknown): DomainError {
+  return err instanceof DomainError ? err : fromGrpcError(err);
+}
+
+/** The general model to ask for: the request's pin (name defaulting to the configured one), else the configured one, else the service's default. */
+function generalModelRef(pinned: v1.ModelRef | undefined, defaultName: string): v1.ModelRef | undefined {
+  if (pinned && (pinned.name !== '' || pinned.version !== '')) return { name: pinned.name || defaultName, version: pinned.version };
+  return defaultName ? { name: defaultName, version: '' } : undefined;
+}
+
+function topK(probabilities: readonly number[], labels: readonly string[], k: number): v1.ClassProbability[] {
+  const all = probabilities.map((probability, index) => ({ label: labels[index] ?? String(index), index, probability }));
+  if (k <= 0 || k >= all.length) return all;
+  return [...all].sort((a, b) => b.probability - a.probability || a.index - b.index).slice(0, k);
+}
+
+function component(model: v1.ModelRef, labels: readonly string[], probabilities: readonly number[]): v1.ComponentResult {
+  const best = argmax(probabilities);
+  return { model: { ...model }, label: labels[best] ?? String(best), probabilities: topK(probabilities, labels, 0) };
+}
+
+/**
+ * The prediction pipeline shared by Predict, PredictBatch and PredictStream: admission, one general
+ * model call for all items (per pinned model), one personal Score call for all items that need it
+ * within its share of the deadline, fusion per item, and one write of the prediction records.
+ * Items fail independently; a failure of the whole call (deadline too short) throws.
+ */
+export class Predictor {
+  readonly #o: PredictorOptions;
+
+  constructor(options: PredictorOptions) {
+    this.#o = options;
+  }
+
+  async predict(tenant: string, items: readonly PredictItem[], ctx: PredictContext): Promise<ItemOutcome[]> {
+    const o = this.#o;
+    const timer = new StageTimer();
+    const deadline = ctx.deadline?.getTime() ?? Date.now() + o.defaultDeadlineMs;
+    const requestMs = Math.max(0, Math.round(deadline - Date.now()));
+    const outcomes: (ItemOutcome | undefined)[] = new Array(items.length).fill(undefined);
+    const fail = (index: number, err: unknown) => {
+      outcomes[index] = { ok: false, error: toDomainError(err) };
+    };
+
+    // Admission: deadline, then each item on its own.
+    const admitted: Admitted[] = [];
+    await timer.time(Stage.STAGE_ADMISSION, () => {
+      admit(deadline - Date.now(), o.budget);
+      const policy = o.policyOf(tenant);
+      items.forEach((item, index) => {
+        try {
+          validateKey(item.itemId, fieldPath(item.field, 'item_id'), o.limits);
+          validateUserId(item.userId, item.field, o.limits);
+          const input = validateInput(item.input, item.field, o.limits);
+          const strategy = requestedStrategy(item.options?.strategy, policy.strategy, fieldPath(item.field, 'options.strategy'));
+          const modelRef = generalModelRef(item.options?.generalModel, o.defaultGeneralModel);
+          // The raw user id stops here: everything below sees the pseudonym only.
+          const pseudonym = o.pseudonymizer.pseudonymize(tenant, item.userId);
+          admitted.push({ index, item, input, pseudonym, strategy, policy, modelKey: modelRef ? `${modelRef.name}:${modelRef.version}` : '', modelRef });
+        } catch (err) {
+          fail(index, err);
+        }
+      });
+    });
+    if (admitted.length === 0) return outcomes as ItemOutcome[];
+
+    // General model: one call per pinned model (usually one for the whole request).
+    await timer.time(Stage.STAGE_GENERAL_MODEL, async () => {
+      const groups = new Map<string, Admitted[]>();
+      for (const a of admitted) {
+        const group = groups.get(a.modelKey);
+        if (group) group.push(a);
+        else groups.set(a.modelKey, [a]);
+      }
+      await Promise.all(
+        [...groups.values()].map(async (group) => {
+          let answer: GeneralAnswer;
+          try {
+            answer = await o.general.classify(
+              tenant,
+              group.map((a) => a.input),
+              group[0]!.modelRef,
+              { deadline: generalDeadline(deadline, o.budget), signal: ctx.signal },
+            );
+          } catch (err) {
+            const error =
+              err instanceof DeadlineExceededError
+                ? new DeadlineExceededError(
+                    `the general model did not answer within the request's deadline (${requestMs} ms left on arrival): set a longer deadline`,
+                    { cause: err },
+                  )
+                : toDomainError(err);
+            for (const a of group) fail(a.index, error);
+            return;
+          }
+          group.forEach((a, i) => {
+            const r = answer.results[i]!;
+            const logits = generalLogits(r.logits, r.probabilities);
+            a.general = {
+              model: answer.model,
+              labels: answer.labels,
+              logits,
+              probabilities: r.probabilities,
+              embedding: r.embedding,
+              output: { model: answer.model, logits, probabilities: r.probabilities, embedding: r.embedding },
+            };
+          });
+        }),
+      );
+    });
+    const answered = admitted.filter((a) => a.general !== undefined);
+    if (answered.length === 0) return outcomes as ItemOutcome[];
+
+    // Personal model: sparse features for every item (the records keep them for Feedback), one
+    // Score call for the items whose strategy consults it.
+    const consulting = answered.filter((a) => needsPersonal(a.strategy));
+    await timer.time(consulting.length > 0 ? Stage.STAGE_PERSONAL_MODEL : Stage.STAGE_FUSION, async () => {
+      for (const a of answered) {
+        const f = o.featurizer.featurize(personalInputOf(a.input));
+        a.sparse = { dimension: f.dimension, indices: f.indices, values: f.values };
+      }
+      for (const a of answered) if (!needsPersonal(a.strategy)) a.personal = { kind: 'not_consulted' };
+      if (consulting.length > 0) await this.#scorePersonal(tenant, consulting, deadline, ctx);
+    });
+
+    // Fusion, records, answers.
+    const predictions: { a: Admitted; outcome: FusionOutcome; id: string }[] = [];
+    await timer.time(Stage.STAGE_FUSION, async () => {
+      for (const a of answered) {
+        try {
+          predictions.push({ a, outcome: fuse(a.general!, a.personal!, a.strategy, a.policy), id: newPredictionId() });
+        } catch (err) {
+          fail(a.index, new InternalError('fusion failed', { cause: err }));
+        }
+      }
+      await this.#saveRecords(tenant, predictions, ctx.logger);
+    });
+
+    const durations = timer.snapshot();
+    for (const { a, outcome, id } of predictions) {
+      const g = a.general!;
+      const opts = a.item.options;
+      outcomes[a.index] = {
+        ok: true,
+        prediction: {
+          predictionId: id,
+          label: outcome.label,
+          probabilities: topK(outcome.probabilities, g.labels, opts?.topK ?? 0),
+          provenance: buildProvenance(g.model, outcome, durations),
+          embedding: opts?.includeEmbedding ? g.embedding : [],
+          general: opts?.includeComponents ? component(g.model, g.labels, g.probabilities) : undefined,
+          personal: opts?.includeComponents && outcome.personal ? component(outcome.personal.model, g.labels, outcome.personal.probabilities) : undefined,
+        },
+      };
+    }
+    return outcomes as ItemOutcome[];
+  }
+
+  async #scorePersonal(tenant: string, items: Admitted[], deadline: number, ctx: PredictContext): Promise<void> {
+    const o = this.#o;
+    const set = (personal: PersonalOutcome) => {
+      for (const a of items) a.personal = personal;
+    };
+    const budget = personalBudget(deadline - Date.now(), o.budget);
+    if (!budget.ok) return set({ kind: 'timeout', detail: budget.detail });
+    if (!o.breaker.allow()) {
+      return set({ kind: 'circuit_open', detail: `personal model skipped after repeated failures; next try in ${o.breaker.retryInMs()} ms` });
+    }
+    const result = await o.personal.score(
+      tenant,
+      items.map((a, i) => ({ itemId: String(i), userPseudonym: a.pseudonym, general: a.general!.output, sparseFeatures: a.sparse })),
+      { deadline: Date.now() + budget.ms, signal: ctx.signal },
+    );
+    if (!result.ok) {
+      o.breaker.failure();
+      ctx.logger.warn({ timeout: result.timeout, detail: result.detail, items: items.length }, 'personal model unusable: answering with the general model');
+      return set(result.timeout ? { kind: 'timeout', detail: `${result.detail} (${budget.ms} ms)` } : { kind: 'error', detail: result.detail });
+    }
+    o.breaker.success();
+    items.forEach((a, i) => {
+      const r = result.results[i]!;
+      switch (r.status) {
+        case ScoreStatus.SCORE_STATUS_OK:
+          a.personal = {
+            kind: 'scored',
+            model: r.model ?? { name: 'personal', version: '' },
+            logits: r.logits,
+            probabilities: r.probabilities,
+            correction: r.correctionLogits,
+            exampleCount: r.exampleCount,
+          };
+          break;
+        case ScoreStatus.SCORE_STATUS_NO_MODEL:
+          a.personal = { kind: 'no_model' };
+          break;
+        case ScoreStatus.SCORE_STATUS_GENERAL_VERSION_MISMATCH:
+          a.personal = { kind: 'version_mismatch', model: r.model, paired: r.pairedGeneralModel };
+          break;
+        default:
+          a.personal = { kind: 'error', detail: `personal model answered status ${r.status} for an item` };
+      }
+    });
+  }
+
+  /**
+   * Keeps each prediction's general output and features so Feedback can name it by id. A store
+   * failure does not fail the prediction (the answer is still right); it is logged, and Feedback
+   * on that id answers NOT_FOUND (feedback with the input itself still works).
+   */
+  async #saveRecords(tenant: string, predictions: readonly { a: Admitted; outcome: FusionOutcome; id: string }[], logger: Logger): Promise<void> {
+    if (predictions.length === 0) return;
+    const records: PredictionRecord[] = predictions.map(({ a, outcome, id }) => ({
+      predictionId: id,
+      userPseudonym: a.pseudonym,
+      general: a.general!.output,
+      labels: a.general!.labels,
+      sparse: a.sparse!,
+      label: outcome.label,
+    }));
+    try {
+      await this.#o.tenants.remember(tenant);
+      await this.#o.records.save(tenant, records);
+    } catch (err) {
+      logger.error({ err, tenant, predictions: records.length }, 'could not store prediction records: feedback by prediction id will not find them');
+    }
+  }
+}

@@ -1,0 +1,195 @@
+import type { z } from 'zod';
+import { createPersonalFeaturizer } from '@aimass/ml';
+import { Pseudonymizer, createGrpcServer, grpcConfigSchema, pseudonymConfigSchema, type GrpcServer, type Logger } from '@aimass/platform';
+import { SERVICE_NAMES, loadDescriptorSet, v1 } from '@aimass/proto';
+import type { DocumentStore } from '@aimass/storage';
+import { FeedbackKeys } from './adapters/feedback-keys.js';
+import { DirectTrainingRecorder, type FeedbackRecorder } from './adapters/feedback-recorder.js';
+import { GeneralModelClient } from './adapters/general-model-client.js';
+import { PersonalModelClient } from './adapters/personal-model-client.js';
+import { PredictionRecords } from './adapters/prediction-records.js';
+import { KnownTenants } from './adapters/records.js';
+import { fusionConfigSchema, type FusionConfig, type FusionConfigInput } from './config.js';
+import { CircuitBreaker } from './domain/circuit-breaker.js';
+import { resolvePolicy, type FusionPolicy } from './domain/strategy.js';
+import { createInferenceService } from './grpc/inference-service.js';
+import { FeedbackService } from './runtime/feedback.js';
+import { Predictor } from './runtime/predictor.js';
+
+/** The gRPC services this process serves (for health checks). */
+export const FUSION_GRPC_SERVICES: readonly string[] = [SERVICE_NAMES.predict];
+
+const HOUR_MS = 3_600_000;
+
+export interface FusionDependencies {
+  /** Where prediction records and Feedback idempotency keys are kept (the caller opens and closes it). */
+  readonly store: DocumentStore;
+  /** Where validated feedback goes; by default it trains the personal model directly. */
+  readonly recorder?: FeedbackRecorder | undefined;
+}
+
+export interface PruneResult {
+  readonly predictions: number;
+  readonly feedbackKeys: number;
+}
+
+export interface RunningFusion {
+  /** host:port of the gRPC server. */
+  readonly address: string;
+  readonly port: number;
+  readonly server: GrpcServer;
+  /** The resolved policy of a tenant (defaults with its overrides). */
+  policyOf(tenant: string): FusionPolicy;
+  /** Deletes expired prediction records and idempotency keys of every tenant seen (also run periodically). */
+  prune(now?: Date): Promise<PruneResult>;
+  /** Stops the prune timer and closes the downstream clients (after the server has drained). */
+  close(): Promise<void>;
+  /** Drains the server, then closes. */
+  stop(): Promise<void>;
+}
+
+export interface FusionStartConfig {
+  grpc: z.input<typeof grpcConfigSchema>;
+  pseudonym: z.input<typeof pseudonymConfigSchema>;
+  fusion: FusionConfigInput;
+}
+
+function policyResolver(config: FusionConfig): (tenant: string) => FusionPolicy {
+  const cache = new Map<string, FusionPolicy>();
+  return (tenant) => {
+    let policy = cache.get(tenant);
+    if (!policy) {
+      policy = resolvePolicy(config.defaults, config.tenants[tenant]);
+      cache.set(tenant, policy);
+    }
+    return policy;
+  };
+}
+
+/**
+ * Starts the fusion service: clients of general-model and personal-model, the record collections,
+ * and the gRPC server with aimass.v1.InferenceService. Downstream services need not be up yet:
+ * calls fail (general) or fall back (personal) until they are.
+ */
+export async function startFusion(config: FusionStartConfig, logger: Logger, deps: FusionDependencies): Promise<RunningFusion> {
+  const grpc = grpcConfigSchema.parse(config.grpc);
+  const fusion = fusionConfigSchema.parse(config.fusion);
+  const pseudonymizer = Pseudonymizer.fromConfig(pseudonymConfigSchema.parse(config.pseudonym));
+  const { store } = deps;
+
+  const records = await PredictionRecords.open(store, { retentionMs: fusion.predictions.retentionHours * HOUR_MS });
+  const keys = await FeedbackKeys.open(store, { retentionMs: fusion.predictions.idempotencyRetentionHours * HOUR_MS });
+  const tenants = await KnownTenants.open(store);
+  const general = new GeneralModelClient(fusion.generalModel.address, { defaultDeadlineMs: fusion.budget.defaultDeadlineMs });
+  const personal = new PersonalModelClient(fusion.personalModel.address, { defaultDeadlineMs: fusion.budget.defaultDeadlineMs });
+  const featurizer = createPersonalFeaturizer();
+  const policyOf = policyResolver(fusion);
+  const shared = {
+    general,
+    records,
+    tenants,
+    featurizer,
+    pseudonymizer,
+    budget: fusion.budget,
+    limits: fusion.limits,
+    defaultGeneralModel: fusion.generalModel.model,
+    defaultDeadlineMs: fusion.budget.defaultDeadlineMs,
+  };
+  const predictor = new Predictor({
+    ...shared,
+    personal,
+    policyOf,
+    breaker: new CircuitBreaker({ threshold: fusion.personalModel.circuitFailureThreshold, openMs: fusion.personalModel.circuitOpenMs }),
+  });
+  const feedback = new FeedbackService({
+    ...shared,
+    keys,
+    recorder: deps.recorder ?? new DirectTrainingRecorder(personal),
+    retentionHours: fusion.predictions.retentionHours,
+  });
+
+  const closeClients = () => {
+    general.close();
+    personal.close();
+  };
+  let server: GrpcServer;
+  let bound;
+  try {
+    server = createGrpcServer({
+      config: grpc,
+      logger,
+      descriptorSet: loadDescriptorSet(),
+      services: [
+        {
+          definition: v1.InferenceServiceService,
+          implementation: createInferenceService({
+            predictor,
+            feedback,
+            logger,
+            maxBatchItems: fusion.limits.maxBatchItems,
+            maxStreamInFlight: fusion.limits.maxStreamInFlight,
+          }),
+        },
+      ],
+    });
+    bound = await server.start();
+  } catch (err) {
+    closeClients();
+    throw err;
+  }
+
+  const prune = async (now = new Date()): Promise<PruneResult> => {
+    let predictions = 0;
+    let feedbackKeys = 0;
+    for (const tenant of await tenants.list()) {
+      predictions += await records.prune(tenant, now);
+      feedbackKeys += await keys.prune(tenant, now);
+    }
+    return { predictions, feedbackKeys };
+  };
+  let pruning: Promise<unknown> = Promise.resolve();
+  const timer =
+    fusion.predictions.pruneIntervalMinutes > 0
+      ? setInterval(() => {
+          pruning = prune()
+            .then((r) => {
+              if (r.predictions + r.feedbackKeys > 0) logger.info(r, 'pruned expired records');
+            })
+            .catch((err: unknown) => logger.warn({ err }, 'prune of expired records failed; retrying at the next interval'));
+        }, fusion.predictions.pruneIntervalMinutes * 60_000)
+      : undefined;
+  timer?.unref();
+
+  logger.info(
+    {
+      address: bound.address,
+      generalModel: fusion.generalModel.address,
+      personalModel: fusion.personalModel.address,
+      defaultStrategy: fusion.defaults.strategy,
+      tenantsConfigured: Object.keys(fusion.tenants).length,
+    },
+    'fusion serving',
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      if (timer) clearInterval(timer);
+      await pruning;
+      closeClients();
+    })();
+    return closing;
+  };
+  return {
+    address: bound.address,
+    port: bound.port,
+    server,
+    policyOf,
+    prune,
+    close,
+    async stop() {
+      await server.drain();
+      await close();
+    },
+  };
+}

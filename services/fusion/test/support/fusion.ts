@@ -1,0 +1,39 @@
+import { openSqliteStore, type DocumentStore } from '@aimass/storage';
+import type { FusionConfigInput } from '../../src/config.js';
+import { startFusion, type RunningFusion } from '../../src/service.js';
+import { captureLogs, type LogSink } from './logs.js';
+
+export const TEST_SECRET = 'fusion-test-secret-0123456789abcdef-0123456789';
+
+export interface TestFusion extends RunningFusion {
+  readonly store: DocumentStore;
+  readonly logs: LogSink;
+  /** Stops fusion and closes its store. */
+  shutdown(): Promise<void>;
+}
+
+/** Fusion on a free port with its own in-memory SQLite store, calling the given services. */
+export async function startTestFusion(addresses: { general: string; personal: string }, fusion: FusionConfigInput = {}, logs: LogSink = captureLogs('fusion')): Promise<TestFusion> {
+  const store = await openSqliteStore({ path: ':memory:' });
+  const running = await startFusion(
+    {
+      grpc: { host: '127.0.0.1', port: 0, drainTimeoutMs: 2_000 },
+      pseudonym: { secret: TEST_SECRET },
+      fusion: {
+        ...fusion,
+        generalModel: { address: addresses.general, ...fusion.generalModel },
+        personalModel: { address: addresses.personal, ...fusion.personalModel },
+      },
+    },
+    logs.logger,
+    { store },
+  );
+  return Object.assign(running, {
+    store,
+    logs,
+    async shutdown() {
+      await running.stop();
+      await store.close();
+    },
+  });
+}
