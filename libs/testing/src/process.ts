@@ -73,6 +73,11 @@ export class TestProcess {
     return this.out;
   }
 
+  /** False once the process has exited (by itself or by a signal). */
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   signal(signal: NodeJS.Signals): void {
     this.child.kill(signal);
   }

@@ -1,4 +1,6 @@
+import { createFusionEmbedded } from '@aimass/fusion';
 import { createGeneralModelEmbedded } from '@aimass/general-model';
+import { createPersonalModelEmbedded } from '@aimass/personal-model';
 import { progressPrinter, trainGeneral } from '@aimass/train-general';
 import type { RunnerConfig } from './config.js';
 import type { EmbeddedService } from './embedded.js';
@@ -19,5 +21,8 @@ export function embeddedServices(config: RunnerConfig): EmbeddedService[] {
           }
         : undefined,
     }),
+    createPersonalModelEmbedded(),
+    // The public API; it calls the two above, so it starts after them.
+    createFusionEmbedded(),
   ];
 }
