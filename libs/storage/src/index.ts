@@ -33,3 +33,4 @@ export { DEFAULT_MAX_DOCUMENT_BYTES, MAX_ATOMIC_OPS } from './collection.js';
 export { DEFAULT_LIMIT, MAX_LIMIT } from './query.js';
 export { openSqliteStore, type SqliteStoreOptions } from './open.js';
 export { openMongoStore, type MongoStoreOptions } from './open.js';
+export { openConfiguredStore, storeConfigSchema, type StoreConfig, type StoreConfigDefaults } from './config.js';

@@ -1,5 +1,6 @@
 import { baseConfigShape, isValidTenantId, pseudonymConfigSchema } from '@aimass/platform';
 import type { v1 } from '@aimass/proto';
+import { storeConfigSchema } from '@aimass/storage';
 import { z } from 'zod';
 import { STRATEGY_NAMES, isStrategy, parseStrategyName } from './domain/strategy.js';
 
@@ -149,26 +150,14 @@ export type FusionPolicyConfig = FusionConfig['defaults'];
 export type TenantPolicyConfig = FusionConfig['tenants'][string];
 
 /** The `store` section of the standalone service: where prediction records and feedback keys live. */
-export const storeConfigSchema = z
-  .strictObject({
-    kind: z.enum(['sqlite', 'mongodb']).default('sqlite'),
-    /** SQLite file (kind sqlite). */
-    path: z.string().min(1).default('.data/fusion.sqlite'),
-    /** MongoDB connection string, a replica set (kind mongodb). */
-    url: z.string().min(1).optional(),
-    /** MongoDB database (kind mongodb). */
-    database: z.string().min(1).default('fusion'),
-  })
-  .refine((s) => s.kind !== 'mongodb' || s.url !== undefined, { error: 'set store.url (AIMASS_STORE__URL) for kind mongodb', path: ['url'] });
-
-export type StoreConfig = z.output<typeof storeConfigSchema>;
+export const fusionStoreConfigSchema = storeConfigSchema({ path: '.data/fusion.sqlite', database: 'fusion' });
 
 /** The service's whole configuration: base keys, `pseudonym`, `store` and `fusion`. */
 export const serviceConfigSchema = z.strictObject({
   ...baseConfigShape,
   serviceName: baseConfigShape.serviceName.default('fusion'),
   pseudonym: pseudonymConfigSchema,
-  store: storeConfigSchema.prefault({}),
+  store: fusionStoreConfigSchema.prefault({}),
   fusion: fusionConfigSchema.prefault({}),
 });
 

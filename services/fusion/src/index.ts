@@ -10,12 +10,11 @@ export {
 export {
   fusionConfigSchema,
   serviceConfigSchema,
-  storeConfigSchema,
+  fusionStoreConfigSchema,
   type FusionConfig,
   type FusionConfigInput,
   type FusionPolicyConfig,
   type ServiceConfig,
-  type StoreConfig,
   type TenantPolicyConfig,
 } from './config.js';
 export {

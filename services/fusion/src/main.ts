@@ -1,7 +1,7 @@
 // The fusion service process. Wiring only: configuration, logger, telemetry, the store, the
 // service (clients of general-model and personal-model, gRPC server), graceful drain on SIGTERM/SIGINT.
 import { configOrExit, createLogger, failFast, installSignalHandlers, startTelemetry } from '@aimass/platform';
-import { openMongoStore, openSqliteStore } from '@aimass/storage';
+import { openConfiguredStore } from '@aimass/storage';
 import { serviceConfigSchema } from './config.js';
 import { startFusion } from './service.js';
 
@@ -14,9 +14,6 @@ const telemetry = startTelemetry({
 });
 const logger = createLogger({ service: config.serviceName, level: config.log.level });
 
-const store = await (config.store.kind === 'mongodb'
-  ? openMongoStore({ url: config.store.url!, database: config.store.database })
-  : openSqliteStore({ path: config.store.path })
-).catch((err: unknown) => failFast(err));
+const store = await openConfiguredStore(config.store).catch((err: unknown) => failFast(err));
 const service = await startFusion(config, logger, { store }).catch((err: unknown) => failFast(err));
 installSignalHandlers(service.server, { logger, onShutdown: [() => service.close(), () => store.close(), () => telemetry.shutdown()] });

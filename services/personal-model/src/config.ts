@@ -1,5 +1,6 @@
 import { DEFAULT_PERSONAL_FEATURIZER_OPTIONS, DEFAULT_PERSONAL_LEARNER_OPTIONS } from '@aimass/ml';
 import { baseConfigShape } from '@aimass/platform';
+import { storeConfigSchema } from '@aimass/storage';
 import { z } from 'zod';
 
 const positiveInt = (what: string) => {
@@ -22,24 +23,11 @@ export const learnerConfigSchema = z.strictObject({
   l2: nonNegative('an L2 strength').default(DEFAULT_PERSONAL_LEARNER_OPTIONS.l2),
 });
 
-/** Where versions are stored. The embedded mode ignores it and uses the runner's store. */
-export const storeConfigSchema = z.discriminatedUnion('kind', [
-  z.strictObject({
-    kind: z.literal('sqlite'),
-    /** SQLite file (created with its directory). */
-    path: z.string().min(1).default('data/personal-model.sqlite'),
-  }),
-  z.strictObject({
-    kind: z.literal('mongodb'),
-    /** A replica set: versions are written in transactions. */
-    url: z.string().min(1),
-    database: z.string().min(1).default('personal_model'),
-  }),
-]);
+/** Where versions are stored (the standalone process; the embedded mode uses the runner's store). */
+export const personalModelStoreConfigSchema = storeConfigSchema({ path: 'data/personal-model.sqlite', database: 'personal_model' });
 
 /** The `personalModel` section (env: `AIMASS_PERSONAL_MODEL__<KEY>`). */
 export const personalModelConfigSchema = z.strictObject({
-  store: storeConfigSchema.prefault({ kind: 'sqlite' }),
   cache: z
     .strictObject({
       /** Bound of the model cache, in bytes of model parameters (serialized size plus a fixed overhead per entry). */
@@ -95,6 +83,7 @@ export type PersonalModelConfigInput = z.input<typeof personalModelConfigSchema>
 export const serviceConfigSchema = z.strictObject({
   ...baseConfigShape,
   serviceName: baseConfigShape.serviceName.default('personal-model'),
+  store: personalModelStoreConfigSchema.prefault({}),
   personalModel: personalModelConfigSchema.prefault({}),
 });
 

@@ -4,7 +4,7 @@ export {
   learnerConfigSchema,
   personalModelConfigSchema,
   serviceConfigSchema,
-  storeConfigSchema,
+  personalModelStoreConfigSchema,
   type PersonalModelConfig,
   type PersonalModelConfigInput,
   type ServiceConfig,

@@ -1,7 +1,7 @@
 // The personal-model service process. Wiring only: configuration, logger, telemetry, the store
 // (SQLite file or MongoDB), the service, graceful drain on SIGTERM/SIGINT.
 import { configOrExit, createLogger, failFast, installSignalHandlers, startTelemetry } from '@aimass/platform';
-import { openMongoStore, openSqliteStore } from '@aimass/storage';
+import { openConfiguredStore } from '@aimass/storage';
 import { serviceConfigSchema } from './config.js';
 import { startPersonalModel } from './service.js';
 
@@ -14,10 +14,6 @@ const telemetry = startTelemetry({
 });
 const logger = createLogger({ service: config.serviceName, level: config.log.level });
 
-const storeConfig = config.personalModel.store;
-const store = await (storeConfig.kind === 'sqlite'
-  ? openSqliteStore({ path: storeConfig.path })
-  : openMongoStore({ url: storeConfig.url, database: storeConfig.database })
-).catch((err: unknown) => failFast(err));
+const store = await openConfiguredStore(config.store).catch((err: unknown) => failFast(err));
 const service = await startPersonalModel(config, logger, { store }).catch((err: unknown) => failFast(err));
 installSignalHandlers(service.server, { logger, onShutdown: [() => store.close(), () => telemetry.shutdown()] });

@@ -33,8 +33,8 @@ describe('the service process (dist/main.js)', () => {
       env: {
         AIMASS_GRPC__HOST: '127.0.0.1',
         AIMASS_GRPC__PORT: '0',
-        AIMASS_PERSONAL_MODEL__STORE__KIND: 'sqlite',
-        AIMASS_PERSONAL_MODEL__STORE__PATH: path,
+        AIMASS_STORE__KIND: 'sqlite',
+        AIMASS_STORE__PATH: path,
         AIMASS_PERSONAL_MODEL__VERSIONS_KEPT: '4',
         AIMASS_CONFIG: undefined,
       },
