@@ -140,7 +140,14 @@ export function createClient<C extends Client>(Ctor: ClientConstructor<C>, optio
   if (retry.maxAttempts < 1 || !Number.isInteger(retry.maxAttempts)) throw new RangeError('retry.maxAttempts must be an integer >= 1');
   if (retry.initialBackoffMs <= 0 || retry.maxBackoffMs <= 0) throw new RangeError('retry backoffs must be > 0');
 
-  const channelOptions: ChannelOptions = { ...options.channelOptions };
+  const channelOptions: ChannelOptions = {
+    // grpc-js backs off up to 120 s between reconnects: after a peer's restart its callers would
+    // keep failing (or falling back) for minutes. Inside a cluster a peer is back in seconds, so
+    // reconnect attempts are capped at 2 s apart (still jittered; callers may override).
+    'grpc.initial_reconnect_backoff_ms': 250,
+    'grpc.max_reconnect_backoff_ms': 2_000,
+    ...options.channelOptions,
+  };
   // The service config below is the only one: resolvers (DNS TXT records) must not replace it.
   channelOptions['grpc.service_config_disable_resolution'] = 1;
   if (methods.length > 0 && retry.maxAttempts >= 2) {
