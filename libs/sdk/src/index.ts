@@ -1,1 +1,58 @@
-export {};
+// Public API of @aimass/sdk, the client external backends use. It depends on @aimass/proto and
+// @grpc/grpc-js only: nothing of the platform's server side comes along.
+export {
+  AiMassClient,
+  PredictStream,
+  SDK_VERSION,
+  TENANT_METADATA_KEY,
+  type AiMassClientOptions,
+  type BatchItem,
+  type CallOptions,
+  type FeedbackRequest,
+  type FeedbackResult,
+  type ItemResult,
+  type PredictOptions,
+  type PredictSettings,
+  type PredictStreamOptions,
+  type StreamItem,
+} from './client.js';
+export {
+  AiMassError,
+  CancelledError,
+  DeadlineExceededError,
+  ERROR_REF_KEY,
+  FailedPreconditionError,
+  INVALID_FIELD_KEY,
+  InvalidArgumentError,
+  NotFoundError,
+  PermissionDeniedError,
+  RETRY_AFTER_MS_KEY,
+  ResourceExhaustedError,
+  UnauthenticatedError,
+  UnavailableError,
+  toAiMassError,
+  type AiMassErrorOptions,
+  type StatusName,
+} from './errors.js';
+export { toInputPayload, type Input, type MailInput } from './input.js';
+export {
+  STRATEGIES,
+  strategyCode,
+  strategyName,
+  toPredictionResult,
+  type ClassProbability,
+  type ComponentResult,
+  type Fallback,
+  type FallbackReason,
+  type ModelRef,
+  type ModelRole,
+  type ModelUsage,
+  type PredictionResult,
+  type Provenance,
+  type Stage,
+  type Strategy,
+} from './results.js';
+export { DEFAULT_RETRY, backoffMs, type RetryInfo, type RetryOptions } from './retry.js';
+// grpc-js's credential factories, so a backend builds TLS credentials (credentials.createSsl(ca))
+// from the same grpc-js copy the client uses, without depending on grpc-js itself.
+export { credentials, type ChannelCredentials } from '@grpc/grpc-js';

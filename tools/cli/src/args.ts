@@ -1,0 +1,350 @@
+import { parseArgs } from 'node:util';
+import { STRATEGIES, type Strategy } from '@aimass/sdk';
+import { DEFAULT_ADDRESS, DEFAULT_TENANT, DEV_USAGE, EVAL_USAGE, FEEDBACK_USAGE, MAIN_USAGE, PREDICT_USAGE } from './usage.js';
+
+/** A command line the user must fix; `usage` is the help of the command it was meant for. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+  constructor(
+    message: string,
+    readonly usage: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ConnectionOptions {
+  address: string;
+  tenant: string;
+  apiKey: string | undefined;
+  deadlineMs: number;
+}
+
+/** What to classify or label: text, or a mail file (`-` for stdin). */
+export type InputSource = { text: string } | { mailFile: string };
+
+export interface PredictCommand {
+  connection: ConnectionOptions;
+  user: string;
+  input: InputSource;
+  strategy: Strategy | undefined;
+  topK: number | undefined;
+  components: boolean;
+  json: boolean;
+}
+
+export interface FeedbackCommand {
+  connection: ConnectionOptions;
+  user: string;
+  target: { predictionId: string } | InputSource;
+  label: string;
+  idempotencyKey: string | undefined;
+  occurredAt: Date | undefined;
+  json: boolean;
+}
+
+export type FusedStrategy = 'default' | 'interpolate' | 'stacking' | 'override';
+
+export interface EvalCommand {
+  /** Undefined: start the one-process platform. */
+  address: string | undefined;
+  tenant: string;
+  apiKey: string | undefined;
+  deadlineMs: number;
+  json: string | undefined;
+  plot: string | undefined;
+  usersPerProfile: number;
+  seed: number;
+  quick: boolean;
+  streamLength: number;
+  heldOut: number;
+  feedbackShare: number;
+  checkpoints: number[];
+  fusedStrategy: FusedStrategy;
+  input: 'mail' | 'raw';
+  concurrency: number;
+  runId: string | undefined;
+  dataDir: string | undefined;
+  dryRun: boolean;
+  strict: boolean;
+}
+
+export type ParsedCommand =
+  | { kind: 'help'; text: string }
+  | { kind: 'dev'; dataDir: string | undefined }
+  | { kind: 'predict'; options: PredictCommand }
+  | { kind: 'feedback'; options: FeedbackCommand }
+  | { kind: 'eval-personalization'; options: EvalCommand };
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const CONNECTION_OPTIONS = {
+  address: { type: 'string' },
+  tenant: { type: 'string' },
+  'api-key': { type: 'string' },
+  'deadline-ms': { type: 'string' },
+} as const;
+
+const HELP = { help: { type: 'boolean', short: 'h' } } as const;
+
+/** Runs a parseArgs call, turning its errors into a UsageError for `usage`. */
+function parsing<T>(parse: () => T, usage: string): T {
+  try {
+    return parse();
+  } catch (err) {
+    // node's messages name the option ("Unknown option '--foo'"); the hint to --help is ours.
+    throw new UsageError((err as Error).message.replace(/\. To specify a positional argument.*$/s, ''), usage);
+  }
+}
+
+function integer(name: string, value: string, min: number, max: number, usage: string): number {
+  const n = Number(value);
+  if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`${name} must be a whole number from ${min} to ${max}, got "${value}"`, usage);
+  }
+  return n;
+}
+
+function fraction(name: string, value: string, usage: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0 && n <= 1)) throw new UsageError(`${name} must be a number from 0 to 1, got "${value}"`, usage);
+  return n;
+}
+
+function nonEmpty(name: string, value: string | undefined, usage: string): string | undefined {
+  if (value !== undefined && value.trim() === '') throw new UsageError(`${name} must not be empty`, usage);
+  return value;
+}
+
+function connection(values: Record<string, unknown>, env: Env, usage: string): ConnectionOptions {
+  const address = nonEmpty('--address', values.address as string | undefined, usage) ?? (env.AIMASS_ADDRESS || DEFAULT_ADDRESS);
+  const tenant = nonEmpty('--tenant', values.tenant as string | undefined, usage) ?? (env.AIMASS_TENANT || DEFAULT_TENANT);
+  if (!/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(tenant)) {
+    throw new UsageError(`--tenant "${tenant}" is not a tenant id: use 1-63 lower-case letters, digits and dashes`, usage);
+  }
+  const apiKey = nonEmpty('--api-key', values['api-key'] as string | undefined, usage) ?? (env.AIMASS_API_KEY || undefined);
+  const deadline = values['deadline-ms'] as string | undefined;
+  const deadlineMs = deadline === undefined ? 5_000 : integer('--deadline-ms', deadline, 1, 3_600_000, usage);
+  return { address, tenant, apiKey, deadlineMs };
+}
+
+function inputSource(values: { text?: string | undefined; 'mail-file'?: string | undefined }, usage: string, alsoAllowed = ''): InputSource | undefined {
+  const given = [values.text !== undefined, values['mail-file'] !== undefined].filter(Boolean).length;
+  if (given > 1) throw new UsageError(`give one of --text and --mail-file${alsoAllowed}, not several`, usage);
+  if (values.text !== undefined) return { text: values.text };
+  if (values['mail-file'] !== undefined) return { mailFile: nonEmpty('--mail-file', values['mail-file'], usage)! };
+  return undefined;
+}
+
+function required(name: string, value: string | undefined, usage: string): string {
+  if (value === undefined) throw new UsageError(`${name} is required`, usage);
+  if (value.trim() === '') throw new UsageError(`${name} must not be empty`, usage);
+  return value;
+}
+
+function strategy(value: string | undefined, usage: string): Strategy | undefined {
+  if (value === undefined) return undefined;
+  if (!(STRATEGIES as readonly string[]).includes(value)) throw new UsageError(`--strategy must be one of ${STRATEGIES.join(', ')}, got "${value}"`, usage);
+  return value as Strategy;
+}
+
+function parsePredict(argv: readonly string[], env: Env): ParsedCommand {
+  const usage = PREDICT_USAGE;
+  const { values } = parsing(
+    () =>
+      parseArgs({
+        args: [...argv],
+        strict: true,
+        allowPositionals: false,
+        options: {
+          ...CONNECTION_OPTIONS,
+          ...HELP,
+          user: { type: 'string' },
+          text: { type: 'string' },
+          'mail-file': { type: 'string' },
+          strategy: { type: 'string' },
+          'top-k': { type: 'string' },
+          components: { type: 'boolean' },
+          json: { type: 'boolean' },
+        },
+      }),
+    usage,
+  );
+  if (values.help) return { kind: 'help', text: usage };
+  const user = required('--user', values.user, usage);
+  const input = inputSource(values, usage);
+  if (!input) throw new UsageError('what to classify is missing: give --text T or --mail-file FILE', usage);
+  return {
+    kind: 'predict',
+    options: {
+      connection: connection(values, env, usage),
+      user,
+      input,
+      strategy: strategy(values.strategy, usage),
+      topK: values['top-k'] === undefined ? undefined : integer('--top-k', values['top-k'], 1, 1_000, usage),
+      components: values.components ?? false,
+      json: values.json ?? false,
+    },
+  };
+}
+
+function parseFeedback(argv: readonly string[], env: Env): ParsedCommand {
+  const usage = FEEDBACK_USAGE;
+  const { values } = parsing(
+    () =>
+      parseArgs({
+        args: [...argv],
+        strict: true,
+        allowPositionals: false,
+        options: {
+          ...CONNECTION_OPTIONS,
+          ...HELP,
+          user: { type: 'string' },
+          'prediction-id': { type: 'string' },
+          text: { type: 'string' },
+          'mail-file': { type: 'string' },
+          label: { type: 'string' },
+          'idempotency-key': { type: 'string' },
+          'occurred-at': { type: 'string' },
+          json: { type: 'boolean' },
+        },
+      }),
+    usage,
+  );
+  if (values.help) return { kind: 'help', text: usage };
+  const user = required('--user', values.user, usage);
+  const input = inputSource(values, usage, ' and --prediction-id');
+  const predictionId = nonEmpty('--prediction-id', values['prediction-id'], usage);
+  if (predictionId !== undefined && input) throw new UsageError('give one of --prediction-id, --text and --mail-file, not several', usage);
+  if (predictionId === undefined && !input) {
+    throw new UsageError('what the feedback is about is missing: give --prediction-id P (from `aimass predict`), --text T or --mail-file FILE', usage);
+  }
+  const label = required('--label', values.label, usage);
+  let occurredAt: Date | undefined;
+  if (values['occurred-at'] !== undefined) {
+    occurredAt = new Date(values['occurred-at']);
+    if (Number.isNaN(occurredAt.getTime())) throw new UsageError(`--occurred-at must be an ISO 8601 time such as 2024-05-01T10:00:00Z, got "${values['occurred-at']}"`, usage);
+  }
+  return {
+    kind: 'feedback',
+    options: {
+      connection: connection(values, env, usage),
+      user,
+      target: predictionId !== undefined ? { predictionId } : input!,
+      label,
+      idempotencyKey: nonEmpty('--idempotency-key', values['idempotency-key'], usage),
+      occurredAt,
+      json: values.json ?? false,
+    },
+  };
+}
+
+const FUSED: readonly FusedStrategy[] = ['default', 'interpolate', 'stacking', 'override'];
+
+function parseEval(argv: readonly string[], env: Env): ParsedCommand {
+  const usage = EVAL_USAGE;
+  const [suite, ...rest] = argv;
+  if (suite === '--help' || suite === '-h') return { kind: 'help', text: usage };
+  if (suite === undefined || suite.startsWith('-')) throw new UsageError('which evaluation? (known: personalization)', usage);
+  if (suite !== 'personalization') throw new UsageError(`unknown evaluation "${suite}" (known: personalization)`, usage);
+  const { values } = parsing(
+    () =>
+      parseArgs({
+        args: [...rest],
+        strict: true,
+        allowPositionals: false,
+        options: {
+          ...CONNECTION_OPTIONS,
+          ...HELP,
+          json: { type: 'string' },
+          plot: { type: 'string' },
+          'users-per-profile': { type: 'string' },
+          seed: { type: 'string' },
+          quick: { type: 'boolean' },
+          'stream-length': { type: 'string' },
+          'held-out': { type: 'string' },
+          'feedback-share': { type: 'string' },
+          checkpoints: { type: 'string' },
+          'fused-strategy': { type: 'string' },
+          input: { type: 'string' },
+          concurrency: { type: 'string' },
+          'run-id': { type: 'string' },
+          'data-dir': { type: 'string' },
+          'dry-run': { type: 'boolean' },
+          strict: { type: 'boolean' },
+        },
+      }),
+    usage,
+  );
+  if (values.help) return { kind: 'help', text: usage };
+  const quick = values.quick ?? false;
+  const conn = connection({ ...values, address: values.address ?? DEFAULT_ADDRESS }, env, usage);
+  const checkpoints = (values.checkpoints ?? (quick ? '10,50' : '10,50,200'))
+    .split(',')
+    .map((c) => integer('--checkpoints', c.trim(), 1, 100_000, usage));
+  const fusedStrategy = values['fused-strategy'] ?? 'default';
+  if (!(FUSED as readonly string[]).includes(fusedStrategy)) throw new UsageError(`--fused-strategy must be one of ${FUSED.join(', ')}, got "${fusedStrategy}"`, usage);
+  const input = values.input ?? 'mail';
+  if (input !== 'mail' && input !== 'raw') throw new UsageError(`--input must be mail or raw, got "${input}"`, usage);
+  const runId = nonEmpty('--run-id', values['run-id'], usage);
+  if (runId !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$/.test(runId)) {
+    throw new UsageError(`--run-id must be 1-40 letters, digits, dots, dashes or underscores, got "${runId}"`, usage);
+  }
+  if (values.json !== undefined && values.json.trim() === '') throw new UsageError('--json needs a file name', usage);
+  if (values.plot !== undefined && !values.plot.endsWith('.svg')) throw new UsageError(`--plot must name an .svg file (the PNG is written beside it), got "${values.plot}"`, usage);
+  return {
+    kind: 'eval-personalization',
+    options: {
+      // Only an explicit --address (or AIMASS_ADDRESS) means "use that platform".
+      address: values.address ?? (env.AIMASS_ADDRESS || undefined),
+      tenant: conn.tenant,
+      apiKey: conn.apiKey,
+      deadlineMs: values['deadline-ms'] === undefined ? 30_000 : conn.deadlineMs,
+      json: values.json,
+      plot: values.plot,
+      usersPerProfile: values['users-per-profile'] === undefined ? (quick ? 1 : 2) : integer('--users-per-profile', values['users-per-profile'], 1, 50, usage),
+      seed: values.seed === undefined ? 1 : integer('--seed', values.seed, 0, 0xffffffff, usage),
+      quick,
+      streamLength: values['stream-length'] === undefined ? (quick ? 800 : 2_400) : integer('--stream-length', values['stream-length'], 10, 100_000, usage),
+      heldOut: values['held-out'] === undefined ? (quick ? 150 : 600) : integer('--held-out', values['held-out'], 10, 100_000, usage),
+      feedbackShare: values['feedback-share'] === undefined ? 0.1 : fraction('--feedback-share', values['feedback-share'], usage),
+      checkpoints: [...new Set(checkpoints)].sort((a, b) => a - b),
+      fusedStrategy: fusedStrategy as FusedStrategy,
+      input,
+      concurrency: values.concurrency === undefined ? 4 : integer('--concurrency', values.concurrency, 1, 64, usage),
+      runId,
+      dataDir: nonEmpty('--data-dir', values['data-dir'], usage),
+      dryRun: values['dry-run'] ?? false,
+      strict: values.strict ?? false,
+    },
+  };
+}
+
+function parseDev(argv: readonly string[]): ParsedCommand {
+  const { values } = parsing(() => parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: { ...HELP, 'data-dir': { type: 'string' } } }), DEV_USAGE);
+  if (values.help) return { kind: 'help', text: DEV_USAGE };
+  return { kind: 'dev', dataDir: nonEmpty('--data-dir', values['data-dir'], DEV_USAGE) };
+}
+
+/** Parses `aimass …` arguments (without node and the script). Throws UsageError. */
+export function parseCommand(argv: readonly string[], env: Env = {}): ParsedCommand {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+      throw new UsageError('a command is required', MAIN_USAGE);
+    case '-h':
+    case '--help':
+    case 'help':
+      return { kind: 'help', text: MAIN_USAGE };
+    case 'dev':
+      return parseDev(rest);
+    case 'predict':
+      return parsePredict(rest, env);
+    case 'feedback':
+      return parseFeedback(rest, env);
+    case 'eval':
+      return parseEval(rest, env);
+    default:
+      throw new UsageError(`unknown command "${command}" (commands: dev, predict, feedback, eval personalization)`, MAIN_USAGE);
+  }
+}

@@ -1,0 +1,63 @@
+import { parseCommand, UsageError, type ParsedCommand } from './args.js';
+import { evalPersonalizationCommand, type EvalDependencies } from './commands/eval.js';
+import { feedbackCommand, predictCommand } from './commands/predict.js';
+import { EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import { errorLine, exitCodeOf } from './format.js';
+import type { CliIo } from './io.js';
+import { runDev } from './platform.js';
+
+export interface RunDependencies {
+  eval?: Partial<EvalDependencies> | undefined;
+  /** `aimass dev`; the runner's entry by default. */
+  dev?: ((dataDir: string | undefined) => Promise<void>) | undefined;
+}
+
+/** The command a usage text is for: "Usage: aimass eval personalization [options]" → "aimass eval personalization". */
+function commandOf(usage: string): string {
+  return /^Usage: (aimass(?: [a-z]+)*)/.exec(usage)?.[1] ?? 'aimass';
+}
+
+/** The command as the user typed it, for the error prefix. */
+function commandName(parsed: ParsedCommand | undefined, argv: readonly string[]): string {
+  if (parsed?.kind === 'eval-personalization') return 'eval personalization';
+  return argv[0] ?? '';
+}
+
+/**
+ * Runs one `aimass` command and returns its exit code. Results go to stdout, progress and the
+ * one-line error to stderr.
+ */
+export async function run(argv: readonly string[], io: CliIo, deps: RunDependencies = {}): Promise<number> {
+  let parsed: ParsedCommand | undefined;
+  try {
+    parsed = parseCommand(argv, io.env);
+    switch (parsed.kind) {
+      case 'help':
+        io.stdout.write(`${parsed.text}\n`);
+        return EXIT_OK;
+      case 'dev':
+        await (deps.dev ?? ((dataDir) => runDev({ dataDir, env: process.env })))(parsed.dataDir);
+        return EXIT_OK;
+      case 'predict':
+        return await predictCommand(parsed.options, io);
+      case 'feedback':
+        return await feedbackCommand(parsed.options, io);
+      case 'eval-personalization':
+        return await evalPersonalizationCommand(parsed.options, io, deps.eval);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      const command = commandOf(err.usage);
+      io.stderr.write(`${command}: ${err.message} (see \`${command} --help\`)\n`);
+      return EXIT_USAGE;
+    }
+    const address =
+      parsed?.kind === 'predict' || parsed?.kind === 'feedback'
+        ? parsed.options.connection.address
+        : parsed?.kind === 'eval-personalization'
+          ? parsed.options.address
+          : undefined;
+    io.stderr.write(`${errorLine(commandName(parsed, argv), err, address)}\n`);
+    return exitCodeOf(err);
+  }
+}

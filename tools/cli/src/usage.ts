@@ -1,0 +1,142 @@
+/**
+ * Where `aimass dev` serves the public API: the runner gives embedded services consecutive ports
+ * from `runner.servicePortBase` (50051) in registry order, and fusion is third (general-model,
+ * personal-model, fusion).
+ */
+export const DEFAULT_ADDRESS = '127.0.0.1:50053';
+export const DEFAULT_TENANT = 'default';
+
+const CONNECTION = `Connection (every command that talks to the platform):
+  --address HOST:PORT  the public API (fusion) (default: $AIMASS_ADDRESS or ${DEFAULT_ADDRESS},
+                       where \`aimass dev\` serves it)
+  --tenant T           tenant the calls are made for (default: $AIMASS_TENANT or ${DEFAULT_TENANT})
+  --api-key KEY        sent as "authorization: Bearer KEY" (default: $AIMASS_API_KEY)
+  --deadline-ms N      deadline of each call, retries included (default: 5000)`;
+
+const EXIT_CODES = `Exit codes: 0 done, 1 failed (the server refused the call, a file could not be read),
+2 bad usage, 69 the platform could not be reached.`;
+
+export const MAIN_USAGE = `Usage: aimass <command> [options]
+
+The AI Mass command line.
+
+Commands:
+  dev                      run the whole platform in this process (same as \`npm start\`)
+  predict                  classify a text or a mail for a user
+  feedback                 give the true label of a prediction (or of an input): trains the user's model
+  eval personalization     measure what personal models gain per user profile (goals of issue 4)
+
+Run \`aimass <command> --help\` for a command's options.
+
+Errors are printed as one line on stderr; \`--json\` prints results as JSON on stdout.
+${EXIT_CODES}`;
+
+export const DEV_USAGE = `Usage: aimass dev [--data-dir DIR]
+
+Runs general-model, personal-model and fusion (whatever the runner registers) in this one
+process, on loopback: the same as \`npm start\` without the build (run \`npm run build\` first).
+The public API (fusion) listens on ${DEFAULT_ADDRESS}; the runner's health and reflection
+endpoint on 127.0.0.1:50050. The first start trains the default general model (about half a
+minute on two cores).
+
+Options:
+  --data-dir DIR   where SQLite files, the event journal and models live (default: .data;
+                   same as AIMASS_RUNNER__DATA_DIR)
+  -h, --help       this text
+
+Everything else is configured with the runner's AIMASS_* variables, e.g. AIMASS_LOG__LEVEL=debug,
+AIMASS_RUNNER__SERVICE_PORT_BASE=0 (OS-chosen ports). Ctrl-C (SIGINT) or SIGTERM drains and stops.
+Exit codes: 0 stopped cleanly, 1 failed, 78 invalid configuration.`;
+
+export const PREDICT_USAGE = `Usage: aimass predict --user ID (--text T | --mail-file FILE) [options]
+
+Classifies one input for one user through the public API, fused from the general model and the
+user's personal model, and shows how the answer was made (strategy, models, fallbacks, timings).
+
+Options:
+  --user ID            the user (your id for them; the platform pseudonymizes it)
+  --text T             classify this text
+  --mail-file FILE     classify this mail (RFC 822 .eml; - reads stdin): its subject, decoded
+                       plain-text body and headers are sent
+  --strategy S         general | personal | interpolate | stacking | override
+                       (default: the tenant's strategy)
+  --top-k N            only the N most probable labels
+  --components         also show the general and personal models' own answers
+  --json               print the result as JSON
+  -h, --help           this text
+
+${CONNECTION}
+
+${EXIT_CODES}`;
+
+export const FEEDBACK_USAGE = `Usage: aimass feedback --user ID (--prediction-id P | --text T | --mail-file FILE) --label L [options]
+
+Records the true label of an earlier prediction (or of an input given here). The user's personal
+model learns from it, so the next prediction for similar input can change.
+
+Options:
+  --user ID            the user who gives the feedback
+  --prediction-id P    the prediction (its id is printed by \`aimass predict\`)
+  --text T             or the text itself
+  --mail-file FILE     or the mail itself (.eml; - reads stdin)
+  --label L            the true label (one of the model's labels, e.g. ham or spam)
+  --idempotency-key K  the same key is recorded once, so repeating the command is safe
+                       (default: a new random key, printed)
+  --occurred-at TIME   when the user gave it, ISO 8601 (default: now, by the server)
+  --json               print the result as JSON
+  -h, --help           this text
+
+${CONNECTION}
+
+${EXIT_CODES}`;
+
+export const EVAL_USAGE = `Usage: aimass eval personalization [options]
+
+Simulates users with their own tastes on the SpamAssassin corpus, streams each user's mail
+through the public API (Predict, then Feedback on every mistake and on a share of correct
+answers) and measures each user's error on held-out mail of their own after 10, 50 and 200
+feedback events: general model only, personal model only, and fused. Profiles:
+
+  newsletter-averse  commercial newsletters (the corpus's hard-ham group) are unwanted
+  insurance-agent    wants the insurance-marketing mail (from insurancemail.net and insiq.us)
+                     the corpus calls spam
+  list-muter         mutes the rpm-list (List-Id rpm-zzzlist.freshrpms.net) the corpus calls ham
+  neutral            agrees with the corpus (at least 2 users)
+
+Goals (issue 4): divergent users' fused error after 50 feedback events at most half the general
+model's; neutral users' fused error at most the general model's + 0.5 points at every checkpoint.
+
+Without --address it starts the one-process platform (the runner, built with \`npm run build\`)
+in a temporary data directory and stops it at the end.
+
+Options:
+  --json FILE              write the figures as JSON (per profile and checkpoint: error_general,
+                           error_personal, error_fused, counts; per user in "users")
+  --plot FILE.svg          write the plot (error against feedback count per profile) as SVG and
+                           a PNG beside it (default: beside --json, else eval-results/personalization.svg)
+  --users-per-profile N    simulated users per profile (default 2; neutral has at least 2)
+  --seed S                 sampling and feedback seed (default 1)
+  --quick                  smoke run: 1 user per divergent profile, shorter streams, 150 held-out
+                           mails, checkpoints 10 and 50
+  --stream-length N        mails in each user's stream at most (default 2400, --quick 800)
+  --held-out N             held-out mails per user (default 600, --quick 150)
+  --feedback-share X       share of correct answers the user confirms (default 0.1)
+  --checkpoints LIST       feedback counts to measure at (default 10,50,200; 0 is always measured)
+  --fused-strategy S       default | interpolate | stacking | override: what "fused" means
+                           (default: the tenant's strategy)
+  --input FORM             mail (subject, decoded body, headers; default) or raw (message/rfc822 bytes)
+  --concurrency N          users simulated at the same time (default 4)
+  --run-id ID              part of every simulated user id (default: random), so a second run on
+                           the same platform starts from users with no personal model
+  --data-dir DIR           data directory of the platform started without --address
+                           (default: a temporary one, removed afterwards)
+  --dry-run                build the users and print the profiles' slices; no platform needed
+  --strict                 exit 1 when a goal is not met
+  -h, --help               this text
+
+${CONNECTION}
+
+Progress goes to stderr, the table to stdout.
+Exit codes: 0 done (goals are reported; --strict enforces them), 1 failed or a goal not met with
+--strict, 2 bad usage, 69 the platform could not be reached or does not serve the public API,
+130 stopped with Ctrl-C (the platform it started is stopped too).`;
