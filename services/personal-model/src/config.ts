@@ -30,7 +30,7 @@ export const personalModelStoreConfigSchema = storeConfigSchema({ path: 'data/pe
 export const personalModelConfigSchema = z.strictObject({
   cache: z
     .strictObject({
-      /** Bound of the model cache, in bytes of model parameters (serialized size plus a fixed overhead per entry). */
+      /** Bound of the model cache, in bytes: each model's in-memory size plus a fixed overhead per entry. */
       maxBytes: positiveInt('a size in bytes').default(256 * MIB),
       /**
        * How long a cached model is trusted before its current version is checked again in the

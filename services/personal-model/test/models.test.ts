@@ -1,4 +1,4 @@
-import { serializedSize } from '@aimass/ml';
+import { PersonalModel, serializedSize } from '@aimass/ml';
 import { CancelledError, DeadlineExceededError, createLogger } from '@aimass/platform';
 import { openSqliteStore, type DocumentStore } from '@aimass/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -105,7 +105,9 @@ describe('PersonalModels on a real SQLite store', () => {
     const user = pseudonymOf('budget');
     await small.train('acme', user, examples(10), { expectedVersion: 0, signal: live() });
     const stored = (await modelStore.version('acme', user, 1))!;
-    expect(stored.parameters.length).toBe(serializedSize(2, EMBEDDING_DIM, 20));
+    expect(PersonalModel.deserialize(stored.parameters).usedCoordinates).toBe(20);
+    // The compact format's size depends on the values; the float32 layout is its upper bound.
+    expect(stored.parameters.length).toBeLessThanOrEqual(serializedSize(2, EMBEDDING_DIM, 20));
     expect((await small.current('acme', user))!.model.usedCoordinates).toBe(20);
   });
 

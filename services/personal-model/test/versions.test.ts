@@ -1,3 +1,4 @@
+import { PersonalModel } from '@aimass/ml';
 import { status } from '@grpc/grpc-js';
 import { v1 } from '@aimass/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -100,7 +101,10 @@ describe('versions: compare-and-set, retention, rollback, cache', () => {
     const warm = await h.call('score', { items });
 
     // A cache that fits one model and a half: scoring three users evicts.
-    const sizes = await Promise.all(users.map((u) => h.call('getModel', { userPseudonym: u, version: 0, includeParameters: true }).then((r) => r.parameters.length)));
+    // The cache charges a model's in-memory size (float32 state), not its compact stored bytes.
+    const sizes = await Promise.all(
+      users.map((u) => h.call('getModel', { userPseudonym: u, version: 0, includeParameters: true }).then((r) => PersonalModel.deserialize(r.parameters).memoryBytes)),
+    );
     const maxBytes = Math.floor(1.5 * (Math.max(...sizes) + 512));
     await h.restart({ versionsKept: 3, cache: { maxBytes } });
     const cold = await h.call('score', { items });

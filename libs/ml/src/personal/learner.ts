@@ -37,11 +37,23 @@
  *   plain TypeScript; no framework, no worker threads.
  *
  * Training is deterministic: the same examples in the same order give bit-identical parameters, so
- * a refit of a history equals the incremental training on it (as long as `prune` did not forget
- * coordinates in between).
+ * a refit of a history equals the incremental training on it in memory (as long as `prune` did not
+ * forget coordinates in between). A model stored in between continues from its stored state, whose
+ * z and n are rounded to float16 (format.ts): the same up to that rounding, which the tests bound.
  */
-import * as zlib from 'node:zlib';
 import type { SparseFeatures } from './featurizer.js';
+import {
+  CURRENT_FORMAT_VERSION,
+  HEADS,
+  PersonalModelFormatError,
+  READABLE_FORMAT_VERSIONS,
+  decodePersonalModel,
+  encodeV1,
+  encodeV2,
+  type PersonalModelState,
+} from './format.js';
+
+export { PersonalModelFormatError, crc32, serializedSize } from './format.js';
 
 /** FTRL-Proximal hyper-parameters: per-coordinate rate α/(β+√n), penalties λ1|w| + λ2/2·w². */
 export interface PersonalLearnerOptions {
@@ -118,7 +130,6 @@ export interface PersonalPrediction {
 
 /** General logit differences beyond this carry no more information and would dominate a step. */
 export const LOGIT_CLIP = 20;
-const HEADS = 2;
 const STANDALONE = 0;
 const CORRECTION = 1;
 
@@ -176,7 +187,8 @@ export class PersonalModel {
   /**
    * index → slot, built on the first update. A model read from bytes (the cached, scoring case) has
    * its indices sorted and is searched by bisection instead: no map to build on a cold load and
-   * no per-entry overhead, so its memory is its serialized size.
+   * no per-entry overhead, so its memory is its format-v1 size (`serializedSize`, float32 state),
+   * several times the compact bytes it was read from (`memoryBytes` says exactly).
    */
   private slotOf: Map<number, number> | undefined;
   private sparseIndex: Uint32Array;
@@ -332,22 +344,28 @@ export class PersonalModel {
     let candidates = 0;
     for (let s = 0; s < this.used; s++) if (strength[s]! >= minAbsZ) candidates++;
     const budget = options.maxCoordinates ?? Infinity;
-    // Among the candidates keep the `budget` strongest; ties go to the earlier slot.
+    // Among the candidates keep the `budget` strongest. Ties (common: the words of one mail share
+    // their state) go to the smaller index, not the earlier slot: slots are in insertion order in
+    // a model trained in memory and in index order in one read from bytes, and the same training
+    // must prune the same coordinates whether or not the model was stored in between.
     let cut = -1;
+    let lastIndexAtCut = -1;
     if (candidates > budget) {
       const sorted = Array.from(strength).filter((v) => v >= minAbsZ).sort((a, b) => b - a);
       cut = sorted[budget]!;
+      const keepAtCut = budget - Array.from(strength).filter((v) => v > cut).length;
+      if (keepAtCut > 0) {
+        const atCut: number[] = [];
+        for (let s = 0; s < this.used; s++) if (strength[s] === cut) atCut.push(this.sparseIndex[s]!);
+        atCut.sort((a, b) => a - b);
+        lastIndexAtCut = atCut[keepAtCut - 1]!;
+      }
     }
-    let keepAtCut = cut >= 0 ? budget - Array.from(strength).filter((v) => v > cut).length : 0;
     const keep = (s: number): boolean => {
       const v = strength[s]!;
       if (v < minAbsZ) return false;
       if (cut < 0 || v > cut) return true;
-      if (v === cut && keepAtCut > 0) {
-        keepAtCut--;
-        return true;
-      }
-      return false;
+      return v === cut && this.sparseIndex[s]! <= lastIndexAtCut;
     };
     let kept = 0;
     let sorted = true;
@@ -365,6 +383,12 @@ export class PersonalModel {
     }
     const removed = this.used - kept;
     if (removed === 0) return 0;
+    // Freed slots are reused by the next new coordinates, which must start from zero state, not
+    // from a forgotten coordinate's z and n.
+    for (let h = 0; h < HEADS; h++) {
+      this.sparseZ[h]!.fill(0, kept * m, this.used * m);
+      this.sparseN[h]!.fill(0, kept * m, this.used * m);
+    }
     this.used = kept;
     // Slots moved. Sorted indices (a model read from bytes) are found by bisection; others need the map.
     this.slotOf = undefined;
@@ -383,8 +407,44 @@ export class PersonalModel {
 
   // -- serialization ------------------------------------------------------------------------
 
-  /** Compact little-endian bytes: see `PERSONAL_MODEL_FORMAT`. */
-  serialize(): Uint8Array {
+  /**
+   * Compact little-endian bytes, format v2 by default (see `PERSONAL_MODEL_FORMAT` and format.ts):
+   * z and n are stored as float16, so a model read back predicts within a few 1e-3 of this one (not
+   * bit-identically), and reading and writing it again gives the same bytes. `formatVersion: 1`
+   * writes the float32 format v1, which builds from before v2 can read (for a rolling upgrade).
+   */
+  serialize(options: { formatVersion?: 1 | 2 } = {}): Uint8Array {
+    const version = options.formatVersion ?? CURRENT_FORMAT_VERSION;
+    if (version !== 1 && version !== 2) throw new RangeError(`personal model: formatVersion must be 1 or 2, got ${String(version)}`);
+    const state = this.state();
+    return version === 1 ? encodeV1(state) : encodeV2(state);
+  }
+
+  /** Reads `serialize()`'s bytes, any readable format version; throws `PersonalModelFormatError` on anything else. */
+  static deserialize(bytes: Uint8Array, options: Partial<PersonalLearnerOptions> = {}): PersonalModel {
+    const state = decodePersonalModel(bytes);
+    const { classes, embeddingDim, sparseDimension, embeddingScale, logitScale } = state;
+    let model: PersonalModel;
+    try {
+      model = new PersonalModel({ classes, embeddingDim, sparseDimension, embeddingScale, logitScale }, { ...DEFAULT_PERSONAL_LEARNER_OPTIONS, ...options }, 0);
+    } catch (err) {
+      throw new PersonalModelFormatError(`personal model bytes: ${(err as Error).message}`);
+    }
+    model.exampleCount = state.exampleCount;
+    // The decoded arrays are the model's: no second copy on a cold load.
+    for (let h = 0; h < HEADS; h++) {
+      model.denseZ[h] = state.denseZ[h]!;
+      model.denseN[h] = state.denseN[h]!;
+    }
+    model.sparseIndex = state.sparseIndex;
+    model.sparseZ = state.sparseZ;
+    model.sparseN = state.sparseN;
+    model.used = state.sparseIndex.length;
+    return model;
+  }
+
+  /** The learner state in index order (a copy), as the formats store it. */
+  private state(): PersonalModelState {
     const m = this.m;
     const used = this.used;
     // Slots in index order: the identity for a model read from bytes (bisection keeps them sorted).
@@ -394,122 +454,26 @@ export class PersonalModel {
       order = new Uint32Array(used);
       for (let i = 0; i < used; i++) order[i] = this.slotOf.get(sortedIndices[i]!)!;
     }
-    const slotAt = (i: number) => (order ? order[i]! : i);
-    const size = serializedSize(this.classes, this.embeddingDim, used);
-    const bytes = new Uint8Array(size);
-    const view = new DataView(bytes.buffer);
-    bytes.set(MAGIC, 0);
-    view.setUint16(4, FORMAT_VERSION, true);
-    view.setUint16(6, HEADS, true);
-    view.setUint32(8, this.classes, true);
-    view.setUint32(12, this.embeddingDim, true);
-    view.setUint32(16, this.sparseDimension, true);
-    view.setUint32(20, used, true);
-    view.setFloat64(24, this.exampleCount, true);
-    view.setFloat32(32, this.embeddingScale, true);
-    view.setFloat32(36, this.logitScale, true);
-    // Every section starts at a multiple of 4 in a fresh buffer, so typed views can write it.
-    let at = HEADER_BYTES;
-    const floats = (count: number): Float32Array | undefined => (LITTLE_ENDIAN ? new Float32Array(bytes.buffer, at, count) : undefined);
-    const put = (a: Float32Array) => {
-      const out = floats(a.length);
-      if (out) out.set(a);
-      else for (let i = 0; i < a.length; i++) view.setFloat32(at + i * 4, a[i]!, true);
-      at += a.byteLength;
+    const inOrder = (a: Float32Array): Float32Array => {
+      if (!order) return a.slice(0, used * m);
+      const out = new Float32Array(used * m);
+      for (let i = 0; i < used; i++) for (let k = 0; k < m; k++) out[i * m + k] = a[order[i]! * m + k]!;
+      return out;
     };
-    for (let h = 0; h < HEADS; h++) {
-      put(this.denseZ[h]!);
-      put(this.denseN[h]!);
-    }
-    for (let i = 0; i < used; i++) view.setUint32(at + i * 4, this.sparseIndex[slotAt(i)]!, true);
-    at += used * 4;
-    for (let h = 0; h < HEADS; h++) {
-      for (const arr of [this.sparseZ[h]!, this.sparseN[h]!]) {
-        if (!order) {
-          put(arr.subarray(0, used * m));
-          continue;
-        }
-        const out = floats(used * m);
-        for (let i = 0; i < used; i++) {
-          const s = order[i]!;
-          for (let k = 0; k < m; k++) {
-            if (out) out[i * m + k] = arr[s * m + k]!;
-            else view.setFloat32(at + (i * m + k) * 4, arr[s * m + k]!, true);
-          }
-        }
-        at += used * m * 4;
-      }
-    }
-    view.setUint32(at, crc32(bytes.subarray(0, at)), true);
-    return bytes;
-  }
-
-  /** Reads `serialize()`'s bytes; throws `PersonalModelFormatError` on anything else. */
-  static deserialize(bytes: Uint8Array, options: Partial<PersonalLearnerOptions> = {}): PersonalModel {
-    const fail = (why: string): never => {
-      throw new PersonalModelFormatError(`personal model bytes: ${why}`);
+    const sparseIndex = order ? Uint32Array.from(order, (s) => this.sparseIndex[s]!) : this.sparseIndex.slice(0, used);
+    return {
+      classes: this.classes,
+      embeddingDim: this.embeddingDim,
+      sparseDimension: this.sparseDimension,
+      embeddingScale: this.embeddingScale,
+      logitScale: this.logitScale,
+      exampleCount: this.exampleCount,
+      denseZ: this.denseZ.map((a) => a.slice()),
+      denseN: this.denseN.map((a) => a.slice()),
+      sparseIndex,
+      sparseZ: this.sparseZ.map(inOrder),
+      sparseN: this.sparseN.map(inOrder),
     };
-    if (!(bytes instanceof Uint8Array)) fail('expected a Uint8Array');
-    if (bytes.length < HEADER_BYTES + 4) fail(`truncated: ${bytes.length} bytes, a model has at least ${HEADER_BYTES + 4}`);
-    for (let i = 0; i < MAGIC.length; i++) if (bytes[i] !== MAGIC[i]) fail('bad magic: not a personal model');
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const version = view.getUint16(4, true);
-    if (version !== FORMAT_VERSION) fail(`format version ${version} is not supported (this build reads ${FORMAT_VERSION})`);
-    if (view.getUint16(6, true) !== HEADS) fail(`expected ${HEADS} heads, found ${view.getUint16(6, true)}`);
-    const classes = view.getUint32(8, true);
-    const embeddingDim = view.getUint32(12, true);
-    const sparseDimension = view.getUint32(16, true);
-    const used = view.getUint32(20, true);
-    if (classes < 2 || classes > 1024 || embeddingDim > 65536) fail(`implausible shape: ${classes} classes, embedding ${embeddingDim}`);
-    const expected = serializedSize(classes, embeddingDim, used);
-    if (bytes.length !== expected) fail(`${bytes.length < expected ? 'truncated' : 'trailing bytes'}: ${bytes.length} bytes, the header announces ${expected}`);
-    const stored = view.getUint32(expected - 4, true);
-    if (crc32(bytes.subarray(0, expected - 4)) !== stored) fail('checksum mismatch: the bytes are corrupt');
-    const exampleCount = view.getFloat64(24, true);
-    if (!Number.isInteger(exampleCount) || exampleCount < 0) fail(`invalid example count ${exampleCount}`);
-    let model: PersonalModel;
-    try {
-      model = new PersonalModel(
-        { classes, embeddingDim, sparseDimension, embeddingScale: view.getFloat32(32, true), logitScale: view.getFloat32(36, true) },
-        { ...DEFAULT_PERSONAL_LEARNER_OPTIONS, ...options },
-        used,
-      );
-    } catch (err) {
-      return fail((err as Error).message);
-    }
-    model.exampleCount = exampleCount;
-    let at = HEADER_BYTES;
-    const take = (a: Float32Array, count: number, what: string, nonNegative: boolean) => {
-      if (LITTLE_ENDIAN) {
-        // One copy of the section, then a check: a cold load is mostly this.
-        new Uint8Array(a.buffer, a.byteOffset, count * 4).set(bytes.subarray(at, at + count * 4));
-        at += count * 4;
-      } else {
-        for (let i = 0; i < count; i++, at += 4) a[i] = view.getFloat32(at, true);
-      }
-      for (let i = 0; i < count; i++) {
-        const v = a[i]!;
-        if (!Number.isFinite(v) || (nonNegative && v < 0)) fail(`invalid ${what} value ${v}`);
-      }
-    };
-    for (let h = 0; h < HEADS; h++) {
-      take(model.denseZ[h]!, model.denseZ[h]!.length, 'dense z', false);
-      take(model.denseN[h]!, model.denseN[h]!.length, 'dense n', true);
-    }
-    let previous = -1;
-    for (let s = 0; s < used; s++, at += 4) {
-      const index = view.getUint32(at, true);
-      if (index <= previous) fail(`sparse indices not strictly increasing at ${s}`);
-      if (index >= sparseDimension) fail(`sparse index ${index} outside dimension ${sparseDimension}`);
-      model.sparseIndex[s] = index;
-      previous = index;
-    }
-    model.used = used;
-    for (let h = 0; h < HEADS; h++) {
-      take(model.sparseZ[h]!, used * model.m, 'sparse z', false);
-      take(model.sparseN[h]!, used * model.m, 'sparse n', true);
-    }
-    return model;
   }
 
   // -- internals ------------------------------------------------------------------------------
@@ -687,55 +651,17 @@ export function softmax(logits: readonly number[]): number[] {
   return e.map((v) => v / sum);
 }
 
-/** Thrown by `PersonalModel.deserialize` for bytes that are not an intact model. */
-export class PersonalModelFormatError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PersonalModelFormatError';
-  }
-}
-
-/** The format is little-endian; on such hosts (all common ones) sections are copied in bulk. */
-const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
-const MAGIC = Uint8Array.of(0x41, 0x4d, 0x50, 0x4d); // "AMPM"
-const FORMAT_VERSION = 1;
-const HEADER_BYTES = 40;
-
-/** The byte format of `PersonalModel.serialize()` (all little-endian). */
+/** The byte format of `PersonalModel.serialize()`: see format.ts. */
 export const PERSONAL_MODEL_FORMAT = Object.freeze({
+  /**
+   * Names the family: every version starts with the magic and its version number and ends with a
+   * CRC-32, and readers take every version they know; so a stored model's content type need not
+   * change with the layout inside.
+   */
   contentType: 'application/vnd.aimass.personal-model.v1',
   magic: 'AMPM',
-  version: FORMAT_VERSION,
-  headerBytes: HEADER_BYTES,
+  /** What `serialize()` writes. */
+  version: CURRENT_FORMAT_VERSION,
+  /** What `deserialize()` reads. */
+  readableVersions: READABLE_FORMAT_VERSIONS,
 });
-
-/**
- * Bytes of a serialized model: header, per head dense z and n (Float32, (E + K) · (K − 1) each),
- * sparse indices (Uint32, S), per head sparse z and n (Float32, S · (K − 1) each), CRC-32.
- */
-export function serializedSize(classes: number, embeddingDim: number, sparseCoordinates: number): number {
-  const m = classes - 1;
-  const denseDim = embeddingDim + m + 1;
-  return HEADER_BYTES + HEADS * 2 * denseDim * m * 4 + sparseCoordinates * 4 + HEADS * 2 * sparseCoordinates * m * 4 + 4;
-}
-
-const nativeCrc32: ((data: Uint8Array) => number) | undefined = typeof zlib.crc32 === 'function' ? zlib.crc32 : undefined;
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[i] = c >>> 0;
-  }
-  return table;
-})();
-
-/** CRC-32 (IEEE, as zlib): catches a flipped or cut byte a store or a copy may introduce. */
-export function crc32(bytes: Uint8Array): number {
-  // zlib's (Node >= 20.15) is several times faster than the table; the table is the fallback.
-  if (nativeCrc32) return nativeCrc32(bytes) >>> 0;
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}

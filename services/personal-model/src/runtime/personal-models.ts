@@ -126,7 +126,7 @@ export class PersonalModels {
     }
     this.counters.loads++;
     const loaded = { info: stored.info, model: this.decode(stored) };
-    this.remember(tenant, user, loaded, stored.parameters.length);
+    this.remember(tenant, user, loaded, loaded.model.memoryBytes);
     return loaded;
   }
 
@@ -351,7 +351,8 @@ export class PersonalModels {
       );
     }
     this.counters.versionsWritten++;
-    this.remember(tenant, user, { info, model: PersonalModel.deserialize(parameters, this.options.learner) }, parameters.length);
+    const model = PersonalModel.deserialize(parameters, this.options.learner);
+    this.remember(tenant, user, { info, model }, model.memoryBytes);
     return { info, duplicate: false, current: true };
   }
 }
