@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../models/random.js';
-import { crc32, decodePersonalModel, encodeV2, fromHalf, toHalf, type PersonalModelState } from './format.js';
+import { LEARNER_OPTION_KEYS, crc32, decodePersonalModel, encodeV2, fromHalf, toHalf, type PersonalModelState } from './format.js';
 import { PERSONAL_MODEL_FORMAT, PersonalModel, PersonalModelFormatError, serializedSize, type PersonalModelInput, type PersonalPrediction } from './learner.js';
 import { EMBEDDING_DIM, syntheticWorld } from './testing/synthetic.js';
 
@@ -14,7 +14,7 @@ function trained(examples: number, seed = 9): PersonalModel {
 
 /** The model's state as the encoder sees it (the learner keeps it private). */
 function stateOf(model: PersonalModel): PersonalModelState {
-  return decodePersonalModel(model.serialize({ formatVersion: 1 }));
+  return { ...decodePersonalModel(model.serialize({ formatVersion: 1 })), learner: LEARNER_OPTION_KEYS.map((k) => model.options[k]) };
 }
 
 /** Largest |Δ| over the standalone and correction logits of two predictions. */
@@ -143,9 +143,10 @@ describe('format v2', () => {
     expect(a.exampleCount).toBe(30);
   });
 
-  it('stores a fresh model in a few dozen bytes and young models several times smaller than v1', () => {
+  it('stores a fresh model in about a hundred bytes and young models several times smaller than v1', () => {
     const fresh = PersonalModel.create({ classes: 2, embeddingDim: 64, sparseDimension: 2 ** 20 });
-    expect(fresh.serialize().length).toBeLessThan(64);
+    // 41 bytes of shape and state, 56 of learner options.
+    expect(fresh.serialize().length).toBeLessThan(100);
     expect(fresh.serialize({ formatVersion: 1 }).length).toBe(1100);
     for (const n of [5, 20, 60]) {
       const model = trained(n);
@@ -162,8 +163,9 @@ describe('format v2', () => {
     const indices = Array.from({ length: 300 }, (_, i) => i * 3000 + 7);
     model.update({ generalLogits: [0, 1], embedding: [], sparse: { indices, values: indices.map(() => Math.fround(1 / Math.sqrt(300))) }, label: 0 });
     const raw = encodeV2(stateOf(model), { deflate: false });
-    // 300 two-byte index gaps and 300 one-byte references, one 8-byte tuple, a header and the dense part.
-    expect(raw.length).toBeLessThan(300 * 3 + 8 + 80);
+    // 300 two-byte index gaps and 300 one-byte references, one 8-byte tuple, a header with the
+    // learner options (56 bytes) and the dense part.
+    expect(raw.length).toBeLessThan(300 * 3 + 8 + 80 + 56);
     expect(PersonalModel.deserialize(raw).serialize()).toEqual(model.serialize());
   });
 
@@ -348,5 +350,27 @@ describe('corrupt bytes', () => {
     negative.denseN[0]![3] = -1;
     expect(expectFormatError(encodeV2(negative))).toMatch(/invalid dense n value: negative/);
     expect(expectFormatError('not bytes' as unknown as Uint8Array)).toMatch(/Uint8Array/);
+  });
+});
+
+describe('learner options stored with the model', () => {
+  it('predicts and learns after a round trip as it did, whatever options the reader passes', () => {
+    const custom = { alpha: 2, correctionDenseAlpha: 0.3, l1: 0.25 };
+    const model = PersonalModel.create({ classes: 2, embeddingDim: 4, sparseDimension: 1024 }, custom);
+    const example = { generalLogits: [0, 2], embedding: [0.1, 0.2, 0.3, 0.4], sparse: { indices: [3, 99], values: [1, 1] }, label: 0 };
+    for (let i = 0; i < 5; i++) model.update(example);
+    const bytes = model.serialize();
+    const plain = PersonalModel.deserialize(bytes);
+    const back = PersonalModel.deserialize(bytes, { alpha: 0.1, l1: 5 });
+    expect(back.options).toEqual(model.options);
+    expect(back.predict(example)).toEqual(plain.predict(example));
+    back.update(example);
+    plain.update(example);
+    expect(back.serialize()).toEqual(plain.serialize());
+  });
+
+  it('reads v1 bytes, which have no options, with the options the reader passes', () => {
+    const model = PersonalModel.create({ classes: 2, embeddingDim: 0, sparseDimension: 1024 }, { alpha: 2 });
+    expect(PersonalModel.deserialize(model.serialize({ formatVersion: 1 }), { alpha: 3 }).options.alpha).toBe(3);
   });
 });

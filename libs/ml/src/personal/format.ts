@@ -65,7 +65,16 @@ export interface PersonalModelState {
   /** Per head, S · (K − 1) values, [slot · (K − 1) + k], slots in index order. */
   sparseZ: Float32Array[];
   sparseN: Float32Array[];
+  /**
+   * The FTRL hyper-parameters the state was trained with, in LEARNER_OPTION_KEYS order. Weights are
+   * derived from z and n through them, so they belong to the model like its shape: a model read
+   * back predicts and learns as it did, whatever the reader's configuration. Absent in v1.
+   */
+  learner?: readonly number[] | undefined;
 }
+
+/** The learner options format v2 stores, in order (float64 each, so a model read back learns exactly as before). */
+export const LEARNER_OPTION_KEYS = ['alpha', 'beta', 'l1', 'denseAlpha', 'correctionDenseAlpha', 'denseL1', 'l2'] as const;
 
 export const HEADS = 2;
 const MAGIC = Uint8Array.of(0x41, 0x4d, 0x50, 0x4d); // "AMPM"
@@ -106,6 +115,7 @@ export function serializedSize(classes: number, embeddingDim: number, sparseCoor
  * varint K, E, sparse dimension, S (sparse coordinates), P (palette tuples), example count,
  *        raw body length, stored body length
  * f32 embedding scale | f32 logit scale
+ * f64 × 7 learner options (alpha, beta, l1, denseAlpha, correctionDenseAlpha, denseL1, l2)
  * body (raw, or deflated) | u32 CRC-32 of everything before it
  *
  * raw body:
@@ -193,7 +203,7 @@ export function encodeV2(state: PersonalModelState, options: { deflate?: boolean
     }
   }
 
-  const header = new Uint8Array(V2_FIXED_BYTES + 8 * 10 + 8);
+  const header = new Uint8Array(V2_FIXED_BYTES + 8 * 10 + 8 + 8 * LEARNER_OPTION_KEYS.length);
   header.set(MAGIC, 0);
   header[4] = V2 & 0xff;
   header[5] = V2 >>> 8;
@@ -205,6 +215,11 @@ export function encodeV2(state: PersonalModelState, options: { deflate?: boolean
   view.setFloat32(h, state.embeddingScale, true);
   view.setFloat32(h + 4, state.logitScale, true);
   h += 8;
+  if (state.learner?.length !== LEARNER_OPTION_KEYS.length) throw new RangeError(`format v2 stores the ${LEARNER_OPTION_KEYS.length} learner options`);
+  for (const v of state.learner) {
+    view.setFloat64(h, v, true);
+    h += 8;
+  }
 
   const out = new Uint8Array(h + stored.length + 4);
   out.set(header.subarray(0, h), 0);
@@ -306,6 +321,8 @@ function decodeV2(bytes: Uint8Array, fail: (why: string) => never): PersonalMode
   const storedLength = header.varint();
   const embeddingScale = header.float32();
   const logitScale = header.float32();
+  const learner = LEARNER_OPTION_KEYS.map(() => header.float64());
+  if (!learner.every((v) => Number.isFinite(v) && v >= 0)) fail(`invalid learner options ${learner.join(', ')}`);
   const bodyStart = header.at;
   const expected = bodyStart + storedLength + 4;
   if (bytes.length !== expected) fail(`${bytes.length < expected ? 'truncated' : 'trailing bytes'}: ${bytes.length} bytes, the header announces ${expected}`);
@@ -387,7 +404,7 @@ function decodeV2(bytes: Uint8Array, fail: (why: string) => never): PersonalMode
     }
   }
   if (body.at !== raw.length) fail(`${raw.length - body.at} unread bytes at the end of the body`);
-  return { classes, embeddingDim, sparseDimension, embeddingScale, logitScale, exampleCount, denseZ, denseN, sparseIndex, sparseZ, sparseN };
+  return { classes, embeddingDim, sparseDimension, embeddingScale, logitScale, exampleCount, denseZ, denseN, sparseIndex, sparseZ, sparseN, learner };
 }
 
 function halfValue(h: number, scale: number, what: string, nonNegative: boolean, fail: (why: string) => never): number {
@@ -577,6 +594,11 @@ class ByteReader {
   float32(): number {
     const b = this.take(4);
     return new DataView(b.buffer, b.byteOffset, 4).getFloat32(0, true);
+  }
+
+  float64(): number {
+    const b = this.take(8);
+    return new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, true);
   }
 }
 

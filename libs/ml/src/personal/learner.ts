@@ -50,6 +50,7 @@ import {
   decodePersonalModel,
   encodeV1,
   encodeV2,
+  LEARNER_OPTION_KEYS,
   type PersonalModelState,
 } from './format.js';
 
@@ -420,9 +421,16 @@ export class PersonalModel {
     return version === 1 ? encodeV1(state) : encodeV2(state);
   }
 
-  /** Reads `serialize()`'s bytes, any readable format version; throws `PersonalModelFormatError` on anything else. */
+  /**
+   * Reads `serialize()`'s bytes, any readable format version; throws `PersonalModelFormatError` on
+   * anything else. A v2 model keeps the learner options it was trained with (they give its z and n
+   * their meaning); `options` apply to v1 bytes, which do not store them.
+   */
   static deserialize(bytes: Uint8Array, options: Partial<PersonalLearnerOptions> = {}): PersonalModel {
     const state = decodePersonalModel(bytes);
+    if (state.learner) {
+      options = Object.fromEntries(LEARNER_OPTION_KEYS.map((k, i) => [k, state.learner![i]!])) as Partial<PersonalLearnerOptions>;
+    }
     const { classes, embeddingDim, sparseDimension, embeddingScale, logitScale } = state;
     let model: PersonalModel;
     try {
@@ -473,6 +481,7 @@ export class PersonalModel {
       sparseIndex,
       sparseZ: this.sparseZ.map(inOrder),
       sparseN: this.sparseN.map(inOrder),
+      learner: LEARNER_OPTION_KEYS.map((k) => this.options[k]),
     };
   }
 
