@@ -54,6 +54,19 @@ describe('fusion configuration', () => {
     expect(config.store).toEqual({ kind: 'sqlite', path: '.data/fusion.sqlite', database: 'fusion' });
   });
 
+  it('coalesces by default, within the models\' per-call limits, configurable from the environment', () => {
+    expect(fusionConfigSchema.parse({}).coalescing).toEqual({ enabled: true, maxItems: 256, maxDelayMs: 0, maxRequestBytes: 1024 * 1024 });
+    const bad = fusionConfigSchema.safeParse({ coalescing: { maxItems: 2048, maxDelayMs: 500, maxRequestBytes: 0 } });
+    const messages = bad.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n');
+    expect(messages).toMatch(/coalescing\.maxItems: expected at most 1024 items/);
+    expect(messages).toMatch(/coalescing\.maxDelayMs: expected at most 100 ms/);
+    expect(messages).toMatch(/coalescing\.maxRequestBytes: expected a size in bytes/);
+    const config = loadConfig(serviceConfigSchema, {
+      env: { AIMASS_PSEUDONYM__SECRET: SECRET, AIMASS_FUSION__COALESCING__ENABLED: 'false', AIMASS_FUSION__COALESCING__MAX_DELAY_MS: '2' },
+    });
+    expect(config.fusion.coalescing).toMatchObject({ enabled: false, maxDelayMs: 2, maxItems: 256 });
+  });
+
   it('requires a pseudonym secret and a MongoDB url for the mongodb store', () => {
     expect(() => loadConfig(serviceConfigSchema, { env: {} })).toThrow(ConfigError);
     expect(() => loadConfig(serviceConfigSchema, { env: { AIMASS_PSEUDONYM__SECRET: SECRET, AIMASS_STORE__KIND: 'mongodb' } })).toThrow(/store\.url/);

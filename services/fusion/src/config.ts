@@ -131,6 +131,36 @@ export const fusionConfigSchema = z.strictObject({
       maxStreamInFlight: positiveInt('a number of items').max(1024).default(16),
     })
     .prefault({}),
+  /**
+   * Request coalescing towards both models: concurrent predictions of one tenant (asking for the
+   * same general model) share one Classify call and one Score call. Every downstream call costs
+   * gRPC work in three processes (fusion, the model, back) however few inputs it carries, and the
+   * general model batches rows internally anyway, so under load many small calls cost far more than
+   * a few large ones. Off: every request makes its own calls (PredictBatch still makes one each).
+   */
+  coalescing: z
+    .strictObject({
+      enabled: z.boolean({ error: 'expected true or false' }).default(true),
+      /**
+       * Items (inputs, Score items) gathered into one downstream call; at most 1024, the default
+       * limit of both Classify (general-model) and Score (personal-model `maxScoreItems`). A
+       * request with more items than this is sent alone, as without coalescing. Larger calls save
+       * little more overhead but make every member wait for the whole call.
+       */
+      maxItems: positiveInt('a number of items').max(1024, { error: 'expected at most 1024 items (the models\' per-call limit)' }).default(256),
+      /**
+       * How long the first request waits for others to share its call. 0 (default): only those
+       * that arrive in the same event-loop turn — under load that is many, when idle a request
+       * waits for nothing.
+       */
+      maxDelayMs: nonNegativeInt('a duration in milliseconds').max(100, { error: 'expected at most 100 ms (it adds to every request\'s latency)' }).default(0),
+      /**
+       * Estimated request bytes gathered into one call, kept well under the models' default
+       * 4 MiB message limit (`grpc.maxReceiveMessageBytes`); a single larger request goes alone.
+       */
+      maxRequestBytes: positiveInt('a size in bytes').default(1024 * 1024),
+    })
+    .prefault({}),
   predictions: z
     .strictObject({
       /** How long a prediction can be referred to by Feedback (its record is kept this long). */

@@ -2,6 +2,7 @@
 export {
   FUSION_GRPC_SERVICES,
   startFusion,
+  type CoalescingStats,
   type FusionDependencies,
   type FusionStartConfig,
   type PruneResult,
@@ -38,3 +39,4 @@ export {
 export { fuse, overrideApplies, shrinkageWeight, type FusionOutcome, type GeneralComponent, type PersonalOutcome } from './domain/fusion.js';
 export { argmax, generalLogits, referenceLogits, softmax } from './domain/logits.js';
 export { minimumDeadlineMs, type BudgetConfig } from './domain/budget.js';
+export type { CoalescerStats } from './domain/coalescer.js';

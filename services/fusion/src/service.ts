@@ -1,3 +1,4 @@
+import type { Interceptor } from '@grpc/grpc-js';
 import type { z } from 'zod';
 import { createPersonalFeaturizer } from '@aimass/ml';
 import { Pseudonymizer, createGrpcServer, grpcConfigSchema, pseudonymConfigSchema, type GrpcServer, type Logger } from '@aimass/platform';
@@ -11,6 +12,7 @@ import { PredictionRecords } from './adapters/prediction-records.js';
 import { KnownTenants } from './adapters/records.js';
 import { fusionConfigSchema, type FusionConfig, type FusionConfigInput } from './config.js';
 import { CircuitBreaker } from './domain/circuit-breaker.js';
+import type { CoalescerStats } from './domain/coalescer.js';
 import { resolvePolicy, type FusionPolicy } from './domain/strategy.js';
 import { createInferenceService } from './grpc/inference-service.js';
 import { FeedbackService } from './runtime/feedback.js';
@@ -26,6 +28,16 @@ export interface FusionDependencies {
   readonly store: DocumentStore;
   /** Where validated feedback goes; by default it trains the personal model directly. */
   readonly recorder?: FeedbackRecorder | undefined;
+  /** grpc-js interceptors for the downstream clients (metrics, call counting in tests and benchmarks). */
+  readonly interceptors?: { readonly generalModel?: readonly Interceptor[]; readonly personalModel?: readonly Interceptor[] } | undefined;
+}
+
+/** Counters of the request coalescers (undefined: coalescing is off). */
+export interface CoalescingStats {
+  readonly generalModel: CoalescerStats | undefined;
+  readonly personalModel: CoalescerStats | undefined;
+  /** Prediction record writes (calls = transactions). */
+  readonly records: CoalescerStats | undefined;
 }
 
 export interface PruneResult {
@@ -40,6 +52,8 @@ export interface RunningFusion {
   readonly server: GrpcServer;
   /** The resolved policy of a tenant (defaults with its overrides). */
   policyOf(tenant: string): FusionPolicy;
+  /** Downstream calls, members and items the coalescers sent so far. */
+  coalescingStats(): CoalescingStats;
   /** Deletes expired prediction records and idempotency keys of every tenant seen (also run periodically). */
   prune(now?: Date): Promise<PruneResult>;
   /** Stops the prune timer and closes the downstream clients (after the server has drained). */
@@ -77,11 +91,20 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
   const pseudonymizer = Pseudonymizer.fromConfig(pseudonymConfigSchema.parse(config.pseudonym));
   const { store } = deps;
 
-  const records = await PredictionRecords.open(store, { retentionMs: fusion.predictions.retentionHours * HOUR_MS });
+  const coalescing = fusion.coalescing.enabled ? fusion.coalescing : undefined;
+  const records = await PredictionRecords.open(store, { retentionMs: fusion.predictions.retentionHours * HOUR_MS, coalescing });
   const keys = await FeedbackKeys.open(store, { retentionMs: fusion.predictions.idempotencyRetentionHours * HOUR_MS });
   const tenants = await KnownTenants.open(store);
-  const general = new GeneralModelClient(fusion.generalModel.address, { defaultDeadlineMs: fusion.budget.defaultDeadlineMs });
-  const personal = new PersonalModelClient(fusion.personalModel.address, { defaultDeadlineMs: fusion.budget.defaultDeadlineMs });
+  const general = new GeneralModelClient(fusion.generalModel.address, {
+    defaultDeadlineMs: fusion.budget.defaultDeadlineMs,
+    coalescing,
+    interceptors: deps.interceptors?.generalModel,
+  });
+  const personal = new PersonalModelClient(fusion.personalModel.address, {
+    defaultDeadlineMs: fusion.budget.defaultDeadlineMs,
+    coalescing,
+    interceptors: deps.interceptors?.personalModel,
+  });
   const featurizer = createPersonalFeaturizer();
   const policyOf = policyResolver(fusion);
   const shared = {
@@ -166,6 +189,7 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
       generalModel: fusion.generalModel.address,
       personalModel: fusion.personalModel.address,
       defaultStrategy: fusion.defaults.strategy,
+      coalescing: coalescing ? { maxItems: coalescing.maxItems, maxDelayMs: coalescing.maxDelayMs } : false,
       tenantsConfigured: Object.keys(fusion.tenants).length,
     },
     'fusion serving',
@@ -185,6 +209,7 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
     port: bound.port,
     server,
     policyOf,
+    coalescingStats: () => ({ generalModel: general.coalescingStats(), personalModel: personal.coalescingStats(), records: records.coalescingStats() }),
     prune,
     close,
     async stop() {

@@ -46,6 +46,39 @@ describe('records in a real SQLite store', () => {
     expect(await (await store.collection({ name: 'predictions' })).count('acme')).toBe(1_201);
   });
 
+  it('with coalescing, concurrent saves of one tenant share a transaction; tenants never do; a taken id fails only its own call', async () => {
+    let transactions = 0;
+    // The real store, counting its transactions.
+    const counted = new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'writeAtomic') {
+          return (ops: Parameters<DocumentStore['writeAtomic']>[0]) => {
+            transactions += 1;
+            return target.writeAtomic(ops);
+          };
+        }
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const records = await PredictionRecords.open(counted, { retentionMs: HOUR, coalescing: { maxDelayMs: 0 } });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => records.save('acme', [record(`c${i}`, `user-${i}`)])));
+    expect(transactions).toBe(1);
+    for (let i = 0; i < 10; i++) expect(await records.find('acme', `c${i}`, `user-${i}`)).toEqual(record(`c${i}`, `user-${i}`));
+
+    transactions = 0;
+    await Promise.all([records.save('acme', [record('t1', 'u')]), records.save('globex', [record('t2', 'u')]), records.save('acme', [record('t3', 'u')])]);
+    expect(transactions).toBe(2);
+    expect(await records.find('globex', 't2', 'u')).toBeDefined();
+    expect(await records.find('acme', 't2', 'u')).toBeUndefined();
+
+    const outcomes = await Promise.allSettled([records.save('acme', [record('d1', 'u')]), records.save('acme', [record('c0', 'u')]), records.save('acme', [record('d2', 'u')])]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(await records.find('acme', 'd1', 'u')).toBeDefined();
+    expect(await records.find('acme', 'd2', 'u')).toBeDefined();
+    expect(records.coalescingStats()).toMatchObject({ members: 16, isolated: 3 });
+  });
+
   it('prunes only expired records, oldest first, across pages', async () => {
     const records = await PredictionRecords.open(store, { retentionMs: HOUR });
     const t0 = new Date('2030-01-01T00:00:00Z');

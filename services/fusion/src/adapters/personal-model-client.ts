@@ -1,11 +1,27 @@
-import { DeadlineExceededError, DomainError, NotFoundError, callUnary, createClient, tenantMetadata } from '@aimass/platform';
+import { CancelledError, DeadlineExceededError, DomainError, InvalidArgumentError, NotFoundError, callUnary, createClient, tenantMetadata } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
-import type { CallOptions } from './general-model-client.js';
+import { Coalescer, type CoalescerStats, type SharedCall } from '../domain/coalescer.js';
+import type { CallOptions, DownstreamClientOptions } from './general-model-client.js';
 
 /** Score's outcome: results, or why there are none (the caller turns that into a fallback). */
 export type ScoreOutcome =
   | { readonly ok: true; readonly results: v1.ScoreResult[] }
   | { readonly ok: false; readonly timeout: boolean; readonly detail: string };
+
+/** Score answered, but not one result per item: nothing in it can be matched to an item. */
+class ScoreShapeError extends Error {}
+
+/**
+ * An upper bound of one item's bytes in a Score request (varint indices ≤ 5 bytes + float
+ * values, floats of the general output, strings, framing), to keep shared calls well under the
+ * personal model's message limit.
+ */
+export function scoreItemBytes(item: v1.ScoreItem): number {
+  const g = item.general;
+  const floats = g ? g.logits.length + g.probabilities.length + g.embedding.length : 0;
+  const model = g?.model ? g.model.name.length + g.model.version.length : 0;
+  return 64 + item.itemId.length + item.userPseudonym.length + model + 4 * floats + 9 * (item.sparseFeatures?.indices.length ?? 0);
+}
 
 function describe(err: unknown): string {
   if (err instanceof DomainError) return `${err.kind.toUpperCase()}: ${err.message}`;
@@ -19,29 +35,64 @@ function describe(err: unknown): string {
  */
 export class PersonalModelClient {
   readonly #client: v1.PersonalModelServiceClient;
+  readonly #coalescer: Coalescer<string, v1.ScoreItem, v1.ScoreResult> | undefined;
 
-  constructor(address: string, options: { defaultDeadlineMs?: number | undefined } = {}) {
+  constructor(address: string, options: DownstreamClientOptions = {}) {
     this.#client = createClient(v1.PersonalModelServiceClient, {
       address,
       // Train carries an idempotency key, so a retry cannot apply an example twice.
       idempotentMethods: ['Score', 'GetModel', 'Train'],
       defaultDeadlineMs: options.defaultDeadlineMs,
       retry: { maxAttempts: 2, initialBackoffMs: 10, maxBackoffMs: 50 },
+      interceptors: options.interceptors,
     });
+    const c = options.coalescing;
+    this.#coalescer = c
+      ? new Coalescer({
+          maxItems: c.maxItems,
+          maxDelayMs: c.maxDelayMs,
+          maxWeight: c.maxRequestBytes,
+          weightOf: scoreItemBytes,
+          // Callers number their items from 0; in a shared call the position is the id.
+          run: (tenant: string, items: v1.ScoreItem[], call: SharedCall) =>
+            this.#score(
+              tenant,
+              items.map((item, i) => ({ ...item, itemId: String(i) })),
+              call,
+            ),
+          deadlineError: () => new DeadlineExceededError('deadline exceeded waiting for the personal model'),
+          cancelledError: () => new CancelledError('the call was cancelled'),
+          // Score rejects a whole request for one malformed item; alone, only that caller falls back.
+          isolate: (err) => err instanceof InvalidArgumentError,
+        })
+      : undefined;
   }
 
-  /** Scores items within `options.deadline` (the personal stage's sub-deadline). */
+  /**
+   * Scores items within `options.deadline` (the personal stage's sub-deadline). With coalescing,
+   * concurrent callers of one tenant share Score calls; each still gets its own outcome.
+   */
   async score(tenant: string, items: v1.ScoreItem[], options: CallOptions): Promise<ScoreOutcome> {
     try {
-      const res = await callUnary(this.#client.score.bind(this.#client), { items }, { deadline: options.deadline, signal: options.signal, metadata: tenantMetadata(tenant) });
-      if (res.results.length !== items.length) {
-        return { ok: false, timeout: false, detail: `personal model answered ${res.results.length} results for ${items.length} items` };
-      }
-      return { ok: true, results: res.results };
+      if (!this.#coalescer) return { ok: true, results: await this.#score(tenant, items, options) };
+      const results = await this.#coalescer.submit(tenant, tenant, items, options);
+      return { ok: true, results: results.map((r, i) => ({ ...r, itemId: items[i]!.itemId })) };
     } catch (err) {
+      if (err instanceof ScoreShapeError) return { ok: false, timeout: false, detail: err.message };
       const timeout = err instanceof DeadlineExceededError;
       return { ok: false, timeout, detail: timeout ? 'personal model did not answer within its share of the deadline' : `personal model failed: ${describe(err)}` };
     }
+  }
+
+  /** Counters of the coalescer (undefined when coalescing is off). */
+  coalescingStats(): CoalescerStats | undefined {
+    return this.#coalescer?.stats();
+  }
+
+  async #score(tenant: string, items: v1.ScoreItem[], options: CallOptions | SharedCall): Promise<v1.ScoreResult[]> {
+    const res = await callUnary(this.#client.score.bind(this.#client), { items }, { deadline: options.deadline, signal: options.signal, metadata: tenantMetadata(tenant) });
+    if (res.results.length !== items.length) throw new ScoreShapeError(`personal model answered ${res.results.length} results for ${items.length} items`);
+    return res.results;
   }
 
   async train(tenant: string, request: v1.TrainRequest, options: CallOptions): Promise<v1.TrainResponse> {

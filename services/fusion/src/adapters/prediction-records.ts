@@ -1,5 +1,7 @@
 import type { v1 } from '@aimass/proto';
-import { MAX_ATOMIC_OPS, type Collection, type DocumentStore } from '@aimass/storage';
+import { CancelledError, DeadlineExceededError } from '@aimass/platform';
+import { MAX_ATOMIC_OPS, StorageError, StoreUnavailableError, type Collection, type DocumentStore, type WriteOp } from '@aimass/storage';
+import { Coalescer, type CoalescerStats } from '../domain/coalescer.js';
 import {
   EXPIRING_INDEXES,
   bytesToFloats,
@@ -38,47 +40,88 @@ interface PredictionDoc extends Expiring {
   label: string;
 }
 
+export interface PredictionRecordsOptions {
+  readonly retentionMs: number;
+  /**
+   * Share transactions between concurrent calls of one tenant (request coalescing, as for the
+   * model calls): a commit costs far more than a row, and the store's calls are synchronous.
+   */
+  readonly coalescing?: { readonly maxDelayMs: number } | undefined;
+}
+
 export class PredictionRecords {
   readonly #store: DocumentStore;
   readonly #collection: Collection<PredictionDoc>;
   readonly #retentionMs: number;
+  readonly #coalescer: Coalescer<string, WriteOp, undefined> | undefined;
 
-  private constructor(store: DocumentStore, collection: Collection<PredictionDoc>, retentionMs: number) {
+  private constructor(store: DocumentStore, collection: Collection<PredictionDoc>, options: PredictionRecordsOptions) {
     this.#store = store;
     this.#collection = collection;
-    this.#retentionMs = retentionMs;
-  }
-
-  static async open(store: DocumentStore, options: { retentionMs: number }): Promise<PredictionRecords> {
-    const collection = await store.collection<PredictionDoc>({ name: 'predictions', indexes: EXPIRING_INDEXES });
-    return new PredictionRecords(store, collection, options.retentionMs);
-  }
-
-  /** Saves a call's predictions in one transaction per chunk (a batch costs one write, not one per item). */
-  async save(tenant: string, records: readonly PredictionRecord[], now = new Date()): Promise<void> {
-    const expiresAt = new Date(now.getTime() + this.#retentionMs);
-    for (let start = 0; start < records.length; start += MAX_ATOMIC_OPS) {
-      const ops = records.slice(start, start + MAX_ATOMIC_OPS).map((r) =>
-        this.#collection.putOp(
-          tenant,
-          r.predictionId,
-          {
-            generalModel: { name: r.general.model?.name ?? '', version: r.general.model?.version ?? '' },
-            labels: [...r.labels],
-            logits: [...r.general.logits],
-            probabilities: [...r.general.probabilities],
-            embedding: floatsToBytes(r.general.embedding),
-            sparseDimension: r.sparse.dimension,
-            sparseIndices: uintsToBytes(r.sparse.indices),
-            sparseValues: floatsToBytes(r.sparse.values),
-            label: r.label,
-            expiresAt,
+    this.#retentionMs = options.retentionMs;
+    this.#coalescer = options.coalescing
+      ? new Coalescer({
+          maxItems: MAX_ATOMIC_OPS,
+          maxDelayMs: options.coalescing.maxDelayMs,
+          run: async (_tenant: string, ops: WriteOp[]) => {
+            await this.#write(ops);
+            return ops.map(() => undefined);
           },
-          { expectedVersion: 'absent', user: r.userPseudonym },
-        ),
-      );
-      await this.#store.writeAtomic(ops);
-    }
+          // Members have neither deadline nor signal: a write, once asked for, is never abandoned.
+          deadlineError: () => new DeadlineExceededError('deadline exceeded writing prediction records'),
+          cancelledError: () => new CancelledError('cancelled writing prediction records'),
+          // A document's own fault (an id taken, too large) fails the shared transaction: alone, only its call fails.
+          isolate: (err) => err instanceof StorageError && !(err instanceof StoreUnavailableError),
+        })
+      : undefined;
+  }
+
+  static async open(store: DocumentStore, options: PredictionRecordsOptions): Promise<PredictionRecords> {
+    const collection = await store.collection<PredictionDoc>({ name: 'predictions', indexes: EXPIRING_INDEXES });
+    return new PredictionRecords(store, collection, options);
+  }
+
+  /**
+   * Saves a call's predictions in one transaction per chunk (a batch costs one write, not one per
+   * item); with coalescing, in one transaction with those of concurrent calls of the tenant. Resolves
+   * once they are stored (Feedback may name them right after the answer).
+   */
+  async save(tenant: string, records: readonly PredictionRecord[], now = new Date()): Promise<void> {
+    const ops = this.#ops(tenant, records, now);
+    if (this.#coalescer) await this.#coalescer.submit(tenant, tenant, ops, { deadline: undefined });
+    else await this.#write(ops);
+  }
+
+  /** Counters of the write coalescer (undefined when coalescing is off). */
+  coalescingStats(): CoalescerStats | undefined {
+    return this.#coalescer?.stats();
+  }
+
+  async #write(ops: readonly WriteOp[]): Promise<void> {
+    for (let start = 0; start < ops.length; start += MAX_ATOMIC_OPS) await this.#store.writeAtomic(ops.slice(start, start + MAX_ATOMIC_OPS));
+  }
+
+  #ops(tenant: string, records: readonly PredictionRecord[], now: Date): WriteOp[] {
+    const expiresAt = new Date(now.getTime() + this.#retentionMs);
+    return records.map((r) =>
+      this.#collection.putOp(
+        tenant,
+        r.predictionId,
+        {
+          generalModel: { name: r.general.model?.name ?? '', version: r.general.model?.version ?? '' },
+          labels: [...r.labels],
+          logits: [...r.general.logits],
+          probabilities: [...r.general.probabilities],
+          embedding: floatsToBytes(r.general.embedding),
+          sparseDimension: r.sparse.dimension,
+          sparseIndices: uintsToBytes(r.sparse.indices),
+          sparseValues: floatsToBytes(r.sparse.values),
+          label: r.label,
+          expiresAt,
+        },
+        { expectedVersion: 'absent', user: r.userPseudonym },
+      ),
+    );
   }
 
   /**

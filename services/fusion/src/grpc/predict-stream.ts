@@ -1,4 +1,4 @@
-import { once } from 'node:events';
+import { once, setMaxListeners } from 'node:events';
 import type { ServerDuplexStream, handleBidiStreamingCall } from '@grpc/grpc-js';
 import { CancelledError, DeadlineExceededError, InvalidArgumentError, tenantFromMetadata, toGrpcStatus, type Logger } from '@aimass/platform';
 import type { v1 } from '@aimass/proto';
@@ -44,6 +44,9 @@ export function createPredictStreamHandler(options: PredictStreamOptions): handl
 
     const deadline = deadlineOf(call);
     const controller = new AbortController();
+    // Every item in flight waits on this signal (general, then personal), plus the drain wait:
+    // more listeners than Node's leak warning expects, by design.
+    setMaxListeners(options.maxInFlight + 8, controller.signal);
     const onCancelled = () => {
       const expired = deadline !== undefined && Date.now() >= deadline.getTime();
       controller.abort(expired ? new DeadlineExceededError('deadline exceeded') : new CancelledError('call cancelled by the client'));

@@ -94,7 +94,10 @@ function component(model: v1.ModelRef, labels: readonly string[], probabilities:
  * The prediction pipeline shared by Predict, PredictBatch and PredictStream: admission, one general
  * model call for all items (per pinned model), one personal Score call for all items that need it
  * within its share of the deadline, fusion per item, and one write of the prediction records.
- * Items fail independently; a failure of the whole call (deadline too short) throws.
+ * Items fail independently; a failure of the whole call (deadline too short) throws. The clients
+ * may share these calls with concurrent requests (request coalescing, in the adapters); that is
+ * invisible here: each call still resolves with this request's own results, error or timeout, and
+ * the stage timers include the wait.
  */
 export class Predictor {
   readonly #o: PredictorOptions;

@@ -1,6 +1,6 @@
 import { openSqliteStore, type DocumentStore } from '@aimass/storage';
 import type { FusionConfigInput } from '../../src/config.js';
-import { startFusion, type RunningFusion } from '../../src/service.js';
+import { startFusion, type FusionDependencies, type RunningFusion } from '../../src/service.js';
 import { captureLogs, type LogSink } from './logs.js';
 
 export const TEST_SECRET = 'fusion-test-secret-0123456789abcdef-0123456789';
@@ -13,7 +13,12 @@ export interface TestFusion extends RunningFusion {
 }
 
 /** Fusion on a free port with its own in-memory SQLite store, calling the given services. */
-export async function startTestFusion(addresses: { general: string; personal: string }, fusion: FusionConfigInput = {}, logs: LogSink = captureLogs('fusion')): Promise<TestFusion> {
+export async function startTestFusion(
+  addresses: { general: string; personal: string },
+  fusion: FusionConfigInput = {},
+  logs: LogSink = captureLogs('fusion'),
+  deps: Omit<FusionDependencies, 'store'> = {},
+): Promise<TestFusion> {
   const store = await openSqliteStore({ path: ':memory:' });
   const running = await startFusion(
     {
@@ -26,7 +31,7 @@ export async function startTestFusion(addresses: { general: string; personal: st
       },
     },
     logs.logger,
-    { store },
+    { ...deps, store },
   );
   return Object.assign(running, {
     store,

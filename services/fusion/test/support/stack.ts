@@ -1,6 +1,7 @@
 import type { RunningGeneralModel } from '@aimass/general-model';
 import { tempDir, type TempDir } from '@aimass/testing';
 import type { FusionConfigInput } from '../../src/config.js';
+import type { FusionDependencies } from '../../src/service.js';
 import { startTestFusion, type TestFusion } from './fusion.js';
 import { addToyGeneralModel, startGeneral } from './general.js';
 import { inferenceClient, type InferenceClient } from './grpc.js';
@@ -16,7 +17,11 @@ export interface Stack {
   readonly client: InferenceClient;
   readonly downstreamLogs: LogSink;
   /** Another fusion instance on the same downstream services (closed with the stack). */
-  addFusion(config?: FusionConfigInput, addresses?: Partial<{ general: string; personal: string }>): Promise<{ fusion: TestFusion; client: InferenceClient }>;
+  addFusion(
+    config?: FusionConfigInput,
+    addresses?: Partial<{ general: string; personal: string }>,
+    deps?: Omit<FusionDependencies, 'store'>,
+  ): Promise<{ fusion: TestFusion; client: InferenceClient }>;
   stop(): Promise<void>;
 }
 
@@ -26,8 +31,8 @@ export async function startStack(fusionConfig: FusionConfigInput = {}): Promise<
   await addToyGeneralModel(dir.path);
   const [general, personal] = await Promise.all([startGeneral(dir.path, downstreamLogs.logger), startPersonal(downstreamLogs.logger)]);
   const extra: { fusion: TestFusion; client: InferenceClient }[] = [];
-  const addFusion = async (config: FusionConfigInput = {}, addresses: Partial<{ general: string; personal: string }> = {}) => {
-    const fusion = await startTestFusion({ general: general.address, personal: personal.address, ...addresses }, config);
+  const addFusion = async (config: FusionConfigInput = {}, addresses: Partial<{ general: string; personal: string }> = {}, deps: Omit<FusionDependencies, 'store'> = {}) => {
+    const fusion = await startTestFusion({ general: general.address, personal: personal.address, ...addresses }, config, undefined, deps);
     const entry = { fusion, client: inferenceClient(fusion.address) };
     extra.push(entry);
     return entry;
