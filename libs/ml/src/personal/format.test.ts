@@ -242,12 +242,16 @@ describe('format v2', () => {
 });
 
 describe('format v1 written by the old code path', () => {
+  // v1 does not store the learner options: it is read with those it was written with (the
+  // defaults of the time), as personal-model reads it with its configured options.
+  const V1_OPTIONS = { alpha: 1, correctionDenseAlpha: 0.05 };
+
   it('loads and predicts exactly as before the upgrade (binary and three classes)', () => {
-    const binary = PersonalModel.deserialize(fromBase64(fixture.binary.bytes));
+    const binary = PersonalModel.deserialize(fromBase64(fixture.binary.bytes), V1_OPTIONS);
     expect(binary.exampleCount).toBe(fixture.binary.exampleCount);
     expect(binary.usedCoordinates).toBe(fixture.binary.usedCoordinates);
     fixture.binary.probes.forEach((t, i) => expect(binary.predict(t)).toEqual(fixture.binary.predictions[i]));
-    const three = PersonalModel.deserialize(fromBase64(fixture.threeClass.bytes));
+    const three = PersonalModel.deserialize(fromBase64(fixture.threeClass.bytes), V1_OPTIONS);
     fixture.threeClass.probes.forEach((t, i) => expect(three.predict(t)).toEqual(fixture.threeClass.predictions[i]));
     // And writes the same v1 bytes back.
     expect(binary.serialize({ formatVersion: 1 })).toEqual(fromBase64(fixture.binary.bytes));
@@ -255,7 +259,7 @@ describe('format v1 written by the old code path', () => {
 
   it('upgrades to v2 on the next write: predictions within 1e-3, training goes on', () => {
     const v1 = fromBase64(fixture.binary.bytes);
-    const v2 = PersonalModel.deserialize(v1).serialize();
+    const v2 = PersonalModel.deserialize(v1, V1_OPTIONS).serialize();
     expect(v2.length).toBeLessThan(v1.length / 3);
     const upgraded = PersonalModel.deserialize(v2);
     fixture.binary.probes.forEach((t, i) => expect(maxDelta(upgraded.predict(t), fixture.binary.predictions[i]!)).toBeLessThan(1e-3));

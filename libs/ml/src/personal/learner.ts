@@ -67,9 +67,10 @@ export interface PersonalLearnerOptions {
   /** α of the standalone head's dense coordinates (embedding, general logit differences, bias). */
   denseAlpha: number;
   /**
-   * α of the correction head's dense coordinates. Small: a topic-wide correction learnt from one
-   * sender's labels would spill onto every mail of that topic, so the correction should come from
-   * the sparse sender, list and word coordinates first and from the embedding only slowly.
+   * α of the correction head's dense coordinates. Below the standalone head's: a topic-wide
+   * correction learnt from one sender's labels would spill onto every mail of that topic, so the
+   * correction should come from the sparse sender, list and word coordinates first and from the
+   * embedding more slowly; but not so slowly that a taste for a whole topic is never learnt.
    */
   correctionDenseAlpha: number;
   /** λ1 on the dense coordinates. */
@@ -80,11 +81,11 @@ export interface PersonalLearnerOptions {
 
 /** Chosen on the synthetic users of learner.test.ts and the personalization eval: see the README. */
 export const DEFAULT_PERSONAL_LEARNER_OPTIONS: Readonly<PersonalLearnerOptions> = Object.freeze({
-  alpha: 1,
+  alpha: 2,
   beta: 1,
   l1: 0.5,
   denseAlpha: 1,
-  correctionDenseAlpha: 0.05,
+  correctionDenseAlpha: 0.3,
   denseL1: 1,
   l2: 1,
 });
