@@ -281,3 +281,42 @@ export function htmlTagNames(html: string): string[] {
   for (const m of html.matchAll(/<([a-zA-Z][a-zA-Z0-9]{0,15})\b/g)) names.add(m[1]!.toLowerCase());
   return [...names];
 }
+
+/** A mail as the public API carries it (`MailText`): subject, visible text and headers. */
+export interface MailFields {
+  subject: string;
+  body: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * Headers that describe the encoding of the original body. The body kept is the decoded text, so
+ * passing them on would describe a body that is not there.
+ */
+const BODY_ENCODING_HEADERS = new Set(['content-type', 'content-transfer-encoding']);
+
+/**
+ * A raw mail (RFC 822 / MIME) in the structured form the public API takes: the subject, the visible
+ * text of its parts (HTML reduced to text, transfer encodings and charsets decoded) and its headers,
+ * names lower-cased, repeated fields (Received) joined with a space. The one conversion everyone
+ * uses (fusion for raw input, the CLI for mail files, tests and benchmarks), so a mail sent raw and
+ * the same mail sent structured give the personal model the same features.
+ */
+export function mailFromRfc822(raw: string): MailFields {
+  const parsed = parseMail(raw);
+  let subject: string | undefined;
+  const headers: Record<string, string> = {};
+  for (const { name, value } of parsed.headers) {
+    if (name === 'subject') {
+      subject ??= value;
+      continue;
+    }
+    if (BODY_ENCODING_HEADERS.has(name)) continue;
+    headers[name] = headers[name] === undefined ? value : `${headers[name]} ${value}`;
+  }
+  const body = parsed.parts
+    .map((p) => p.text.trim())
+    .filter((t) => t !== '')
+    .join('\n\n');
+  return { subject: subject ?? '', body, headers };
+}

@@ -14,7 +14,7 @@ describe('personal input', () => {
     const rawMail = 'From: Shop <news@shop.example>\nList-Id: <deals.shop.example>\nSubject: Big sale\n\nEverything half price today';
     const fromRaw = personalInputOf({ kind: { $case: 'raw', value: { contentType: 'message/rfc822', data: Buffer.from(rawMail) } } });
     expect(fromRaw).toEqual({
-      mail: { subject: 'Big sale', body: 'Everything half price today', headers: { from: 'Shop <news@shop.example>', 'list-id': '<deals.shop.example>', subject: 'Big sale' } },
+      mail: { subject: 'Big sale', body: 'Everything half price today', headers: { from: 'Shop <news@shop.example>', 'list-id': '<deals.shop.example>' } },
     });
     const structured = personalInputOf({
       kind: { $case: 'mail', value: { subject: 'Big sale', body: 'Everything half price today', headers: { from: 'Shop <news@shop.example>', 'list-id': '<deals.shop.example>' } } },

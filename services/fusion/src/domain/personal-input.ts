@@ -1,4 +1,4 @@
-import { parseMail, type PersonalInput } from '@aimass/ml';
+import { mailFromRfc822, type PersonalInput } from '@aimass/ml';
 import type { v1 } from '@aimass/proto';
 
 /**
@@ -23,15 +23,7 @@ export function personalInputOf(input: v1.InputPayload): PersonalInput {
       const text = new TextDecoder('utf-8').decode(kind.value.data);
       const type = kind.value.contentType.split(';')[0]!.trim().toLowerCase();
       if (type !== 'message/rfc822') return { text };
-      const parsed = parseMail(text);
-      const headers: Record<string, string> = {};
-      // The first occurrence wins, as mail readers show it.
-      for (const h of parsed.headers) if (!(h.name in headers)) headers[h.name] = h.value;
-      const body = parsed.parts
-        .filter((p) => p.contentType.startsWith('text/'))
-        .map((p) => p.text)
-        .join('\n');
-      return { mail: { subject: headers['subject'] ?? '', body, headers } };
+      return { mail: mailFromRfc822(text) };
     }
     default:
       // Validation rejects every other kind before this point.

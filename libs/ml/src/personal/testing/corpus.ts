@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createFeaturizer, tokenizerConfig, type TokenizerConfig } from '../../text/featurizer.js';
 import { murmur3 } from '../../text/hash.js';
-import { parseMail } from '../../text/mime.js';
+import { mailFromRfc822 } from '../../text/mime.js';
 import { trainFastText, type FastTextModel } from '../../train/fasttext.js';
 import { createPersonalFeaturizer, type PersonalInput, type SparseFeatures } from '../featurizer.js';
 
@@ -52,14 +52,7 @@ export function corpusMails(limit?: number): CorpusMail[] {
 
 /** A raw mail as fusion hands it to the personal featurizer (services/fusion personalInputOf). */
 export function personalInputOfRaw(raw: string): PersonalInput {
-  const parsed = parseMail(raw);
-  const headers: Record<string, string> = {};
-  for (const h of parsed.headers) if (!(h.name in headers)) headers[h.name] = h.value;
-  const body = parsed.parts
-    .filter((p) => p.contentType.startsWith('text/'))
-    .map((p) => p.text)
-    .join('\n');
-  return { mail: { subject: headers['subject'] ?? '', body, headers } };
+  return { mail: mailFromRfc822(raw) };
 }
 
 /** A corpus mail as the personal model sees it. */
