@@ -110,6 +110,7 @@ export {
 export {
   TRACER_NAME,
   platformTracer,
+  startServiceTelemetry,
   startTelemetry,
   type StartTelemetryOptions,
   type Telemetry,

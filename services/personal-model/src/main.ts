@@ -1,17 +1,12 @@
 // The personal-model service process. Wiring only: configuration, logger, telemetry, the store
 // (SQLite file or MongoDB), the service, graceful drain on SIGTERM/SIGINT.
-import { configOrExit, createLogger, failFast, installSignalHandlers, startTelemetry } from '@aimass/platform';
+import { configOrExit, createLogger, failFast, installSignalHandlers, startServiceTelemetry } from '@aimass/platform';
 import { openConfiguredStore } from '@aimass/storage';
 import { serviceConfigSchema } from './config.js';
 import { startPersonalModel } from './service.js';
 
 const config = configOrExit(serviceConfigSchema);
-const telemetry = startTelemetry({
-  serviceName: config.telemetry.serviceName ?? config.serviceName,
-  enabled: config.telemetry.enabled,
-  exporter: config.telemetry.exporter,
-  otlpEndpoint: config.telemetry.otlpEndpoint,
-});
+const telemetry = startServiceTelemetry(config);
 const logger = createLogger({ service: config.serviceName, level: config.log.level });
 
 const store = await openConfiguredStore(config.store).catch((err: unknown) => failFast(err));

@@ -117,3 +117,19 @@ export function startTelemetry(options: StartTelemetryOptions): Telemetry {
 export function platformTracer(): Tracer {
   return trace.getTracer(TRACER_NAME);
 }
+
+/** The parts of a service's configuration (baseConfigShape) that telemetry reads. */
+export interface TelemetryServiceConfig {
+  readonly serviceName: string;
+  readonly telemetry: { enabled: boolean; exporter: TelemetryExporter; otlpEndpoint?: string | undefined; serviceName?: string | undefined };
+}
+
+/** `startTelemetry` from a service's loaded configuration (its `telemetry` section and name). */
+export function startServiceTelemetry(config: TelemetryServiceConfig): Telemetry {
+  return startTelemetry({
+    serviceName: config.telemetry.serviceName ?? config.serviceName,
+    enabled: config.telemetry.enabled,
+    exporter: config.telemetry.exporter,
+    otlpEndpoint: config.telemetry.otlpEndpoint,
+  });
+}
