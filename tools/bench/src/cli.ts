@@ -1,7 +1,9 @@
 import { parseArgs } from 'node:util';
 import type { GeneralSuiteOptions } from './suites/general.js';
+import type { PersonalSuiteOptions } from './suites/personal.js';
+import { PERSONAL_PARTS, type PersonalPart } from './suites/personal/parts.js';
 
-export const SUITES = ['general'] as const;
+export const SUITES = ['general', 'personal'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 export const EXIT_OK = 0;
@@ -15,35 +17,65 @@ export const USAGE = `usage: npm run bench -- <suite> [options]
 suites:
   general            the general-model service against its limits (echo transport, raw onnxruntime)
                      and a naive grpc-js server, on the default, medium and heavy models
+  personal           Predict through fusion (general + personal + fusion, each its own process)
+                     against Classify on general-model alone; a million users' personal models in
+                     SQLite under Zipf traffic: cache hit ratio, cold loads, bytes per model
 
-options:
+options (both suites):
   --json FILE        also write the figures as JSON to FILE (plot beside it as .svg and .png)
   --quick            short measurements (~1 s per point): a smoke run, figures are noisy
+  --concurrency LIST concurrency sweep (default 1,4,16,64; the largest is the headline)
+  --duration S       seconds measured per sweep point (default 8, --quick 1)
+  --workers N        general-model worker threads (default 2, the service's default on 2 cores)
+  --intra-op N       onnxruntime intra-op threads per general-model worker (default 1, the service's default)
+  --connections N    HTTP/2 connections the load clients share at most (default 4)
+
+general suite:
   --models LIST      comma-separated subset of default,medium,heavy (default: all three)
   --heavy-blocks N   feed-forward blocks of the heavy model (default 1; 4.8 GFLOP/row at 4)
-  --concurrency LIST concurrency sweep (default 1,4,16,64; the largest is the headline)
-  --duration S       seconds measured per point (default 8, --quick 1)
-  --workers N        service worker threads (default 2, the service's default on 2 cores)
-  --intra-op N       onnxruntime intra-op threads per service worker (default 1, the service's default)
-  --connections N    HTTP/2 connections the load clients share at most (default 4)
   --max-batch N      the service's max_batch_size for every model (default per model: 64, 64, 8)
   --queue-delay-ms X the service's max queue delay for every model (default per model)
+
+personal suite:
+  --parts LIST       fusion,store (default both): fused vs general-only, the million-user store
+  --users N          users of the fusion part (default 2000, --quick 200)
+  --model-share X    share of them with a personal model (default 0.3)
+  --examples-max N   most feedback examples a user gave (default 200)
+  --examples-s X     Zipf exponent of the examples per user over 1..max (default 1.5)
+  --zipf-s X         Zipf exponent of the traffic over users (default 1.0)
+  --store-users N    users in the store (default 1000000, --quick 20000)
+  --pool-variants N  trained models per example count in the store's pool (default 3, --quick 1)
+  --store-duration S seconds measured per store run (default 20, --quick 2)
+  --store-clients N  concurrent Score clients against the store (default 64)
+  --cold-loads N     cold loads timed (default 2000, --quick 300)
+
   --help             this text
 
 The plot is written to bench-results/<suite>.png unless --json names another place.
 Exit codes: 0 done (goals are reported, not enforced), 1 the run failed, 2 bad usage.`;
 
-/** The suite's own options (see GeneralSuiteOptions for what each means), plus what the CLI adds. */
-export interface CliOptions extends Omit<GeneralSuiteOptions, 'cacheDir' | 'progress' | 'load'> {
-  readonly suite: SuiteName;
-  readonly json: string | undefined;
-}
+type Common = { readonly json: string | undefined };
+type Injected = 'cacheDir' | 'progress' | 'load';
+
+/** Each suite's own options (see its *SuiteOptions for what each means), plus what the CLI adds. */
+export type CliOptions =
+  | (Common & { readonly suite: 'general' } & Omit<GeneralSuiteOptions, Injected>)
+  | (Common & { readonly suite: 'personal' } & Omit<PersonalSuiteOptions, Injected>);
 
 export type ParsedCli = { readonly kind: 'help' } | { readonly kind: 'run'; readonly options: CliOptions } | { readonly kind: 'error'; readonly message: string };
+
+const GENERAL_ONLY = ['models', 'heavy-blocks', 'max-batch', 'queue-delay-ms'] as const;
+const PERSONAL_ONLY = ['parts', 'users', 'model-share', 'examples-max', 'examples-s', 'zipf-s', 'store-users', 'pool-variants', 'store-duration', 'store-clients', 'cold-loads'] as const;
 
 function positiveInt(name: string, value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${value}"`);
+  return n;
+}
+
+function numberIn(name: string, value: string, min: number, max: number, inclusiveMin = true): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n > max || (inclusiveMin ? n < min : n <= min)) throw new Error(`${name} must be a number ${inclusiveMin ? '>=' : '>'} ${min} and <= ${max}, got "${value}"`);
   return n;
 }
 
@@ -65,6 +97,17 @@ export function parseCli(argv: readonly string[]): ParsedCli {
         connections: { type: 'string' },
         'max-batch': { type: 'string' },
         'queue-delay-ms': { type: 'string' },
+        parts: { type: 'string' },
+        users: { type: 'string' },
+        'model-share': { type: 'string' },
+        'examples-max': { type: 'string' },
+        'examples-s': { type: 'string' },
+        'zipf-s': { type: 'string' },
+        'store-users': { type: 'string' },
+        'pool-variants': { type: 'string' },
+        'store-duration': { type: 'string' },
+        'store-clients': { type: 'string' },
+        'cold-loads': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -72,26 +115,58 @@ export function parseCli(argv: readonly string[]): ParsedCli {
     if (positionals.length !== 1) return { kind: 'error', message: positionals.length === 0 ? 'missing suite name' : `one suite at a time, got ${positionals.join(' ')}` };
     const suite = positionals[0] as string;
     if (!(SUITES as readonly string[]).includes(suite)) return { kind: 'error', message: `unknown suite "${suite}" (known: ${SUITES.join(', ')})` };
-    const models = (values.models ?? 'default,medium,heavy').split(',').map((m) => m.trim());
-    for (const m of models) if (!['default', 'medium', 'heavy'].includes(m)) return { kind: 'error', message: `unknown model "${m}" (known: default, medium, heavy)` };
+    const foreign = suite === 'general' ? PERSONAL_ONLY : GENERAL_ONLY;
+    for (const name of foreign) if (values[name] !== undefined) return { kind: 'error', message: `--${name} is not an option of the ${suite} suite` };
+
     const concurrency = (values.concurrency ?? '1,4,16,64').split(',').map((c) => positiveInt('--concurrency', c.trim()));
     const duration = values.duration === undefined ? undefined : Number(values.duration);
+    if (duration !== undefined && !(duration > 0)) return { kind: 'error', message: `--duration must be a positive number of seconds, got "${values.duration}"` };
+    const common = {
+      json: values.json,
+      quick: values.quick,
+      concurrency: [...new Set(concurrency)].sort((a, b) => a - b),
+      durationS: duration,
+      workers: values.workers === undefined ? 2 : positiveInt('--workers', values.workers),
+      intraOp: values['intra-op'] === undefined ? 1 : positiveInt('--intra-op', values['intra-op']),
+      connections: values.connections === undefined ? 4 : positiveInt('--connections', values.connections),
+    };
+    const optionalInt = (name: string, value: string | undefined): number | undefined => (value === undefined ? undefined : positiveInt(`--${name}`, value));
+
+    if (suite === 'personal') {
+      const parts = (values.parts ?? PERSONAL_PARTS.join(',')).split(',').map((p) => p.trim());
+      for (const p of parts) if (!(PERSONAL_PARTS as readonly string[]).includes(p)) return { kind: 'error', message: `unknown part "${p}" (known: ${PERSONAL_PARTS.join(', ')})` };
+      const storeDuration = values['store-duration'] === undefined ? undefined : numberIn('--store-duration', values['store-duration'], 0, 3600, false);
+      return {
+        kind: 'run',
+        options: {
+          suite: 'personal',
+          ...common,
+          parts: [...new Set(parts)] as PersonalPart[],
+          users: optionalInt('users', values.users),
+          modelShare: values['model-share'] === undefined ? 0.3 : numberIn('--model-share', values['model-share'], 0, 1),
+          examplesMax: values['examples-max'] === undefined ? 200 : positiveInt('--examples-max', values['examples-max']),
+          examplesS: values['examples-s'] === undefined ? 1.5 : numberIn('--examples-s', values['examples-s'], 0, 10),
+          zipfS: values['zipf-s'] === undefined ? 1 : numberIn('--zipf-s', values['zipf-s'], 0, 10),
+          storeUsers: optionalInt('store-users', values['store-users']),
+          poolVariants: optionalInt('pool-variants', values['pool-variants']),
+          storeDurationS: storeDuration,
+          storeClients: values['store-clients'] === undefined ? 64 : positiveInt('--store-clients', values['store-clients']),
+          coldLoads: optionalInt('cold-loads', values['cold-loads']),
+        },
+      };
+    }
+
+    const models = (values.models ?? 'default,medium,heavy').split(',').map((m) => m.trim());
+    for (const m of models) if (!['default', 'medium', 'heavy'].includes(m)) return { kind: 'error', message: `unknown model "${m}" (known: default, medium, heavy)` };
     const queueDelay = values['queue-delay-ms'] === undefined ? undefined : Number(values['queue-delay-ms']);
     if (queueDelay !== undefined && !(queueDelay >= 0)) return { kind: 'error', message: `--queue-delay-ms must be a number >= 0, got "${values['queue-delay-ms']}"` };
-    if (duration !== undefined && !(duration > 0)) return { kind: 'error', message: `--duration must be a positive number of seconds, got "${values.duration}"` };
     return {
       kind: 'run',
       options: {
-        suite: suite as SuiteName,
-        json: values.json,
-        quick: values.quick,
-        models: models as CliOptions['models'],
+        suite: 'general',
+        ...common,
+        models: models as GeneralSuiteOptions['models'],
         heavyBlocks: values['heavy-blocks'] === undefined ? 1 : positiveInt('--heavy-blocks', values['heavy-blocks']),
-        concurrency: [...new Set(concurrency)].sort((a, b) => a - b),
-        durationS: duration,
-        workers: values.workers === undefined ? 2 : positiveInt('--workers', values.workers),
-        intraOp: values['intra-op'] === undefined ? 1 : positiveInt('--intra-op', values['intra-op']),
-        connections: values.connections === undefined ? 4 : positiveInt('--connections', values.connections),
         maxBatch: values['max-batch'] === undefined ? undefined : positiveInt('--max-batch', values['max-batch']),
         queueDelayMs: queueDelay,
       },

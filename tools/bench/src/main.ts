@@ -1,12 +1,40 @@
 #!/usr/bin/env node
 // npm run bench -- <suite> [--json FILE] [--quick]: see USAGE in cli.ts.
 import { join, resolve } from 'node:path';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseCli, USAGE } from './cli.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseCli, USAGE, type CliOptions } from './cli.js';
 import { LoadGenerator } from './load/load-generator.js';
 import { Progress } from './progress.js';
+import { formatPersonalTable, renderPersonalSvg } from './report/personal-report.js';
 import { formatTable } from './report/table.js';
-import { writeReport } from './report/write.js';
+import { writeFigures, writeReport, type WrittenReport } from './report/write.js';
 import { runGeneralSuite } from './suites/general.js';
+import { runPersonalSuite } from './suites/personal.js';
+
+interface RunContext {
+  readonly cacheDir: string;
+  readonly jsonPath: string | undefined;
+  readonly defaultPath: string;
+  readonly progress: Progress;
+  readonly load: LoadGenerator;
+}
+
+function stamp(quick: boolean): string {
+  return `${quick ? ' (--quick)' : ''}: ${new Date().toISOString().slice(0, 16)}Z`;
+}
+
+async function runSuite(options: CliOptions, ctx: RunContext): Promise<WrittenReport> {
+  const target = ctx.jsonPath ?? ctx.defaultPath;
+  const json = { json: ctx.jsonPath !== undefined };
+  const { cacheDir, progress, load } = ctx;
+  if (options.suite === 'personal') {
+    const record = await runPersonalSuite({ ...options, cacheDir, progress, load });
+    process.stdout.write(`\n${formatPersonalTable(record)}\n\n`);
+    return writeFigures(target, record, renderPersonalSvg(record, `personal-model benchmark${stamp(options.quick)}`), json);
+  }
+  const records = await runGeneralSuite({ ...options, cacheDir, progress, load });
+  process.stdout.write(`\n${formatTable(records)}\n\n`);
+  return writeReport(target, records, `general-model benchmark${stamp(options.quick)}`, json);
+}
 
 async function main(argv: readonly string[]): Promise<number> {
   const parsed = parseCli(argv);
@@ -26,24 +54,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const progress = new Progress();
   const load = await LoadGenerator.start();
   try {
-    const records = await runGeneralSuite({
-      models: options.models,
-      quick: options.quick,
-      heavyBlocks: options.heavyBlocks,
-      concurrency: options.concurrency,
-      durationS: options.durationS,
-      workers: options.workers,
-      intraOp: options.intraOp,
-      connections: options.connections,
-      maxBatch: options.maxBatch,
-      queueDelayMs: options.queueDelayMs,
-      cacheDir: join(resultsDir, 'cache'),
-      progress,
-      load,
-    });
-    process.stdout.write(`\n${formatTable(records)}\n\n`);
-    const title = `general-model benchmark${options.quick ? ' (--quick)' : ''}: ${new Date().toISOString().slice(0, 16)}Z`;
-    const written = await writeReport(jsonPath ?? join(resultsDir, `${options.suite}.json`), records, title, { json: jsonPath !== undefined });
+    const written = await runSuite(options, { cacheDir: join(resultsDir, 'cache'), jsonPath, defaultPath: join(resultsDir, `${options.suite}.json`), progress, load });
     if (written.json !== undefined) process.stdout.write(`figures: ${written.json}\n`);
     process.stdout.write(`plot: ${written.png} (and ${written.svg})\n`);
     return EXIT_OK;

@@ -1,6 +1,12 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { builtEntry } from '../built-entry.js';
-import type { ChildMessage, LoadResult, LoadSpec, ParentMessage } from './protocol.js';
+import type { ChildMessage, LoadResult, LoadSpec, ParentMessage, WindowPhase } from './protocol.js';
+
+interface Waiter {
+  resolve: (r: LoadResult) => void;
+  reject: (e: Error) => void;
+  onWindow?: ((phase: WindowPhase) => void) | undefined;
+}
 
 /**
  * The parent's handle on the load process. One process serves every measurement of a run, so
@@ -8,7 +14,7 @@ import type { ChildMessage, LoadResult, LoadSpec, ParentMessage } from './protoc
  */
 export class LoadGenerator {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: LoadResult) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, Waiter>();
   private exited: Error | undefined;
 
   private constructor(private readonly child: ChildProcess) {
@@ -16,6 +22,10 @@ export class LoadGenerator {
       if (message.type === 'ready') return;
       const waiter = this.pending.get(message.id);
       if (waiter === undefined) return;
+      if (message.type === 'window') {
+        waiter.onWindow?.(message.phase);
+        return;
+      }
       this.pending.delete(message.id);
       if (message.type === 'result') waiter.resolve(message.result);
       else waiter.reject(new Error(`load process: ${message.message}`));
@@ -55,11 +65,15 @@ export class LoadGenerator {
     return this.child.pid;
   }
 
-  run(spec: LoadSpec): Promise<LoadResult> {
+  /**
+   * Runs one measurement. `onWindow` is told when the measured window starts and ends (as the
+   * load process sees it, one IPC hop later), e.g. to read a server's counters at its edges.
+   */
+  run(spec: LoadSpec, onWindow?: (phase: WindowPhase) => void): Promise<LoadResult> {
     if (this.exited) return Promise.reject(this.exited);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, onWindow });
       const message: ParentMessage = { type: 'run', id, spec };
       this.child.send(message);
     });

@@ -37,4 +37,25 @@ describe('load loops', () => {
     expect(r.errors.UNAVAILABLE).toBe(r.errorCount);
     expect(r.errorCount).toBeGreaterThan(0);
   });
+
+  it('tallies what answers said, tells the window edges, and builds each request', async () => {
+    const phases: string[] = [];
+    const sent: number[] = [];
+    const sender: Sender = (payload, _deadline, done) => {
+      sent.push(payload[0] as number);
+      setTimeout(() => done(null, { outcome: payload[0] === 2 ? 'applied:STACKING' : 'fallback:NO_PERSONAL_MODEL', stages: [['TOTAL', payload[0] as number]] }), 5);
+    };
+    const r = await runLoad({ ...timing, payloads: [Uint8Array.of(1)], mode: { kind: 'closed', concurrency: 2 } }, [sender], {
+      request: (p) => Uint8Array.of((p[0] as number) + (sent.length % 2)),
+      onWindow: (phase) => phases.push(phase),
+    });
+    expect(phases).toEqual(['start', 'end']);
+    expect(new Set(sent)).toEqual(new Set([1, 2]));
+    const tallied = Object.values(r.outcomes).reduce((a, b) => a + b, 0);
+    expect(tallied).toBe(r.requests);
+    expect(r.outcomes['applied:STACKING']).toBeGreaterThan(0);
+    // Stage times average what the answers reported: here 1 or 2 ms each.
+    expect(r.stageMeansMs.TOTAL).toBeGreaterThan(1);
+    expect(r.stageMeansMs.TOTAL).toBeLessThan(2);
+  });
 });

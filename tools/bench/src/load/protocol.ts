@@ -1,4 +1,5 @@
 import type { LatencySummary } from './stats.js';
+import type { UserSelection } from './users.js';
 
 /** Closed loop: `concurrency` clients, each sending its next request as soon as the last one answered. */
 export interface ClosedLoopMode {
@@ -20,6 +21,21 @@ export interface OpenLoopMode {
 
 export type LoadMode = ClosedLoopMode | OpenLoopMode;
 
+/**
+ * What a valid answer is, by the method's response message. An answer that does not decode or
+ * lacks what is checked counts as a `BAD_RESPONSE` failure, so a contender cannot win by
+ * answering nothing. `outcome` answers are also tallied by what they say (see LoadResult.outcomes).
+ */
+export type ResponseCheck =
+  /** inference.ModelInferResponse with `outputs` output tensors. */
+  | { readonly kind: 'model-infer'; readonly outputs: number }
+  /** aimass.v1.ClassifyResponse with `results` results, each with probabilities. */
+  | { readonly kind: 'classify'; readonly results: number }
+  /** aimass.v1.PredictResponse with a prediction; tallied by applied strategy or fallback reason. */
+  | { readonly kind: 'predict' }
+  /** aimass.v1.ScoreResponse with `results` results; tallied by status. */
+  | { readonly kind: 'score'; readonly results: number };
+
 /** One measurement, sent to the load process. */
 export interface LoadSpec {
   /** host:port of the gRPC server. */
@@ -33,8 +49,14 @@ export interface LoadSpec {
   readonly payloads: readonly Uint8Array[];
   /** Rows each request carries (the first dimension of its inputs). */
   readonly rowsPerRequest: number;
-  /** Outputs a valid answer has; answers with another count are `BAD_RESPONSE` errors. */
+  /** Outputs a valid ModelInfer answer has; answers with another count are `BAD_RESPONSE` errors. */
   readonly expectedOutputs: number;
+  /** How answers of other methods are checked; default: ModelInfer with `expectedOutputs` outputs. */
+  readonly response?: ResponseCheck | undefined;
+  /** Metadata of every call (e.g. the tenant, `x-aimass-tenant`). */
+  readonly metadata?: Readonly<Record<string, string>> | undefined;
+  /** When set, `payloads` are templates without the user, and each request is given one (see UserSelection). */
+  readonly users?: UserSelection | undefined;
   /** HTTP/2 connections the clients share (client i uses connection i mod connections). */
   readonly connections: number;
   readonly deadlineMs: number;
@@ -60,13 +82,24 @@ export interface LoadResult {
   readonly latencyMs: LatencySummary;
   /** CPU the load process itself used during the window, in cores (1 = one core fully busy). */
   readonly clientCpuCores: number;
+  /** Successful answers in the window by what they said (predict: `applied:STACKING`, `fallback:NO_PERSONAL_MODEL`; score: `status:OK`). */
+  readonly outcomes: Readonly<Record<string, number>>;
+  /** Mean time per stage as the answers reported it (predict: provenance timings, e.g. GENERAL_MODEL), ms. */
+  readonly stageMeansMs: Readonly<Record<string, number>>;
 }
+
+/** The measured window of a run starts or ends (sent as it happens, so the parent can read server counters at its edges). */
+export type WindowPhase = 'start' | 'end';
 
 export type ParentMessage = { readonly type: 'run'; readonly id: number; readonly spec: LoadSpec };
 
 export type ChildMessage =
   | { readonly type: 'ready' }
+  | { readonly type: 'window'; readonly id: number; readonly phase: WindowPhase }
   | { readonly type: 'result'; readonly id: number; readonly result: LoadResult }
   | { readonly type: 'failed'; readonly id: number; readonly message: string };
 
 export const MODEL_INFER_METHOD = '/inference.GRPCInferenceService/ModelInfer';
+export const CLASSIFY_METHOD = '/aimass.v1.GeneralModelService/Classify';
+export const PREDICT_METHOD = '/aimass.v1.InferenceService/Predict';
+export const SCORE_METHOD = '/aimass.v1.PersonalModelService/Score';

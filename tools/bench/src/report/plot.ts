@@ -18,7 +18,7 @@ function num(value: number): string {
   return String(Math.round(value * 100) / 100);
 }
 
-interface Series {
+export interface Series {
   readonly label: string;
   readonly color: string;
   readonly points: readonly SweepPoint[];
@@ -32,7 +32,7 @@ interface Panel {
   readonly series: readonly Series[];
   readonly value: (p: SweepPoint) => number;
   readonly logY: boolean;
-  readonly hlines: readonly { label: string; value: number; color: string }[];
+  readonly hlines: readonly HLine[];
 }
 
 /** Linear axis ticks from 0 with a 1, 2 or 5 × 10^k step, about five of them, covering `max`. */
@@ -95,14 +95,22 @@ function panel(p: Panel): string {
   return out.join('\n');
 }
 
-function legend(): string {
-  const items: { label: string; color: string; dashed: boolean }[] = [
-    { label: 'service (gRPC, batching)', color: COLORS.service, dashed: false },
-    { label: 'naive grpc-js server', color: COLORS.naive, dashed: false },
-    { label: 'echo server (transport limit)', color: COLORS.echo, dashed: false },
-    { label: 'onnxruntime in-process, best batch', color: COLORS.limit, dashed: true },
-    { label: 'half-load p99 bound', color: COLORS.bound, dashed: true },
-  ];
+/** One line of the legend. */
+export interface LegendItem {
+  readonly label: string;
+  readonly color: string;
+  readonly dashed: boolean;
+}
+
+const GENERAL_LEGEND: readonly LegendItem[] = [
+  { label: 'service (gRPC, batching)', color: COLORS.service, dashed: false },
+  { label: 'naive grpc-js server', color: COLORS.naive, dashed: false },
+  { label: 'echo server (transport limit)', color: COLORS.echo, dashed: false },
+  { label: 'onnxruntime in-process, best batch', color: COLORS.limit, dashed: true },
+  { label: 'half-load p99 bound', color: COLORS.bound, dashed: true },
+];
+
+function legend(items: readonly LegendItem[]): string {
   const out: string[] = [];
   let x = 40;
   for (const item of items) {
@@ -113,40 +121,69 @@ function legend(): string {
   return out.join('\n');
 }
 
-/** Throughput and p99 against concurrency, one row of two panels per model. */
-export function renderSvg(records: readonly BenchRecord[], title: string): string {
+/** One row of the plot: throughput and p99 against concurrency for the same series. */
+export interface PlotRow {
+  readonly name: string;
+  readonly series: readonly Series[];
+  readonly throughputLines?: readonly HLine[];
+  /** Title of the latency panel (default `<name>: p99 latency`). */
+  readonly latencyTitle?: string;
+  readonly latencyLines?: readonly HLine[];
+}
+
+export interface HLine {
+  readonly label: string;
+  readonly value: number;
+  readonly color: string;
+}
+
+/** Rows of two panels (throughput, p99 on a log scale) against concurrency, with a legend on top. */
+export function renderSweepSvg(title: string, legendItems: readonly LegendItem[], rows: readonly PlotRow[]): string {
   const top = 80;
-  const height = top + records.length * ROW_H;
+  const height = top + rows.length * ROW_H;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="DejaVu Sans, sans-serif">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${WIDTH / 2}" y="28" text-anchor="middle" font-size="18" font-weight="bold">${esc(title)}</text>`,
-    legend(),
+    legend(legendItems),
   ];
-  records.forEach((r, i) => {
+  rows.forEach((row, i) => {
     const y0 = top + i * ROW_H + MARGIN.top;
-    const series: Series[] = [
-      { label: 'service', color: COLORS.service, points: r.sweep.service },
-      { label: 'naive server', color: COLORS.naive, points: r.sweep.naive },
-    ];
-    if (r.sweep.echo) series.push({ label: 'echo (limit)', color: COLORS.echo, points: r.sweep.echo });
-    const hlines = r.limit_kind === 'onnxruntime' ? [{ label: 'onnxruntime best batch:', value: r.limit_rows_per_s, color: COLORS.limit }] : [];
     parts.push(
-      panel({ x0: MARGIN.left, y0, title: `${r.model}: throughput`, yLabel: 'rows/s', series, value: (p) => p.rows_per_s, logY: false, hlines }),
+      panel({ x0: MARGIN.left, y0, title: `${row.name}: throughput`, yLabel: 'rows/s', series: row.series, value: (p) => p.rows_per_s, logY: false, hlines: row.throughputLines ?? [] }),
       panel({
         x0: MARGIN.left + PANEL_W + MARGIN.right + MARGIN.left,
         y0,
-        title: `${r.model}: p99 latency (half load: service ${num(r.p99_ms_half_load)} ms, echo ${num(r.echo_p99_ms_half_load)} ms)`,
+        title: row.latencyTitle ?? `${row.name}: p99 latency`,
         yLabel: 'p99 ms (log)',
-        series,
+        series: row.series,
         value: (p) => p.p99_ms,
         logY: true,
-        hlines: [{ label: 'half-load p99 bound (ms):', value: r.p99_bound_ms, color: COLORS.bound }],
+        hlines: row.latencyLines ?? [],
       }),
     );
   });
   parts.push('</svg>');
   return parts.join('\n');
+}
+
+/** Throughput and p99 against concurrency, one row of two panels per model. */
+export function renderSvg(records: readonly BenchRecord[], title: string): string {
+  const rows = records.map((r): PlotRow => {
+    const series: Series[] = [
+      { label: 'service', color: COLORS.service, points: r.sweep.service },
+      { label: 'naive server', color: COLORS.naive, points: r.sweep.naive },
+    ];
+    if (r.sweep.echo) series.push({ label: 'echo (limit)', color: COLORS.echo, points: r.sweep.echo });
+    return {
+      name: r.model,
+      series,
+      throughputLines: r.limit_kind === 'onnxruntime' ? [{ label: 'onnxruntime best batch:', value: r.limit_rows_per_s, color: COLORS.limit }] : [],
+      latencyTitle: `${r.model}: p99 latency (half load: service ${num(r.p99_ms_half_load)} ms, echo ${num(r.echo_p99_ms_half_load)} ms)`,
+      latencyLines: [{ label: 'half-load p99 bound (ms):', value: r.p99_bound_ms, color: COLORS.bound }],
+    };
+  });
+  return renderSweepSvg(title, GENERAL_LEGEND, rows);
 }
 
 export function renderPng(svg: string): Buffer {

@@ -16,14 +16,18 @@ export function plotPaths(jsonPath: string): { svg: string; png: string } {
   return { svg: `${stem}.svg`, png: `${stem}.png` };
 }
 
-/** Writes the records as a JSON array (unless `json` is false), and the plot as SVG and PNG beside it. */
-export async function writeReport(jsonPath: string, records: readonly BenchRecord[], title: string, options: { json?: boolean } = {}): Promise<WrittenReport> {
+/** Writes `figures` as JSON (unless `json` is false), and the plot as SVG and PNG beside it. */
+export async function writeFigures(jsonPath: string, figures: unknown, svgText: string, options: { json?: boolean } = {}): Promise<WrittenReport> {
   await mkdir(dirname(jsonPath), { recursive: true });
   const { svg, png } = plotPaths(jsonPath);
-  const svgText = renderSvg(records, title);
   const json = options.json ?? true;
-  if (json) await writeFile(jsonPath, `${JSON.stringify(records, null, 2)}\n`);
+  if (json) await writeFile(jsonPath, `${JSON.stringify(figures, null, 2)}\n`);
   await writeFile(svg, svgText);
   await writeFile(png, renderPng(svgText));
   return { json: json ? jsonPath : undefined, svg, png };
+}
+
+/** Writes the records as a JSON array (unless `json` is false), and the plot as SVG and PNG beside it. */
+export async function writeReport(jsonPath: string, records: readonly BenchRecord[], title: string, options: { json?: boolean } = {}): Promise<WrittenReport> {
+  return writeFigures(jsonPath, records, renderSvg(records, title), options);
 }

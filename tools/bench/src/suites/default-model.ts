@@ -42,7 +42,7 @@ async function ensureTrained(cacheDir: string, corpus: Corpus, progress: Progres
 }
 
 /** Real mails: a fixed, hash-chosen sample of the corpus, so every group is represented. */
-function sampleTexts(corpus: Corpus, count: number): string[] {
+export function sampleTexts(corpus: Corpus, count: number): string[] {
   return corpus.items
     .map((item) => ({ item, rank: murmur3(item.key, 0xbe7c) }))
     .sort((a, b) => a.rank - b.rank)
@@ -50,14 +50,23 @@ function sampleTexts(corpus: Corpus, count: number): string[] {
     .map(({ item }) => item.text);
 }
 
-/** The trained model in its own repository, fed with real mails turned into ids by its own tokenizer. */
-export async function prepareDefaultWorkload(repository: string, cacheDir: string, progress: Progress): Promise<Workload> {
-  const corpus = loadSpamAssassin();
+/**
+ * The default model (trained once into `cacheDir`) copied into `repository` as
+ * `general/1`, served under DEFAULT_SERVED_NAME. Returns its version directory.
+ */
+export async function prepareDefaultRepository(repository: string, cacheDir: string, progress: Progress, corpus: Corpus = loadSpamAssassin()): Promise<string> {
   const cached = await ensureTrained(cacheDir, corpus, progress);
   const versionDir = join(repository, DEFAULT_SERVED_NAME, '1');
   await cp(cached, versionDir, { recursive: true });
   const cachedConfig = join(dirname(cached), 'config.json');
   if (existsSync(cachedConfig)) await cp(cachedConfig, join(repository, DEFAULT_SERVED_NAME, 'config.json'));
+  return versionDir;
+}
+
+/** The trained model in its own repository, fed with real mails turned into ids by its own tokenizer. */
+export async function prepareDefaultWorkload(repository: string, cacheDir: string, progress: Progress): Promise<Workload> {
+  const corpus = loadSpamAssassin();
+  const versionDir = await prepareDefaultRepository(repository, cacheDir, progress, corpus);
 
   const metadata = JSON.parse(await readFile(join(versionDir, 'metadata.json'), 'utf8')) as DefaultMetadata;
   const input = metadata.inputs[0];

@@ -1,9 +1,6 @@
-import { cpus, loadavg, totalmem } from 'node:os';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { buildBenchmarkRepository } from '@aimass/ml';
 import { startEchoServer } from '../contenders/echo-server.js';
 import type { RunningServer } from '../contenders/grpc-host.js';
@@ -14,8 +11,9 @@ import type { LoadGenerator } from '../load/load-generator.js';
 import { MODEL_INFER_METHOD, type LoadMode, type LoadResult, type LoadSpec } from '../load/protocol.js';
 import type { Progress } from '../progress.js';
 import type { BenchRecord, LimitKind, ModelName, SweepPoint } from '../report/record.js';
+import { environment, freeTcpPort, loadAverages, round, sweepPoint, warnIfBusy } from './common.js';
 import { prepareDefaultWorkload } from './default-model.js';
-import { serviceEnvironment } from './service-config.js';
+import { serviceEnvironment, writeBatchingConfig } from './service-config.js';
 import { makeWorkload, randomFloatRows, type Workload } from './workload.js';
 
 export interface GeneralSuiteOptions {
@@ -66,34 +64,6 @@ const PLANS: Readonly<Record<ModelName, ModelPlan>> = {
 
 const DEADLINE_MS = 120_000;
 
-async function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function round(value: number, digits = 2): number {
-  const f = 10 ** digits;
-  return Math.round(value * f) / f;
-}
-
-function sweepPoint(concurrency: number, r: LoadResult): SweepPoint {
-  return {
-    concurrency,
-    rows_per_s: round(r.rowsPerS, 1),
-    p50_ms: round(r.latencyMs.p50, 3),
-    p99_ms: round(r.latencyMs.p99, 3),
-    errors: r.errorCount,
-    client_cpu_cores: round(r.clientCpuCores, 2),
-  };
-}
-
 /** The general suite: every selected model against its limit and the naive server, one at a time. */
 export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<BenchRecord[]> {
   const { progress } = options;
@@ -116,10 +86,7 @@ export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<Ben
     progress.plan(model === 'default' ? 1000 : powersOfTwoUpTo(plan.rawMaxBatch).length * rawMs + 1000);
   }
 
-  const [initialLoad = 0] = loadavg();
-  if (initialLoad > cpus().length / 2) {
-    progress.note(`the machine is busy before the bench starts (load average ${initialLoad.toFixed(2)} on ${cpus().length} cores): figures will be skewed`);
-  }
+  warnIfBusy(progress);
   const work = await mkdtemp(join(tmpdir(), 'aimass-bench-'));
   const records: BenchRecord[] = [];
   try {
@@ -127,7 +94,7 @@ export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<Ben
       const plan = planOf(model);
       // Other work on the machine skews every figure; the report keeps what the load was (the
       // 1-minute figure includes the bench's own previous model).
-      const loadBefore = loadavg().map((l) => round(l, 2));
+      const loadBefore = loadAverages();
       progress.step(`${model}: preparing the model and requests`, 0);
       const repository = join(work, `repo-${model}`);
       const workload = await prepare(model, repository, options);
@@ -201,7 +168,7 @@ export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<Ben
         mainPath: serviceMainPath(),
         port,
         env: serviceEnvironment({ repository, model: workload.servedName, port, workers: options.workers, intraOp: options.intraOp }),
-        model: workload.servedName,
+        ready: { kind: 'model', model: workload.servedName },
         startTimeoutMs: 120_000,
       });
       let serviceSweep: SweepPoint[];
@@ -279,24 +246,13 @@ export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<Ben
         },
         sweep: { service: serviceSweep, naive: naiveSweep, ...(echoSweep ? { echo: echoSweep } : {}) },
         raw_batches: rawBatches.map((p) => ({ batch: p.batch, ms_per_run: round(p.msPerRun, 3), rows_per_s: round(p.rowsPerS, 1) })),
-        environment: { ...environment(options), load_average_before: loadBefore, load_average_after: loadavg().map((l) => round(l, 2)) },
+        environment: { ...environment(options.quick), load_average_before: loadBefore, load_average_after: loadAverages() },
       });
     }
   } finally {
     await rm(work, { recursive: true, force: true });
   }
   return records;
-}
-
-function environment(options: GeneralSuiteOptions): Record<string, unknown> {
-  return {
-    cpus: cpus().length,
-    cpu_model: cpus()[0]?.model ?? 'unknown',
-    memory_gb: round(totalmem() / 2 ** 30, 1),
-    node: process.version,
-    quick: options.quick,
-    time: new Date().toISOString(),
-  };
 }
 
 async function prepare(model: ModelName, repository: string, options: GeneralSuiteOptions): Promise<Workload> {
@@ -314,15 +270,4 @@ async function prepare(model: ModelName, repository: string, options: GeneralSui
     flopsPerRow: entry.flopsPerRow,
     description: `${count} distinct random float32 [1,${rowShape.join(',')}] rows (N(0,1), fixed seed), ${(entry.flopsPerRow / 1e9).toFixed(3)} GFLOP/row`,
   });
-}
-
-/**
- * Sets the service's batching for one model the way a Triton user does: in the model's
- * config.json, keeping whatever else is there (train-general writes the signature).
- */
-async function writeBatchingConfig(path: string, plan: ModelPlan): Promise<void> {
-  const config = existsSync(path) ? (JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>) : {};
-  config.max_batch_size = plan.maxBatch;
-  config.dynamic_batching = { max_queue_delay_microseconds: plan.queueDelayMs * 1000, default_queue_policy: { max_queue_size: 4096 } };
-  await writeFile(path, `${JSON.stringify(config, null, 2)}\n`);
 }

@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+
 export interface ServiceSettings {
   readonly repository: string;
   readonly model: string;
@@ -23,5 +26,52 @@ export function serviceEnvironment(s: ServiceSettings): Record<string, string> {
     AIMASS_GENERAL_MODEL__TASK_MODEL: s.model,
     AIMASS_GENERAL_MODEL__POOL_SIZE: String(s.workers),
     AIMASS_GENERAL_MODEL__INTRA_OP_THREADS: String(s.intraOp),
+  };
+}
+
+/**
+ * Sets a model's batching the way a Triton user does: in the model's config.json, keeping
+ * whatever else is there (train-general writes the signature).
+ */
+export async function writeBatchingConfig(path: string, batching: { readonly maxBatch: number; readonly queueDelayMs: number }): Promise<void> {
+  const config = existsSync(path) ? (JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>) : {};
+  config.max_batch_size = batching.maxBatch;
+  config.dynamic_batching = { max_queue_delay_microseconds: batching.queueDelayMs * 1000, default_queue_policy: { max_queue_size: 4096 } };
+  await writeFile(path, `${JSON.stringify(config, null, 2)}\n`);
+}
+
+/** Common keys of every service process the bench starts (platform config: gRPC, logging). */
+function baseEnvironment(port: number): Record<string, string> {
+  return {
+    AIMASS_GRPC__HOST: '127.0.0.1',
+    AIMASS_GRPC__PORT: String(port),
+    AIMASS_LOG__LEVEL: 'warn',
+  };
+}
+
+/** personal-model (services/personal-model/src/config.ts): its SQLite file; everything else at the service's defaults. */
+export function personalModelEnvironment(s: { readonly port: number; readonly storePath: string }): Record<string, string> {
+  return { ...baseEnvironment(s.port), AIMASS_STORE__KIND: 'sqlite', AIMASS_STORE__PATH: s.storePath };
+}
+
+/**
+ * fusion (services/fusion/src/config.ts): its SQLite file (prediction records, feedback keys),
+ * the pseudonym secret, the two models' addresses; everything else at the service's defaults
+ * (strategy STACKING, deadline budget).
+ */
+export function fusionEnvironment(s: {
+  readonly port: number;
+  readonly storePath: string;
+  readonly pseudonymSecret: string;
+  readonly generalModel: string;
+  readonly personalModel: string;
+}): Record<string, string> {
+  return {
+    ...baseEnvironment(s.port),
+    AIMASS_STORE__KIND: 'sqlite',
+    AIMASS_STORE__PATH: s.storePath,
+    AIMASS_PSEUDONYM__SECRET: s.pseudonymSecret,
+    AIMASS_FUSION__GENERAL_MODEL__ADDRESS: s.generalModel,
+    AIMASS_FUSION__PERSONAL_MODEL__ADDRESS: s.personalModel,
   };
 }
