@@ -100,7 +100,11 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Docu
     throw new StoreUnavailableError(`cannot open SQLite database ${path}: ${(err as Error).message}`, { cause: err });
   }
   try {
-    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    // Another connection opening the same file at the same moment can hold the lock that switching
+    // the journal mode needs, and SQLite answers that with SQLITE_BUSY without waiting: read the
+    // mode first (a WAL file needs no switch), and retry the switch until the busy timeout.
+    const current = db.pragma('journal_mode', { simple: true });
+    const mode = current === 'wal' ? current : await retryWhileBusy(() => db.pragma('journal_mode = WAL', { simple: true }), busyTimeoutMs);
     if (!memory && mode !== 'wal') throw new StoreUnavailableError(`SQLite refused WAL mode for ${path} (got ${String(mode)})`);
     db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     // A large write (a model) can grow the WAL; truncate it back after checkpoints.
@@ -110,6 +114,24 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Docu
     throw err;
   }
   return new SqliteStore(db, options.maxDocumentBytes ?? DEFAULT_MAX_DOCUMENT_BYTES);
+}
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}
+
+/** Runs `fn` again after short pauses while SQLite reports the file busy, for up to `timeoutMs`. */
+async function retryWhileBusy<R>(fn: () => R, timeoutMs: number): Promise<R> {
+  const deadline = Date.now() + timeoutMs;
+  for (let pause = 5; ; pause = Math.min(pause * 2, 200)) {
+    try {
+      return fn();
+    } catch (err) {
+      if (!isBusy(err) || Date.now() + pause > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
 }
 
 interface TableShape {
