@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { inference } from '@aimass/proto';
+import { healthStatus } from '@aimass/testing';
 import type { RunningServer } from './grpc-host.js';
 
 /**
@@ -89,8 +90,16 @@ export async function startServiceProcess(options: ServiceProcessOptions): Promi
   const logTail = (): string => tail.join('\n');
   try {
     const exited = (): string | undefined => exit;
-    if (options.ready.kind === 'model') await waitForModelReady(address, options.ready.model, options.startTimeoutMs, exited);
-    else await waitForServing(address, options.ready.service, options.startTimeoutMs, exited);
+    if (options.ready.kind === 'model') {
+      const client = new inference.GRPCInferenceServiceClient(address, grpc.credentials.createInsecure());
+      try {
+        await waitUntilReady(modelReadyProbe(client, options.ready.model), options.startTimeoutMs, exited);
+      } finally {
+        client.close();
+      }
+    } else {
+      await waitUntilReady(servingProbe(address, options.ready.service), options.startTimeoutMs, exited);
+    }
   } catch (error) {
     child.kill('SIGKILL');
     await exited;
@@ -118,74 +127,39 @@ function withoutAimassEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return out;
 }
 
-async function waitForModelReady(address: string, model: string, timeoutMs: number, exited: () => string | undefined): Promise<void> {
-  const client = new inference.GRPCInferenceServiceClient(address, grpc.credentials.createInsecure());
+/** One readiness probe: ready or not, and what it saw (for the timeout message). */
+type Probe = () => Promise<{ ready: boolean; saw: string }>;
+
+/** Polls `probe` every 200 ms until it says ready, the process exits or `timeoutMs` passes. */
+async function waitUntilReady(probe: Probe, timeoutMs: number, exited: () => string | undefined): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer yet';
-  try {
-    for (;;) {
-      const why = exited();
-      if (why !== undefined) throw new Error(`the service ${why}`);
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms (${last})`);
-      const ready = await new Promise<boolean>((resolve) =>
-        client.modelReady({ name: model, version: '' }, new grpc.Metadata(), { deadline: Date.now() + 2000 }, (error, response) => {
-          if (error) last = `${grpc.status[error.code]}: ${error.details}`;
-          resolve(!error && response.ready);
-        }),
-      );
-      if (ready) return;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  } finally {
-    client.close();
+  for (;;) {
+    const why = exited();
+    if (why !== undefined) throw new Error(`the service ${why}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms (${last})`);
+    const { ready, saw } = await probe();
+    if (ready) return;
+    last = saw;
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 
-// grpc.health.v1.Health/Check by hand (HealthCheckRequest{service = 1}, HealthCheckResponse{status = 1},
-// SERVING = 1): two one-field messages do not warrant loading the health proto.
-const HEALTH_CHECK_METHOD = '/grpc.health.v1.Health/Check';
-const SERVING = 1;
-
-function encodeHealthRequest(service: string): Buffer {
-  const name = Buffer.from(service, 'utf8');
-  if (name.length > 127) throw new Error(`service name too long for the health probe: ${service}`);
-  return Buffer.concat([Buffer.from([0x0a, name.length]), name]);
+/** The general model's ModelReady for `model` (loading and warm-up done). */
+function modelReadyProbe(client: inference.GRPCInferenceServiceClient, model: string): Probe {
+  return () =>
+    new Promise((resolve) =>
+      client.modelReady({ name: model, version: '' }, new grpc.Metadata(), { deadline: Date.now() + 2000 }, (error, response) =>
+        resolve(error ? { ready: false, saw: `${grpc.status[error.code]}: ${error.details}` } : { ready: response.ready, saw: `ready=${response.ready}` }),
+      ),
+    );
 }
 
-function decodeHealthStatus(bytes: Buffer): number {
-  // Field 1, varint: tag 0x08; an absent field is the default, UNKNOWN (0).
-  for (let i = 0; i + 1 < bytes.length; i++) if (bytes[i] === 0x08) return bytes[i + 1] as number;
-  return 0;
-}
-
-async function waitForServing(address: string, service: string, timeoutMs: number, exited: () => string | undefined): Promise<void> {
-  const client = new grpc.Client(address, grpc.credentials.createInsecure());
-  const deadline = Date.now() + timeoutMs;
-  let last = 'no answer yet';
-  try {
-    for (;;) {
-      const why = exited();
-      if (why !== undefined) throw new Error(`the service ${why}`);
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms (${last})`);
-      const serving = await new Promise<boolean>((resolve) =>
-        client.makeUnaryRequest(
-          HEALTH_CHECK_METHOD,
-          (b: Buffer) => b,
-          (b: Buffer) => b,
-          encodeHealthRequest(service),
-          new grpc.Metadata(),
-          { deadline: Date.now() + 2000 },
-          (error, response) => {
-            if (error) last = `${grpc.status[error.code]}: ${error.details}`;
-            else last = `health status ${decodeHealthStatus(response as Buffer)}`;
-            resolve(!error && decodeHealthStatus(response as Buffer) === SERVING);
-          },
-        ),
-      );
-      if (serving) return;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  } finally {
-    client.close();
-  }
+/** grpc.health.v1 Check of `service`, as a Kubernetes probe asks it. */
+function servingProbe(address: string, service: string): Probe {
+  return () =>
+    healthStatus(address, service).then(
+      (status) => ({ ready: status === 'SERVING', saw: `health status ${status}` }),
+      (error: unknown) => ({ ready: false, saw: (error as Error).message }),
+    );
 }
