@@ -168,13 +168,7 @@ export class PersonalModels {
       model = this.createModel(examples[0]!);
     }
     const labels = base?.labels ?? [...this.options.labels];
-    const prepared = prepare(examples, model, labels);
-    try {
-      model.train(prepared);
-    } catch (err) {
-      asInvalidArgument(err, 'examples');
-    }
-    this.prune(model);
+    this.learn(model, examples, labels);
     const info: VersionInfo = {
       version: (pointer?.version ?? 0) + 1,
       generalModel,
@@ -185,6 +179,17 @@ export class PersonalModels {
       createdAt: new Date(this.now()),
     };
     return this.commit(tenant, user, pointer, info, model.serialize(), opts.idempotencyKey ? { key: opts.idempotencyKey, operation: 'train' } : undefined, opts.signal, opts.deadline, 'expected_version');
+  }
+
+  /** Trains `model` on the examples (bad ones are the caller's INVALID_ARGUMENT) and prunes it to the storage budget. */
+  private learn(model: PersonalModel, examples: ExampleInput[], labels: string[]): void {
+    const prepared = prepare(examples, model, labels);
+    try {
+      model.train(prepared);
+    } catch (err) {
+      asInvalidArgument(err, 'examples');
+    }
+    this.prune(model);
   }
 
   /** A fresh model from a whole history, paired with `generalModel`. */
@@ -209,13 +214,7 @@ export class PersonalModels {
     this.expect(pointer, opts.expectedVersion, 'expected_version');
     const model = this.createModel(examples[0]!);
     const labels = [...this.options.labels];
-    const prepared = prepare(examples, model, labels);
-    try {
-      model.train(prepared);
-    } catch (err) {
-      asInvalidArgument(err, 'examples');
-    }
-    this.prune(model);
+    this.learn(model, examples, labels);
     const info: VersionInfo = {
       version: (pointer?.version ?? 0) + 1,
       generalModel,
