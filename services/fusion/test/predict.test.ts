@@ -248,6 +248,8 @@ describe('Predict, PredictBatch and PredictStream on real general and personal m
       expect(err.code).toBe(status.INVALID_ARGUMENT);
       expect(err.details).toMatch(message);
       expect(err.metadata.get(INVALID_FIELD_KEY)).toEqual([field]);
+      // Still serving.
+      expect((await predict(client, BOB, text('hello'))).label).toMatch(/^(ham|spam)$/);
     });
 
     it('a missing or malformed tenant → INVALID_ARGUMENT', async () => {
