@@ -17,3 +17,29 @@ export { extractTraceContext, injectTraceContext } from './trace.js';
 export { connectNatsBus, createNatsBus, NatsEventBus, type NatsBusOptions, type NatsBusSettings } from './nats/bus.js';
 export { createInProcessBus, InProcessEventBus, type InProcessBusOptions } from './in-process/bus.js';
 export { InProcessBroker, type InProcessBrokerOptions } from './in-process/broker.js';
+export {
+  ALL_FEEDBACK_PREFIX,
+  ALL_GENERAL_CHANGED,
+  ALL_MODEL_UPDATED,
+  DEAD_LETTER_STREAM,
+  FEEDBACK_PARTITIONS,
+  FEEDBACK_STREAM,
+  MODEL_EVENTS_STREAM,
+  PLATFORM_STREAMS,
+  deadLetterSubject,
+  feedbackPrefix,
+  feedbackSubject,
+  generalChangedSubject,
+  modelUpdatedSubject,
+} from './catalogue/subjects.js';
+export {
+  EVENT_SCHEMA_VERSION,
+  EVENT_TYPE_HEADER,
+  MalformedEventError,
+  decodeEvent,
+  encodeEvent,
+  newEnvelope,
+  publishEvent,
+  type EnvelopeInit,
+} from './catalogue/codec.js';
+export { PLAINTEXT_ALGORITHM, PayloadUnreadableError, plaintextSealer, type PayloadSealer, type SealScope } from './catalogue/sealer.js';

@@ -77,7 +77,10 @@ export interface EventEnvelope {
 export interface EncryptedPayload {
   /** Id of the user's data key. */
   keyId: string;
-  /** Algorithm, "AES-256-GCM". */
+  /**
+   * Algorithm: "AES-256-GCM"; "NONE" (ciphertext is the plaintext, key_id empty) is written
+   * only by deployments without per-user keys configured.
+   */
   algorithm: string;
   /** The 12-byte nonce. */
   nonce: Buffer;
@@ -112,7 +115,15 @@ export interface FeedbackRecorded {
    * Optional: the general output for the input, an encoded aimass.v1.GeneralOutput,
    * encrypted; saves the updater a general-model call when the version still matches.
    */
-  generalOutput?: EncryptedPayload | undefined;
+  generalOutput?:
+    | EncryptedPayload
+    | undefined;
+  /**
+   * The input's sparse personal features (libs/ml personal featurizer), an encoded
+   * aimass.v1.SparseVector, encrypted. They do not depend on the general model, so a refit
+   * on a new general version reuses them and only runs the general model again.
+   */
+  sparseFeatures?: EncryptedPayload | undefined;
 }
 
 /**
@@ -136,6 +147,8 @@ export interface PersonalModelUpdated {
   exampleCount: number;
   /** Why it was written. */
   kind: UpdateKind;
+  /** Highest feedback stream sequence the version has learnt from (freshness and lag). */
+  lastAppliedSequence: number;
 }
 
 /** A user's consent changed. Published by privacy; fusion and updater refresh their caches. */
@@ -597,6 +610,7 @@ function createBaseFeedbackRecorded(): FeedbackRecorded {
     idempotencyKey: "",
     generalModel: undefined,
     generalOutput: undefined,
+    sparseFeatures: undefined,
   };
 }
 
@@ -622,6 +636,9 @@ export const FeedbackRecorded: MessageFns<FeedbackRecorded> = {
     }
     if (message.generalOutput !== undefined) {
       EncryptedPayload.encode(message.generalOutput, writer.uint32(58).fork()).join();
+    }
+    if (message.sparseFeatures !== undefined) {
+      EncryptedPayload.encode(message.sparseFeatures, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -695,6 +712,14 @@ export const FeedbackRecorded: MessageFns<FeedbackRecorded> = {
             message.generalOutput = EncryptedPayload.decode(reader, reader.uint32());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.sparseFeatures = EncryptedPayload.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -732,6 +757,11 @@ export const FeedbackRecorded: MessageFns<FeedbackRecorded> = {
         : isSet(object.general_output)
         ? EncryptedPayload.fromJSON(object.general_output)
         : undefined,
+      sparseFeatures: isSet(object.sparseFeatures)
+        ? EncryptedPayload.fromJSON(object.sparseFeatures)
+        : isSet(object.sparse_features)
+        ? EncryptedPayload.fromJSON(object.sparse_features)
+        : undefined,
     };
   },
 
@@ -758,6 +788,9 @@ export const FeedbackRecorded: MessageFns<FeedbackRecorded> = {
     if (message.generalOutput !== undefined) {
       obj.generalOutput = EncryptedPayload.toJSON(message.generalOutput);
     }
+    if (message.sparseFeatures !== undefined) {
+      obj.sparseFeatures = EncryptedPayload.toJSON(message.sparseFeatures);
+    }
     return obj;
   },
 
@@ -781,12 +814,23 @@ export const FeedbackRecorded: MessageFns<FeedbackRecorded> = {
     message.generalOutput = (object.generalOutput !== undefined && object.generalOutput !== null)
       ? EncryptedPayload.fromPartial(object.generalOutput)
       : undefined;
+    message.sparseFeatures = (object.sparseFeatures !== undefined && object.sparseFeatures !== null)
+      ? EncryptedPayload.fromPartial(object.sparseFeatures)
+      : undefined;
     return message;
   },
 };
 
 function createBasePersonalModelUpdated(): PersonalModelUpdated {
-  return { envelope: undefined, version: 0, previousVersion: 0, generalModel: undefined, exampleCount: 0, kind: 0 };
+  return {
+    envelope: undefined,
+    version: 0,
+    previousVersion: 0,
+    generalModel: undefined,
+    exampleCount: 0,
+    kind: 0,
+    lastAppliedSequence: 0,
+  };
 }
 
 export const PersonalModelUpdated: MessageFns<PersonalModelUpdated> = {
@@ -808,6 +852,9 @@ export const PersonalModelUpdated: MessageFns<PersonalModelUpdated> = {
     }
     if (message.kind !== 0) {
       writer.uint32(48).int32(message.kind);
+    }
+    if (message.lastAppliedSequence !== 0) {
+      writer.uint32(56).uint64(message.lastAppliedSequence);
     }
     return writer;
   },
@@ -873,6 +920,14 @@ export const PersonalModelUpdated: MessageFns<PersonalModelUpdated> = {
             message.kind = reader.int32() as any;
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.lastAppliedSequence = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -905,6 +960,11 @@ export const PersonalModelUpdated: MessageFns<PersonalModelUpdated> = {
         ? globalThis.Number(object.example_count)
         : 0,
       kind: isSet(object.kind) ? updateKindFromJSON(object.kind) : 0,
+      lastAppliedSequence: isSet(object.lastAppliedSequence)
+        ? globalThis.Number(object.lastAppliedSequence)
+        : isSet(object.last_applied_sequence)
+        ? globalThis.Number(object.last_applied_sequence)
+        : 0,
     };
   },
 
@@ -928,6 +988,9 @@ export const PersonalModelUpdated: MessageFns<PersonalModelUpdated> = {
     if (message.kind !== 0) {
       obj.kind = updateKindToJSON(message.kind);
     }
+    if (message.lastAppliedSequence !== 0) {
+      obj.lastAppliedSequence = Math.round(message.lastAppliedSequence);
+    }
     return obj;
   },
 
@@ -946,6 +1009,7 @@ export const PersonalModelUpdated: MessageFns<PersonalModelUpdated> = {
       : undefined;
     message.exampleCount = object.exampleCount ?? 0;
     message.kind = object.kind ?? 0;
+    message.lastAppliedSequence = object.lastAppliedSequence ?? 0;
     return message;
   },
 };

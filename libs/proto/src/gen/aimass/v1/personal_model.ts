@@ -203,7 +203,15 @@ export interface TrainingExample {
   /** The FeedbackRecorded event it comes from, so an example is applied at most once. */
   sourceEventId: string;
   /** When the feedback was given. */
-  occurredAt?: Date | undefined;
+  occurredAt?:
+    | Date
+    | undefined;
+  /**
+   * Position of the source event in the feedback stream (its stream sequence); 0 when it has
+   * none. Train skips an example at or below the model's last_applied_sequence, so a batch
+   * replayed after a crash, or by a second updater replica, has no second effect.
+   */
+  sourceSequence: number;
 }
 
 /** A stored personal model version. */
@@ -232,6 +240,11 @@ export interface PersonalModelInfo {
     | undefined;
   /** True for the user's current version. */
   current: boolean;
+  /**
+   * Highest source_sequence of the examples this version has learnt from; 0 when none
+   * carried one.
+   */
+  lastAppliedSequence: number;
 }
 
 /** Train's input. */
@@ -257,6 +270,13 @@ export interface TrainResponse {
     | undefined;
   /** True when the idempotency key was already applied. */
   duplicate: boolean;
+  /** Examples learnt from by this call. */
+  examplesApplied: number;
+  /**
+   * Examples skipped because the model had already learnt from them (source_sequence at or
+   * below its last_applied_sequence). When every example is skipped no version is written.
+   */
+  examplesSkipped: number;
 }
 
 /** GetModel's input. */
@@ -886,6 +906,7 @@ function createBaseTrainingExample(): TrainingExample {
     weight: 0,
     sourceEventId: "",
     occurredAt: undefined,
+    sourceSequence: 0,
   };
 }
 
@@ -908,6 +929,9 @@ export const TrainingExample: MessageFns<TrainingExample> = {
     }
     if (message.occurredAt !== undefined) {
       Timestamp.encode(toTimestamp(message.occurredAt), writer.uint32(50).fork()).join();
+    }
+    if (message.sourceSequence !== 0) {
+      writer.uint32(56).uint64(message.sourceSequence);
     }
     return writer;
   },
@@ -973,6 +997,14 @@ export const TrainingExample: MessageFns<TrainingExample> = {
             message.occurredAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.sourceSequence = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1005,6 +1037,11 @@ export const TrainingExample: MessageFns<TrainingExample> = {
         : isSet(object.occurred_at)
         ? fromJsonTimestamp(object.occurred_at)
         : undefined,
+      sourceSequence: isSet(object.sourceSequence)
+        ? globalThis.Number(object.sourceSequence)
+        : isSet(object.source_sequence)
+        ? globalThis.Number(object.source_sequence)
+        : 0,
     };
   },
 
@@ -1028,6 +1065,9 @@ export const TrainingExample: MessageFns<TrainingExample> = {
     if (message.occurredAt !== undefined) {
       obj.occurredAt = message.occurredAt.toISOString();
     }
+    if (message.sourceSequence !== 0) {
+      obj.sourceSequence = Math.round(message.sourceSequence);
+    }
     return obj;
   },
 
@@ -1046,6 +1086,7 @@ export const TrainingExample: MessageFns<TrainingExample> = {
     message.weight = object.weight ?? 0;
     message.sourceEventId = object.sourceEventId ?? "";
     message.occurredAt = object.occurredAt ?? undefined;
+    message.sourceSequence = object.sourceSequence ?? 0;
     return message;
   },
 };
@@ -1061,6 +1102,7 @@ function createBasePersonalModelInfo(): PersonalModelInfo {
     restoredFromVersion: 0,
     createdAt: undefined,
     current: false,
+    lastAppliedSequence: 0,
   };
 }
 
@@ -1092,6 +1134,9 @@ export const PersonalModelInfo: MessageFns<PersonalModelInfo> = {
     }
     if (message.current !== false) {
       writer.uint32(72).bool(message.current);
+    }
+    if (message.lastAppliedSequence !== 0) {
+      writer.uint32(80).uint64(message.lastAppliedSequence);
     }
     return writer;
   },
@@ -1181,6 +1226,14 @@ export const PersonalModelInfo: MessageFns<PersonalModelInfo> = {
             message.current = reader.bool();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.lastAppliedSequence = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1224,6 +1277,11 @@ export const PersonalModelInfo: MessageFns<PersonalModelInfo> = {
         ? fromJsonTimestamp(object.created_at)
         : undefined,
       current: isSet(object.current) ? globalThis.Boolean(object.current) : false,
+      lastAppliedSequence: isSet(object.lastAppliedSequence)
+        ? globalThis.Number(object.lastAppliedSequence)
+        : isSet(object.last_applied_sequence)
+        ? globalThis.Number(object.last_applied_sequence)
+        : 0,
     };
   },
 
@@ -1256,6 +1314,9 @@ export const PersonalModelInfo: MessageFns<PersonalModelInfo> = {
     if (message.current !== false) {
       obj.current = message.current;
     }
+    if (message.lastAppliedSequence !== 0) {
+      obj.lastAppliedSequence = Math.round(message.lastAppliedSequence);
+    }
     return obj;
   },
 
@@ -1277,6 +1338,7 @@ export const PersonalModelInfo: MessageFns<PersonalModelInfo> = {
     message.restoredFromVersion = object.restoredFromVersion ?? 0;
     message.createdAt = object.createdAt ?? undefined;
     message.current = object.current ?? false;
+    message.lastAppliedSequence = object.lastAppliedSequence ?? 0;
     return message;
   },
 };
@@ -1413,7 +1475,7 @@ export const TrainRequest: MessageFns<TrainRequest> = {
 };
 
 function createBaseTrainResponse(): TrainResponse {
-  return { model: undefined, duplicate: false };
+  return { model: undefined, duplicate: false, examplesApplied: 0, examplesSkipped: 0 };
 }
 
 export const TrainResponse: MessageFns<TrainResponse> = {
@@ -1423,6 +1485,12 @@ export const TrainResponse: MessageFns<TrainResponse> = {
     }
     if (message.duplicate !== false) {
       writer.uint32(16).bool(message.duplicate);
+    }
+    if (message.examplesApplied !== 0) {
+      writer.uint32(24).uint32(message.examplesApplied);
+    }
+    if (message.examplesSkipped !== 0) {
+      writer.uint32(32).uint32(message.examplesSkipped);
     }
     return writer;
   },
@@ -1456,6 +1524,22 @@ export const TrainResponse: MessageFns<TrainResponse> = {
             message.duplicate = reader.bool();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.examplesApplied = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.examplesSkipped = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1472,6 +1556,16 @@ export const TrainResponse: MessageFns<TrainResponse> = {
     return {
       model: isSet(object.model) ? PersonalModelInfo.fromJSON(object.model) : undefined,
       duplicate: isSet(object.duplicate) ? globalThis.Boolean(object.duplicate) : false,
+      examplesApplied: isSet(object.examplesApplied)
+        ? globalThis.Number(object.examplesApplied)
+        : isSet(object.examples_applied)
+        ? globalThis.Number(object.examples_applied)
+        : 0,
+      examplesSkipped: isSet(object.examplesSkipped)
+        ? globalThis.Number(object.examplesSkipped)
+        : isSet(object.examples_skipped)
+        ? globalThis.Number(object.examples_skipped)
+        : 0,
     };
   },
 
@@ -1482,6 +1576,12 @@ export const TrainResponse: MessageFns<TrainResponse> = {
     }
     if (message.duplicate !== false) {
       obj.duplicate = message.duplicate;
+    }
+    if (message.examplesApplied !== 0) {
+      obj.examplesApplied = Math.round(message.examplesApplied);
+    }
+    if (message.examplesSkipped !== 0) {
+      obj.examplesSkipped = Math.round(message.examplesSkipped);
     }
     return obj;
   },
@@ -1495,6 +1595,8 @@ export const TrainResponse: MessageFns<TrainResponse> = {
       ? PersonalModelInfo.fromPartial(object.model)
       : undefined;
     message.duplicate = object.duplicate ?? false;
+    message.examplesApplied = object.examplesApplied ?? 0;
+    message.examplesSkipped = object.examplesSkipped ?? 0;
     return message;
   },
 };

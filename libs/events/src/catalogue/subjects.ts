@@ -1,0 +1,77 @@
+import { keyedSubject } from '../subjects.js';
+import type { StreamSpec } from '../types.js';
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Partitions of the feedback subjects. Part of the layout: fusion (publisher) and the updater
+ * (consumer group) must agree, and changing it is a migration (see the README).
+ */
+export const FEEDBACK_PARTITIONS = 16;
+
+/** `aimass.<tenant>.feedback`: the keyed prefix of one tenant's feedback. */
+export function feedbackPrefix(tenant: string): string {
+  return `aimass.${tenant}.feedback`;
+}
+
+/** Every tenant's feedback, as a consumer group's keyed prefix. */
+export const ALL_FEEDBACK_PREFIX = 'aimass.*.feedback';
+
+/** `aimass.<tenant>.feedback.<partition>.<pseudonym>`: one user's events share a partition, hence an order. */
+export function feedbackSubject(tenant: string, userPseudonym: string): string {
+  return keyedSubject(feedbackPrefix(tenant), userPseudonym, FEEDBACK_PARTITIONS);
+}
+
+/** `aimass.<tenant>.model.updated.<pseudonym>`. */
+export function modelUpdatedSubject(tenant: string, userPseudonym: string): string {
+  return `aimass.${tenant}.model.updated.${userPseudonym}`;
+}
+
+/** Every PersonalModelUpdated event, for cache invalidation. */
+export const ALL_MODEL_UPDATED = 'aimass.*.model.updated.*';
+
+/** `aimass.<tenant>.general.changed`. */
+export function generalChangedSubject(tenant: string): string {
+  return `aimass.${tenant}.general.changed`;
+}
+
+/** Every GeneralModelVersionChanged event. */
+export const ALL_GENERAL_CHANGED = 'aimass.*.general.changed';
+
+/**
+ * Where a consumer group's exhausted events go: `aimass.deadletter.<consumer>`. Not per tenant
+ * (as events.proto first sketched) because one group consumes every tenant and the bus takes one
+ * dead-letter subject per group; the original subject, with its tenant, travels in the
+ * `aimass-dlq-subject` header.
+ */
+export function deadLetterSubject(consumer: string): string {
+  return `aimass.deadletter.${consumer}`;
+}
+
+/** Feedback, kept a week: a consumer down for days still finds every acknowledged event. */
+export const FEEDBACK_STREAM: StreamSpec = {
+  name: 'AIMASS_FEEDBACK',
+  subjects: ['aimass.*.feedback.>'],
+  maxAgeMs: 7 * DAY_MS,
+  // A retried Feedback (same idempotency key, hence same event id) within this window is stored once.
+  duplicateWindowMs: 10 * 60_000,
+};
+
+/** Model lifecycle events: PersonalModelUpdated and GeneralModelVersionChanged. */
+export const MODEL_EVENTS_STREAM: StreamSpec = {
+  name: 'AIMASS_MODELS',
+  subjects: ['aimass.*.model.updated.*', 'aimass.*.general.changed'],
+  maxAgeMs: DAY_MS,
+  duplicateWindowMs: 10 * 60_000,
+};
+
+/** Dead letters of every consumer group, kept a month for inspection and replay. */
+export const DEAD_LETTER_STREAM: StreamSpec = {
+  name: 'AIMASS_DEADLETTER',
+  subjects: ['aimass.deadletter.>'],
+  maxAgeMs: 30 * DAY_MS,
+  duplicateWindowMs: 2 * 60_000,
+};
+
+/** The streams of the platform's event catalogue, for `ensureStream` at start-up. */
+export const PLATFORM_STREAMS: readonly StreamSpec[] = [FEEDBACK_STREAM, MODEL_EVENTS_STREAM, DEAD_LETTER_STREAM];
