@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../models/random.js';
 import { LEARNER_OPTION_KEYS, crc32, decodePersonalModel, encodeV2, fromHalf, toHalf, type PersonalModelState } from './format.js';
-import { PERSONAL_MODEL_FORMAT, PersonalModel, PersonalModelFormatError, serializedSize, type PersonalModelInput, type PersonalPrediction } from './learner.js';
+import { LOGIT_CLIP, PERSONAL_MODEL_FORMAT, PersonalModel, PersonalModelFormatError, serializedSize, type PersonalModelInput, type PersonalPrediction } from './learner.js';
 import { EMBEDDING_DIM, syntheticWorld } from './testing/synthetic.js';
 
 const SHAPE = { classes: 2, embeddingDim: EMBEDDING_DIM, sparseDimension: 2 ** 16 };
@@ -145,8 +145,8 @@ describe('format v2', () => {
 
   it('stores a fresh model in about a hundred bytes and young models several times smaller than v1', () => {
     const fresh = PersonalModel.create({ classes: 2, embeddingDim: 64, sparseDimension: 2 ** 20 });
-    // 41 bytes of shape and state, 56 of learner options.
-    expect(fresh.serialize().length).toBeLessThan(100);
+    // 41 bytes of shape and state, 72 of learner options.
+    expect(fresh.serialize().length).toBeLessThan(120);
     expect(fresh.serialize({ formatVersion: 1 }).length).toBe(1100);
     for (const n of [5, 20, 60]) {
       const model = trained(n);
@@ -229,22 +229,23 @@ describe('format v2', () => {
       const t = world.item();
       expect(back.predict(t)).toEqual(model.predict(t));
     }
-    expect(() => model.serialize({ formatVersion: 3 as 2 })).toThrow(/formatVersion/);
+    expect(() => model.serialize({ formatVersion: 4 as 3 })).toThrow(/formatVersion/);
   });
 
   it('announces itself: magic, version, readable versions', () => {
     const bytes = trained(1).serialize();
     expect(new TextDecoder().decode(bytes.subarray(0, 4))).toBe(PERSONAL_MODEL_FORMAT.magic);
     expect(bytes[4]! | (bytes[5]! << 8)).toBe(PERSONAL_MODEL_FORMAT.version);
-    expect(PERSONAL_MODEL_FORMAT.version).toBe(2);
-    expect(PERSONAL_MODEL_FORMAT.readableVersions).toEqual([1, 2]);
+    expect(PERSONAL_MODEL_FORMAT.version).toBe(3);
+    expect(PERSONAL_MODEL_FORMAT.readableVersions).toEqual([1, 2, 3]);
   });
 });
 
 describe('format v1 written by the old code path', () => {
   // v1 does not store the learner options: it is read with those it was written with (the
   // defaults of the time), as personal-model reads it with its configured options.
-  const V1_OPTIONS = { alpha: 1, correctionDenseAlpha: 0.05 };
+  // Header coordinates then learnt at the word rate, and the correction's offset was clipped only at LOGIT_CLIP.
+  const V1_OPTIONS = { alpha: 1, correctionDenseAlpha: 0.05, headerAlpha: 1, correctionOffsetClip: LOGIT_CLIP };
 
   it('loads and predicts exactly as before the upgrade (binary and three classes)', () => {
     const binary = PersonalModel.deserialize(fromBase64(fixture.binary.bytes), V1_OPTIONS);
@@ -338,7 +339,7 @@ describe('corrupt bytes', () => {
     expect(expectFormatError(new TextEncoder().encode('{"not":"a model"}'.padEnd(100)))).toMatch(/magic/);
     const future = v2.slice();
     future[4] = 9;
-    expect(expectFormatError(future)).toMatch(/format version 9 is not supported \(this build reads 1 and 2\)/);
+    expect(expectFormatError(future)).toMatch(/format version 9 is not supported \(this build reads 1, 2, 3\)/);
     const codec = v2.slice();
     codec[7] = 7;
     expect(expectFormatError(withValidCrc(codec))).toMatch(/codec 7/);
@@ -376,5 +377,23 @@ describe('learner options stored with the model', () => {
   it('reads v1 bytes, which have no options, with the options the reader passes', () => {
     const model = PersonalModel.create({ classes: 2, embeddingDim: 0, sparseDimension: 1024 }, { alpha: 2 });
     expect(PersonalModel.deserialize(model.serialize({ formatVersion: 1 }), { alpha: 3 }).options.alpha).toBe(3);
+  });
+});
+
+describe('format v2 (seven learner options) next to v3', () => {
+  it('reads v2 with the options then in effect, and writes v2 only for models it can describe', () => {
+    const legacy = { alpha: 1.5, headerAlpha: 1.5, correctionOffsetClip: LOGIT_CLIP };
+    const world = syntheticWorld(19);
+    const model = PersonalModel.create({ classes: 2, embeddingDim: EMBEDDING_DIM, sparseDimension: 2 ** 16 }, legacy);
+    model.train(Array.from({ length: 20 }, () => world.item()).map((t) => ({ ...t, label: t.crowdLabel })));
+    const v2 = model.serialize({ formatVersion: 2 });
+    expect(v2[4]).toBe(2);
+    expect(v2.length).toBe(model.serialize().length - 16);
+    const back = PersonalModel.deserialize(v2);
+    expect(back.options).toEqual(model.options);
+    expect(back.serialize()).toEqual(model.serialize());
+    // A model learning headers faster than words, or tempering its offset, has no v2 form.
+    const v3Only = PersonalModel.create({ classes: 2, embeddingDim: EMBEDDING_DIM, sparseDimension: 2 ** 16 });
+    expect(() => v3Only.serialize({ formatVersion: 2 })).toThrow(/write v3/);
   });
 });

@@ -73,15 +73,32 @@ export interface PersonalModelState {
   learner?: readonly number[] | undefined;
 }
 
-/** The learner options format v2 stores, in order (float64 each, so a model read back learns exactly as before). */
-export const LEARNER_OPTION_KEYS = ['alpha', 'beta', 'l1', 'denseAlpha', 'correctionDenseAlpha', 'denseL1', 'l2'] as const;
+/**
+ * The learner options format v3 stores, in order (float64 each, so a model read back learns exactly
+ * as before). Format v2 stored the first seven; the last two came with v3.
+ */
+export const LEARNER_OPTION_KEYS = ['alpha', 'beta', 'l1', 'denseAlpha', 'correctionDenseAlpha', 'denseL1', 'l2', 'headerAlpha', 'correctionOffsetClip'] as const;
+const V2_LEARNER_OPTIONS = 7;
+
+/** General logit differences beyond this carry no more information and would dominate a step. */
+export const LOGIT_CLIP = 20;
+
+/**
+ * What a v2 model's missing options were in effect: header coordinates learnt at the word rate α,
+ * the correction head's offset clipped only at LOGIT_CLIP. Reading them this way keeps a v2 model's
+ * predictions and training exactly as they were.
+ */
+function v2LearnerOptions(seven: number[]): number[] {
+  return [...seven, seven[0]!, LOGIT_CLIP];
+}
 
 export const HEADS = 2;
 const MAGIC = Uint8Array.of(0x41, 0x4d, 0x50, 0x4d); // "AMPM"
 const V1 = 1;
 const V2 = 2;
-export const CURRENT_FORMAT_VERSION = V2;
-export const READABLE_FORMAT_VERSIONS: readonly number[] = Object.freeze([V1, V2]);
+const V3 = 3;
+export const CURRENT_FORMAT_VERSION = V3;
+export const READABLE_FORMAT_VERSIONS: readonly number[] = Object.freeze([V1, V2, V3]);
 const V1_HEADER_BYTES = 40;
 /** magic, version (u16), heads (u8), codec (u8). */
 const V2_FIXED_BYTES = 8;
@@ -108,14 +125,15 @@ export function serializedSize(classes: number, embeddingDim: number, sparseCoor
 // -- format v2 ----------------------------------------------------------------------------------
 
 /**
- * Format v2, little-endian:
+ * Format v2 and v3, little-endian (v3 differs only in storing nine learner options, v2 seven):
  *
  * ```
- * "AMPM" | u16 version = 2 | u8 heads = 2 | u8 codec (0 stored, 1 deflate-raw)
+ * "AMPM" | u16 version = 2 or 3 | u8 heads = 2 | u8 codec (0 stored, 1 deflate-raw)
  * varint K, E, sparse dimension, S (sparse coordinates), P (palette tuples), example count,
  *        raw body length, stored body length
  * f32 embedding scale | f32 logit scale
- * f64 × 7 learner options (alpha, beta, l1, denseAlpha, correctionDenseAlpha, denseL1, l2)
+ * f64 × 7 (v2) or 9 (v3) learner options (alpha, beta, l1, denseAlpha, correctionDenseAlpha, denseL1,
+ *        l2; v3: headerAlpha, correctionOffsetClip)
  * body (raw, or deflated) | u32 CRC-32 of everything before it
  *
  * raw body:
@@ -130,7 +148,13 @@ export function serializedSize(classes: number, embeddingDim: number, sparseCoor
  * the column's largest value finite (0 below ~32k examples). Varints are unsigned LEB128,
  * minimal. The encoding is canonical: `serialize(deserialize(b))` gives `b` back.
  */
-export function encodeV2(state: PersonalModelState, options: { deflate?: boolean } = {}): Uint8Array {
+export function encodeV2(state: PersonalModelState, options: { deflate?: boolean; version?: 2 | 3 } = {}): Uint8Array {
+  const version = options.version ?? V3;
+  const learnerCount = version === V2 ? V2_LEARNER_OPTIONS : LEARNER_OPTION_KEYS.length;
+  if (state.learner?.length !== LEARNER_OPTION_KEYS.length) throw new RangeError(`format v${version} needs the ${LEARNER_OPTION_KEYS.length} learner options`);
+  if (version === V2 && v2LearnerOptions(state.learner.slice(0, V2_LEARNER_OPTIONS)).some((v, i) => v !== state.learner![i])) {
+    throw new RangeError('format v2 cannot store headerAlpha ≠ alpha or correctionOffsetClip ≠ LOGIT_CLIP: write v3');
+  }
   const m = state.classes - 1;
   const used = state.sparseIndex.length;
   const denseLen = state.denseZ[0]!.length;
@@ -203,10 +227,10 @@ export function encodeV2(state: PersonalModelState, options: { deflate?: boolean
     }
   }
 
-  const header = new Uint8Array(V2_FIXED_BYTES + 8 * 10 + 8 + 8 * LEARNER_OPTION_KEYS.length);
+  const header = new Uint8Array(V2_FIXED_BYTES + 8 * 10 + 8 + 8 * learnerCount);
   header.set(MAGIC, 0);
-  header[4] = V2 & 0xff;
-  header[5] = V2 >>> 8;
+  header[4] = version & 0xff;
+  header[5] = version >>> 8;
   header[6] = HEADS;
   header[7] = codec;
   let h = V2_FIXED_BYTES;
@@ -215,8 +239,7 @@ export function encodeV2(state: PersonalModelState, options: { deflate?: boolean
   view.setFloat32(h, state.embeddingScale, true);
   view.setFloat32(h + 4, state.logitScale, true);
   h += 8;
-  if (state.learner?.length !== LEARNER_OPTION_KEYS.length) throw new RangeError(`format v2 stores the ${LEARNER_OPTION_KEYS.length} learner options`);
-  for (const v of state.learner) {
+  for (const v of state.learner.slice(0, learnerCount)) {
     view.setFloat64(h, v, true);
     h += 8;
   }
@@ -305,7 +328,7 @@ function exponentFor(values: Float32Array, count: number): number {
   return e;
 }
 
-function decodeV2(bytes: Uint8Array, fail: (why: string) => never): PersonalModelState {
+function decodeV2(bytes: Uint8Array, version: number, fail: (why: string) => never): PersonalModelState {
   const heads = bytes[6]!;
   if (heads !== HEADS) fail(`expected ${HEADS} heads, found ${heads}`);
   const codec = bytes[7]!;
@@ -321,8 +344,9 @@ function decodeV2(bytes: Uint8Array, fail: (why: string) => never): PersonalMode
   const storedLength = header.varint();
   const embeddingScale = header.float32();
   const logitScale = header.float32();
-  const learner = LEARNER_OPTION_KEYS.map(() => header.float64());
-  if (!learner.every((v) => Number.isFinite(v) && v >= 0)) fail(`invalid learner options ${learner.join(', ')}`);
+  const storedOptions = Array.from({ length: version === V2 ? V2_LEARNER_OPTIONS : LEARNER_OPTION_KEYS.length }, () => header.float64());
+  if (!storedOptions.every((v) => Number.isFinite(v) && v >= 0)) fail(`invalid learner options ${storedOptions.join(', ')}`);
+  const learner = version === V2 ? v2LearnerOptions(storedOptions) : storedOptions;
   const bodyStart = header.at;
   const expected = bodyStart + storedLength + 4;
   if (bytes.length !== expected) fail(`${bytes.length < expected ? 'truncated' : 'trailing bytes'}: ${bytes.length} bytes, the header announces ${expected}`);
@@ -541,13 +565,13 @@ export function decodePersonalModel(bytes: Uint8Array): PersonalModelState {
   const version = bytes[4]! | (bytes[5]! << 8);
   try {
     if (version === V1) return decodeV1(bytes, fail);
-    if (version === V2) return decodeV2(bytes, fail);
+    if (version === V2 || version === V3) return decodeV2(bytes, version, fail);
   } catch (err) {
     if (err instanceof PersonalModelFormatError) throw err;
     // A check missed something: still the caller's "unreadable model", never an arbitrary error.
     return fail(`unreadable (${(err as Error).message})`);
   }
-  return fail(`format version ${version} is not supported (this build reads ${READABLE_FORMAT_VERSIONS.join(' and ')})`);
+  return fail(`format version ${version} is not supported (this build reads ${READABLE_FORMAT_VERSIONS.join(', ')})`);
 }
 
 function checkCrc(bytes: Uint8Array, fail: (why: string) => never): void {

@@ -41,6 +41,29 @@ function divergentAndNeutral(seed: number) {
 }
 
 describe('PersonalModel learning', () => {
+  it('tempers an overconfident general logit only where the user disagrees', () => {
+    // A sender the general model is sure is spam (logit 15), labelled ham three times.
+    const shape = { classes: 2, embeddingDim: 2, sparseDimension: 1 << 10 };
+    const sender = { indices: [(1 << 9) + 5], values: [1] };
+    const other = { indices: [(1 << 9) + 6], values: [1] };
+    const model = PersonalModel.create(shape);
+    const at = (sparse: { indices: number[]; values: number[] }, g: number) => ({ generalLogits: [0, g], embedding: [1, 0], sparse });
+    // Fresh: exactly no correction, however confident the general model is.
+    expect(model.predict(at(sender, 15)).correctionLogits).toEqual([0, 0]);
+    for (let i = 0; i < 3; i++) model.update({ ...at(sender, 15), label: 0 });
+    const flipped = model.predict(at(sender, 15));
+    // Stacked logit = tempered general (clipped to ±3) + the head: below 0, so the answer is ham.
+    expect(15 + flipped.correctionLogits[1]!).toBeLessThan(0);
+    expect(15 + flipped.correctionLogits[1]!).toBeGreaterThan(-3 - 10);
+    // Another sender the user has not labelled keeps the general answer and most of its confidence.
+    const kept = model.predict(at(other, 15));
+    expect(15 + kept.correctionLogits[1]!).toBeGreaterThan(10);
+    // Without tempering (the offset clipped at LOGIT_CLIP only) three labels are not enough.
+    const untempered = PersonalModel.create(shape, { correctionOffsetClip: 20 });
+    for (let i = 0; i < 3; i++) untempered.update({ ...at(sender, 15), label: 0 });
+    expect(15 + untempered.predict(at(sender, 15)).correctionLogits[1]!).toBeGreaterThan(0);
+  });
+
   it('starts at zero: no correction, no opinion', () => {
     const model = PersonalModel.create(SHAPE);
     const item = syntheticWorld(1).item();
@@ -56,9 +79,10 @@ describe('PersonalModel learning', () => {
     expect(errorRate(ofFlipped, (t) => stackedLabel(divergent, t), () => 0)).toBeLessThanOrEqual(0.15);
     // Mail from other senders keeps (nearly) the general answer.
     expect(errorRate(others, (t) => stackedLabel(divergent, t), (t) => t.crowdLabel)).toBeLessThanOrEqual(generalErr + 0.02);
-    // The neutral user's correction is small and costs nothing measurable.
+    // The neutral user's correction is small and costs nothing measurable. (Header coordinates
+    // learn at headerAlpha, four times the word rate, so it is not as close to 0 as the words alone.)
     const meanCorrection = others.reduce((s, t) => s + Math.abs(neutral.predict(t).correctionLogits[1]!), 0) / others.length;
-    expect(meanCorrection).toBeLessThan(0.15);
+    expect(meanCorrection).toBeLessThan(0.25);
     expect(errorRate(others, (t) => stackedLabel(neutral, t), (t) => t.crowdLabel)).toBeLessThanOrEqual(generalErr + 0.01);
     // The standalone head has learnt a usable classifier of its own.
     expect(errorRate([...others, ...ofFlipped], (t) => (divergent.predict(t).logits[1]! > 0 ? 1 : 0), (t) => (ofFlipped.includes(t) ? 0 : t.crowdLabel))).toBeLessThan(0.2);
@@ -235,7 +259,7 @@ describe('PersonalModel serialization', () => {
     expect(bytes[4]).toBe(PERSONAL_MODEL_FORMAT.version);
   });
 
-  it.each([1, 2] as const)('rejects truncated, extended, corrupt and foreign bytes with a clear error (format v%i)', (formatVersion) => {
+  it.each([1, 3] as const)('rejects truncated, extended, corrupt and foreign bytes with a clear error (format v%i)', (formatVersion) => {
     const bytes = trained(10).serialize({ formatVersion });
     const reject = (b: Uint8Array) => {
       expect(() => PersonalModel.deserialize(b)).toThrow(PersonalModelFormatError);
@@ -260,7 +284,7 @@ describe('PersonalModel serialization', () => {
     expect(reject(future)).toMatch(/format version 9/);
     const shape = bytes.slice();
     shape[8] = 3;
-    // v1 derives its length from the shape; v2 announces it, so there the checksum catches it.
+    // v1 derives its length from the shape; v3 announces it, so there the checksum catches it.
     expect(reject(shape)).toMatch(formatVersion === 1 ? /truncated|trailing/ : /checksum/);
   });
 

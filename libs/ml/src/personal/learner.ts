@@ -11,6 +11,20 @@
  *   it learns only what the user disagrees with (`correctionLogits`; stacked logits = general
  *   logits + correction).
  *
+ * The correction head sees the general logits tempered: clipped to ±`correctionOffsetClip` (3 by
+ * default, p ≈ 0.95), both as its offset while learning and in the stacked answer it returns
+ * (see `stackedCorrection`). A general model is overconfident on
+ * mail like the mail it was trained on (logits of 10–20 are common), so an untempered correction has
+ * to grow huge before it can overturn one, which takes dozens of labels through FTRL's shrinking
+ * steps and then spills onto every similar mail. Tempered, a sender's correction flips the answer
+ * after a few labels. Where the tempered answer keeps the general label, the general model's
+ * confidence is kept too.
+ *
+ * Header coordinates (sender, domain, list id: the upper half of the sparse space, where the
+ * personal featurizer puts them) learn at their own rate `headerAlpha`, above the words' α: a header
+ * feature is one coordinate with value 1 that names exactly what people label by, while a mail's
+ * words share an L2-normalised unit among hundreds of coordinates.
+ *
  * Logits are K-vectors in the general model's label order with class 0 as the reference (its logit
  * is 0), so each head has K−1 weight vectors and a binary model has one.
  *
@@ -51,6 +65,7 @@ import {
   encodeV1,
   encodeV2,
   LEARNER_OPTION_KEYS,
+  LOGIT_CLIP,
   type PersonalModelState,
 } from './format.js';
 
@@ -77,6 +92,10 @@ export interface PersonalLearnerOptions {
   denseL1: number;
   /** λ2 on every coordinate. */
   l2: number;
+  /** α of the header coordinates (the upper half of the sparse space: sender, domain, list id). */
+  headerAlpha: number;
+  /** The general logit differences are clipped to ±this in the correction head (see the module docs). */
+  correctionOffsetClip: number;
 }
 
 /** Chosen on the synthetic users of learner.test.ts and the personalization eval: see the README. */
@@ -88,6 +107,8 @@ export const DEFAULT_PERSONAL_LEARNER_OPTIONS: Readonly<PersonalLearnerOptions> 
   correctionDenseAlpha: 0.3,
   denseL1: 1,
   l2: 1,
+  headerAlpha: 8,
+  correctionOffsetClip: 3,
 });
 
 /** Fixed when a model is created and stored with it: they change what its weights mean. */
@@ -130,10 +151,22 @@ export interface PersonalPrediction {
   correctionLogits: number[];
 }
 
-/** General logit differences beyond this carry no more information and would dominate a step. */
-export const LOGIT_CLIP = 20;
+export { LOGIT_CLIP };
 const STANDALONE = 0;
 const CORRECTION = 1;
+
+/** Argmax of [0, ...v] (class 0 is the reference); ties go to the lower class. */
+function argmaxWithReference(v: ArrayLike<number>): number {
+  let best = 0;
+  let max = 0;
+  for (let k = 0; k < v.length; k++) {
+    if (v[k]! > max) {
+      max = v[k]!;
+      best = k + 1;
+    }
+  }
+  return best;
+}
 
 /** Thrown for inputs that do not fit the model (wrong lengths, out-of-range indices, non-finite values). */
 export class PersonalModelInputError extends RangeError {
@@ -157,11 +190,23 @@ function checkOptions(o: PersonalLearnerOptions): PersonalLearnerOptions {
   positive('alpha');
   positive('denseAlpha');
   positive('correctionDenseAlpha');
+  positive('headerAlpha');
+  positive('correctionOffsetClip');
   nonNegative('beta');
   nonNegative('l1');
   nonNegative('denseL1');
   nonNegative('l2');
-  return { alpha: o.alpha, beta: o.beta, l1: o.l1, denseAlpha: o.denseAlpha, correctionDenseAlpha: o.correctionDenseAlpha, denseL1: o.denseL1, l2: o.l2 };
+  return {
+    alpha: o.alpha,
+    beta: o.beta,
+    l1: o.l1,
+    denseAlpha: o.denseAlpha,
+    correctionDenseAlpha: o.correctionDenseAlpha,
+    denseL1: o.denseL1,
+    l2: o.l2,
+    headerAlpha: o.headerAlpha,
+    correctionOffsetClip: o.correctionOffsetClip,
+  };
 }
 
 /**
@@ -274,7 +319,20 @@ export class PersonalModel {
     const standalone = this.scores(STANDALONE, x);
     const correction = this.scores(CORRECTION, x);
     const logits = [0, ...standalone];
-    return { logits, probabilities: softmax(logits), correctionLogits: [0, ...correction] };
+    return { logits, probabilities: softmax(logits), correctionLogits: this.stackedCorrection(correction, x) };
+  }
+
+  /**
+   * The correction to add to the general logits. The head learnt against the tempered general
+   * logits, so its answer is tempered + scores. Where that answer's label is the general label, the
+   * scores are added to the untempered logits: same label, and the general model's confidence
+   * stands (a fresh model's correction is exactly zero). Where it differs, the stacked logits are
+   * the tempered answer itself.
+   */
+  private stackedCorrection(scores: readonly number[], x: { offsets: Float64Array; differences: Float64Array }): number[] {
+    const tempered = scores.map((s, k) => s + x.offsets[k]!);
+    if (argmaxWithReference(tempered) === argmaxWithReference(x.differences)) return [0, ...scores];
+    return [0, ...tempered.map((t, k) => t - x.differences[k]!)];
   }
 
   /** One online step on each head (predict, then update on the error); returns the prediction made before the step. */
@@ -317,12 +375,13 @@ export class PersonalModel {
         const xj = x.sparseValues[j]!;
         if (xj === 0) continue;
         const s = slots[j]!;
-        for (let k = 0; k < this.m; k++) step(sz, sn, s * this.m + k, sparseW[j * this.m + k]!, grad[k]! * xj, alpha);
+        const a = this.isHeader(this.sparseIndex[s]!) ? this.options.headerAlpha : alpha;
+        for (let k = 0; k < this.m; k++) step(sz, sn, s * this.m + k, sparseW[j * this.m + k]!, grad[k]! * xj, a);
       }
     }
     this.exampleCount++;
     const logits = [0, ...before[STANDALONE]!];
-    return { logits, probabilities: softmax(logits), correctionLogits: [0, ...before[CORRECTION]!] };
+    return { logits, probabilities: softmax(logits), correctionLogits: this.stackedCorrection(before[CORRECTION]!, x) };
   }
 
   /**
@@ -415,11 +474,11 @@ export class PersonalModel {
    * bit-identically), and reading and writing it again gives the same bytes. `formatVersion: 1`
    * writes the float32 format v1, which builds from before v2 can read (for a rolling upgrade).
    */
-  serialize(options: { formatVersion?: 1 | 2 } = {}): Uint8Array {
+  serialize(options: { formatVersion?: 1 | 2 | 3 } = {}): Uint8Array {
     const version = options.formatVersion ?? CURRENT_FORMAT_VERSION;
-    if (version !== 1 && version !== 2) throw new RangeError(`personal model: formatVersion must be 1 or 2, got ${String(version)}`);
+    if (version !== 1 && version !== 2 && version !== 3) throw new RangeError(`personal model: formatVersion must be 1, 2 or 3, got ${String(version)}`);
     const state = this.state();
-    return version === 1 ? encodeV1(state) : encodeV2(state);
+    return version === 1 ? encodeV1(state) : encodeV2(state, { version });
   }
 
   /**
@@ -488,7 +547,7 @@ export class PersonalModel {
 
   // -- internals ------------------------------------------------------------------------------
 
-  private features(input: PersonalModelInput): { dense: Float64Array; offsets: Float64Array; sparseIndices: number[]; sparseValues: number[] } {
+  private features(input: PersonalModelInput): { dense: Float64Array; offsets: Float64Array; differences: Float64Array; sparseIndices: number[]; sparseValues: number[] } {
     const { generalLogits, embedding } = input;
     if (!generalLogits || generalLogits.length !== this.classes) {
       throw new PersonalModelInputError(`expected ${this.classes} general logits, got ${generalLogits?.length ?? 0}`, 'generalLogits');
@@ -506,13 +565,16 @@ export class PersonalModel {
     const scale = sumSquares > 0 ? this.embeddingScale / Math.sqrt(sumSquares) : 0;
     for (let i = 0; i < this.embeddingDim; i++) dense[i] = embedding[i]! * scale;
     const offsets = new Float64Array(this.m);
+    const differences = new Float64Array(this.m);
+    const clip = Math.min(LOGIT_CLIP, this.options.correctionOffsetClip);
     const g0 = generalLogits[0]!;
     for (let k = 0; k < this.classes; k++) {
       if (!Number.isFinite(generalLogits[k]!)) throw new PersonalModelInputError(`generalLogits[${k}] is not a finite number`, 'generalLogits');
     }
     for (let k = 0; k < this.m; k++) {
-      const d = Math.max(-LOGIT_CLIP, Math.min(LOGIT_CLIP, generalLogits[k + 1]! - g0));
-      offsets[k] = d;
+      differences[k] = generalLogits[k + 1]! - g0;
+      const d = Math.max(-LOGIT_CLIP, Math.min(LOGIT_CLIP, differences[k]!));
+      offsets[k] = Math.max(-clip, Math.min(clip, d));
       dense[this.embeddingDim + k] = d * this.logitScale;
     }
     dense[this.denseDim - 1] = 1;
@@ -536,7 +598,7 @@ export class PersonalModel {
         sparseValues.push(v);
       }
     }
-    return { dense, offsets, sparseIndices, sparseValues };
+    return { dense, offsets, differences, sparseIndices, sparseValues };
   }
 
   private weightOf(z: number, n: number, alpha: number, l1: number): number {
@@ -556,7 +618,12 @@ export class PersonalModel {
 
   private sparseWeight(h: number, s: number, k: number): number {
     const at = s * this.m + k;
-    return this.weightOf(this.sparseZ[h]![at]!, this.sparseN[h]![at]!, this.options.alpha, this.options.l1);
+    const alpha = this.isHeader(this.sparseIndex[s]!) ? this.options.headerAlpha : this.options.alpha;
+    return this.weightOf(this.sparseZ[h]![at]!, this.sparseN[h]![at]!, alpha, this.options.l1);
+  }
+
+  private isHeader(index: number): boolean {
+    return index >= this.sparseDimension / 2;
   }
 
   private scores(h: number, x: { dense: Float64Array; sparseIndices: number[]; sparseValues: number[] }): number[] {
