@@ -1,59 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import {
-  Metadata,
-  credentials as grpcCredentials,
-  status as Status,
-  type CallOptions as GrpcCallOptions,
-  type ChannelCredentials,
-  type ChannelOptions,
-  type ClientDuplexStream,
-  type ClientUnaryCall,
-  type ServiceError,
-} from '@grpc/grpc-js';
+import { credentials as grpcCredentials, status as Status, type ClientDuplexStream } from '@grpc/grpc-js';
 import { v1 } from '@aimass/proto';
-import { CancelledError, toAiMassError, type AiMassError } from './errors.js';
+import { UnaryCaller, cancelledError, channelOptionsOf, positiveMs, type CallOptions, type ConnectionOptions, type UnaryMethod } from './caller.js';
+import { toAiMassError, type AiMassError } from './errors.js';
 import { toInputPayload, type Input } from './input.js';
 import { strategyCode, toPredictionResult, type PredictionResult, type Strategy } from './results.js';
-import { resolveRetry, withRetry, type ResolvedRetry, type RetryInfo, type RetryOptions } from './retry.js';
 
-export const SDK_VERSION = '0.1.0';
-/** Metadata key of the tenant a call is made for. */
-export const TENANT_METADATA_KEY = 'x-aimass-tenant';
-// The servers' rule (libs/platform tenancy): one NATS subject token, so it can scope every key.
-const TENANT_ID_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-
-export interface AiMassClientOptions {
-  /** `host:port` of the fusion service (any grpc-js target works, e.g. `dns:///fusion:50051`). */
-  address: string;
-  /** The tenant every call is made for: 1-63 lower-case letters, digits and dashes. */
-  tenant: string;
-  /** Sent as `authorization: Bearer <key>` on every call. */
-  apiKey?: string | undefined;
-  /** TLS and friends (`credentials.createSsl(...)`); plaintext when omitted. */
-  credentials?: ChannelCredentials | undefined;
-  /** Deadline of a unary call that sets none, all retries included. Default 5000 ms. */
-  defaultDeadlineMs?: number | undefined;
+/**
+ * Options of the client of the public API. `address` is the fusion service's; retries apply to the
+ * calls safe to repeat (Predict, PredictBatch, Feedback).
+ */
+export interface AiMassClientOptions extends ConnectionOptions {
   /** Deadline of a prediction stream that sets none. Default 60000 ms. */
   defaultStreamDeadlineMs?: number | undefined;
-  /** Retries of the calls safe to repeat (Predict, PredictBatch, Feedback); `false` turns them off. */
-  retry?: RetryOptions | false | undefined;
-  /** Told about each retry before its wait, e.g. to log it. */
-  onRetry?: ((info: RetryInfo) => void) | undefined;
-  /** Extra grpc-js channel options (keepalive, message size limits, …). */
-  channelOptions?: ChannelOptions | undefined;
-}
-
-/** Per-call settings. */
-export interface CallOptions {
-  /** Time the call may take, retries included; the client's default when unset. */
-  deadlineMs?: number | undefined;
-  /** An absolute deadline instead (wins over `deadlineMs`), e.g. the one of the request you are serving. */
-  deadline?: Date | number | undefined;
-  /** Aborting it cancels the call (CancelledError). */
-  signal?: AbortSignal | undefined;
-  /** Extra metadata (e.g. a request id); cannot replace the tenant or the API key. */
-  metadata?: Readonly<Record<string, string>> | undefined;
 }
 
 /** What a prediction is asked to do. */
@@ -115,23 +75,6 @@ export interface FeedbackResult {
   idempotencyKey: string;
 }
 
-type UnaryMethod<Req, Res> = (
-  request: Req,
-  metadata: Metadata,
-  options: Partial<GrpcCallOptions>,
-  callback: (err: ServiceError | null, response?: Res) => void,
-) => ClientUnaryCall;
-
-function cancelledError(): CancelledError {
-  return new CancelledError('CANCELLED: cancelled by the caller', { grpcCode: Status.CANCELLED, details: 'cancelled by the caller' });
-}
-
-function positiveMs(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`${name} must be a positive number of milliseconds, got ${value}`);
-  return value;
-}
-
 function predictOptions(s: PredictSettings): v1.PredictOptions {
   return {
     strategy: strategyCode(s.strategy),
@@ -165,33 +108,13 @@ function itemResult(r: v1.PredictItemResult): ItemResult {
  */
 export class AiMassClient {
   readonly #client: v1.InferenceServiceClient;
-  readonly #tenant: string;
-  readonly #apiKey: string | undefined;
-  readonly #deadlineMs: number;
+  readonly #caller: UnaryCaller;
   readonly #streamDeadlineMs: number;
-  readonly #retry: ResolvedRetry;
-  readonly #onRetry: ((info: RetryInfo) => void) | undefined;
 
   constructor(options: AiMassClientOptions) {
-    if (typeof options.address !== 'string' || options.address === '') throw new TypeError('address is required, e.g. "127.0.0.1:50053"');
-    if (!TENANT_ID_PATTERN.test(options.tenant ?? '')) {
-      throw new TypeError(
-        `invalid tenant ${JSON.stringify(String(options.tenant).slice(0, 80))}: use 1-63 lower-case letters, digits and dashes, starting and ending with a letter or digit`,
-      );
-    }
-    if (options.apiKey !== undefined && (options.apiKey === '' || /[\r\n]/.test(options.apiKey))) {
-      throw new TypeError('apiKey must be a non-empty single-line string');
-    }
-    this.#tenant = options.tenant;
-    this.#apiKey = options.apiKey;
-    this.#deadlineMs = positiveMs('defaultDeadlineMs', options.defaultDeadlineMs, 5_000);
+    this.#caller = new UnaryCaller(options);
     this.#streamDeadlineMs = positiveMs('defaultStreamDeadlineMs', options.defaultStreamDeadlineMs, 60_000);
-    this.#retry = resolveRetry(options.retry);
-    this.#onRetry = options.onRetry;
-    this.#client = new v1.InferenceServiceClient(options.address, options.credentials ?? grpcCredentials.createInsecure(), {
-      'grpc.primary_user_agent': `aimass-sdk-js/${SDK_VERSION}`,
-      ...options.channelOptions,
-    });
+    this.#client = new v1.InferenceServiceClient(options.address, options.credentials ?? grpcCredentials.createInsecure(), channelOptionsOf(options));
   }
 
   /** Classifies one input for one user. */
@@ -223,8 +146,8 @@ export class AiMassClient {
    * result with `ok: false`, a failure of the stream itself is thrown by the iteration.
    */
   predictStream(options: PredictStreamOptions = {}): PredictStream {
-    const deadline = this.#deadlineOf(options, this.#streamDeadlineMs);
-    const call = this.#client.predictStream(this.#metadata(options.metadata), { deadline });
+    const deadline = this.#caller.deadlineOf(options, this.#streamDeadlineMs);
+    const call = this.#client.predictStream(this.#caller.metadata(options.metadata), { deadline });
     return new PredictStream(call, predictOptions(options), options.signal);
   }
 
@@ -281,40 +204,8 @@ export class AiMassClient {
     this.#client.close();
   }
 
-  #deadlineOf(options: CallOptions, fallbackMs: number): number {
-    if (options.deadline !== undefined) return options.deadline instanceof Date ? options.deadline.getTime() : options.deadline;
-    return Date.now() + positiveMs('deadlineMs', options.deadlineMs, fallbackMs);
-  }
-
-  #metadata(extra: Readonly<Record<string, string>> | undefined): Metadata {
-    const metadata = new Metadata();
-    for (const [key, value] of Object.entries(extra ?? {})) metadata.set(key, value);
-    // Set last, so extra metadata cannot send the call to another tenant or with another key.
-    metadata.set(TENANT_METADATA_KEY, this.#tenant);
-    if (this.#apiKey !== undefined) metadata.set('authorization', `Bearer ${this.#apiKey}`);
-    else metadata.remove('authorization');
-    return metadata;
-  }
-
   #unary<Req, Res>(rpc: string, method: UnaryMethod<Req, Res>, request: Req, options: CallOptions): Promise<Res> {
-    const deadline = this.#deadlineOf(options, this.#deadlineMs);
-    const metadata = this.#metadata(options.metadata);
-    const { signal } = options;
-    const attempt = () =>
-      new Promise<Res>((resolve, reject) => {
-        if (signal?.aborted) {
-          reject(cancelledError());
-          return;
-        }
-        const onAbort = () => call.cancel();
-        const call = method.call(this.#client, request, metadata, { deadline }, (err, response) => {
-          signal?.removeEventListener('abort', onAbort);
-          if (err) reject(toAiMassError(err));
-          else resolve(response as Res);
-        });
-        signal?.addEventListener('abort', onAbort, { once: true });
-      });
-    return withRetry({ retry: this.#retry, deadline, signal, method: rpc, onRetry: this.#onRetry }, attempt);
+    return this.#caller.unary(this.#client, rpc, method, request, options);
   }
 }
 

@@ -1,13 +1,11 @@
 // Public API of @aimass/sdk, the client external backends use. It depends on @aimass/proto and
 // @grpc/grpc-js only: nothing of the platform's server side comes along.
+export { SDK_VERSION, TENANT_METADATA_KEY, type CallOptions, type ConnectionOptions } from './caller.js';
 export {
   AiMassClient,
   PredictStream,
-  SDK_VERSION,
-  TENANT_METADATA_KEY,
   type AiMassClientOptions,
   type BatchItem,
-  type CallOptions,
   type FeedbackRequest,
   type FeedbackResult,
   type ItemResult,
@@ -56,3 +54,11 @@ export { DEFAULT_RETRY, backoffMs, type RetryInfo, type RetryOptions } from './r
 // grpc-js's credential factories, so a backend builds TLS credentials (credentials.createSsl(ca))
 // from the same grpc-js copy the client uses, without depending on grpc-js itself.
 export { credentials, type ChannelCredentials } from '@grpc/grpc-js';
+export {
+  TrainingAdminClient,
+  type GeneralModelRef,
+  type RefitJob,
+  type RefitJobState,
+  type TrainingState,
+  type UserTrainingState,
+} from './training.js';
