@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { credentials as grpcCredentials, status as Status, type ClientDuplexStream } from '@grpc/grpc-js';
 import { v1 } from '@aimass/proto';
-import { UnaryCaller, cancelledError, channelOptionsOf, positiveMs, type CallOptions, type ConnectionOptions, type UnaryMethod } from './caller.js';
+import { UnaryCaller, channelOptionsOf, positiveMs, type CallOptions, type ConnectionOptions, type UnaryMethod } from './caller.js';
 import { toAiMassError, type AiMassError } from './errors.js';
 import { toInputPayload, type Input } from './input.js';
 import { strategyCode, toPredictionResult, type PredictionResult, type Strategy } from './results.js';
