@@ -6,9 +6,13 @@ export type {
   EventBus,
   EventHandler,
   EventHeaders,
+  LiveEvent,
+  LiveHandler,
   PublishAck,
   PublishOptions,
   StreamSpec,
+  SubscribeOptions,
+  Subscription,
 } from './types.js';
 export { EventBusClosedError, EventBusError, EventBusUnavailableError } from './errors.js';
 export { fnv1a32, keyedSubject, partitionFilter, partitionOf, subjectMatches } from './subjects.js';
@@ -17,6 +21,7 @@ export { extractTraceContext, injectTraceContext } from './trace.js';
 export { connectNatsBus, createNatsBus, NatsEventBus, type NatsBusOptions, type NatsBusSettings } from './nats/bus.js';
 export { createInProcessBus, InProcessEventBus, type InProcessBusOptions } from './in-process/bus.js';
 export { InProcessBroker, type InProcessBrokerOptions } from './in-process/broker.js';
+export { eventsConfigSchema, openConfiguredBus, type EventsConfig, type EventsConfigInput } from './config.js';
 export {
   ALL_FEEDBACK_PREFIX,
   ALL_GENERAL_CHANGED,

@@ -79,7 +79,40 @@ export interface ConsumerHandle {
   readonly durable: string;
   /** Partitions this replica currently processes, ascending. */
   assignedPartitions(): number[];
+  /**
+   * Events of the group (all its partitions, whichever replica holds them) not acknowledged yet:
+   * not delivered, or delivered and awaiting their ack. The group's lag, for a metric.
+   */
+  pending(): Promise<number>;
   /** Stops fetching, waits (bounded) for in-flight handlers, gives the partitions back. */
+  close(): Promise<void>;
+}
+
+/**
+ * A live event seen by `subscribe`. Same shape as a consumed event; what a plain subscription
+ * cannot know is 0 (`sequence`; `partition` is always 0) or the time of receipt (`publishedAt`
+ * on NATS), and `deliveryCount` is always 1.
+ */
+export type LiveEvent = DeliveredEvent;
+
+/** Called with each live event, one at a time in arrival order; a rejection is reported, never retried. */
+export type LiveHandler = (event: LiveEvent) => void | Promise<void>;
+
+export interface SubscribeOptions {
+  /**
+   * Events may have been missed (NATS: the connection was lost and is back). Whoever derives
+   * state from the events (a cache) should drop it. Never called by the in-process adapter.
+   */
+  onGap?: () => void;
+  /** Told about handler failures (and NATS subscription errors); the subscription goes on. */
+  onError?: (error: unknown, event?: LiveEvent) => void;
+  /** Bound on waiting for queued handlers in close(). Default 10 s. */
+  drainTimeoutMs?: number;
+}
+
+export interface Subscription {
+  readonly subject: string;
+  /** Stops receiving and waits (bounded) for the handlers already queued. */
   close(): Promise<void>;
 }
 
@@ -92,6 +125,14 @@ export interface EventBus {
   /** Resolves once the event is durably stored; rejects with EventBusUnavailableError within a bounded time. */
   publish(subject: string, data: Uint8Array, options: PublishOptions): Promise<PublishAck>;
   consume(options: ConsumeOptions, handler: EventHandler): Promise<ConsumerHandle>;
-  /** Closes every consumer (draining) and the connection. */
+  /**
+   * Live fan-out, at most once: every subscription (every replica) receives every event published
+   * from now on whose subject matches `subject` (wildcards allowed), nothing from before, and
+   * nothing while disconnected (then `onGap` is called). No acks, no redelivery, no load sharing:
+   * for cache invalidation, not for work. A publish repeated with the same dedupeId may be seen
+   * again (a subscription sees publishes, the stream stores events once).
+   */
+  subscribe(subject: string, handler: LiveHandler, options?: SubscribeOptions): Promise<Subscription>;
+  /** Closes every consumer and subscription (draining) and the connection. */
   close(): Promise<void>;
 }

@@ -363,6 +363,89 @@ export function describeEventBusContract(name: string, factory: () => Promise<Co
       expect(later).toEqual(['next']);
     });
 
+    it('subscribe: every subscriber (replica) gets every later event on matching subjects, in order, nothing from before', async () => {
+      const ns = namespace();
+      const [a, c] = [await bus(), await bus()];
+      await setup(a, ns);
+      const live = (i: number) => `ev.${ns.id}.live.k${i}`;
+      await a.publish(live(0), encoder.encode('before'), { dedupeId: 'before' });
+      const seenA: DeliveredEvent[] = [];
+      const seenC: DeliveredEvent[] = [];
+      const gaps: number[] = [];
+      await a.subscribe(`ev.${ns.id}.live.*`, (e) => void seenA.push(e), { onGap: () => gaps.push(Date.now()) });
+      await c.subscribe(`ev.${ns.id}.>`, async (e) => void seenC.push(e));
+      for (let i = 0; i < 5; i++) await c.publish(live(i), encoder.encode(`live${i}`), { dedupeId: `live${i}`, headers: { 'x-n': String(i) } });
+      await a.publish(`ev.${ns.id}.other.x`, encoder.encode('other'), { dedupeId: 'other' });
+
+      await waitUntil(() => seenA.length >= 5 && seenC.length >= 6, 'both subscribers to see the events');
+      const bodies = ['live0', 'live1', 'live2', 'live3', 'live4'];
+      expect(seenA.map((e) => text(e.data))).toEqual(bodies);
+      expect(seenC.map((e) => text(e.data))).toEqual([...bodies, 'other']);
+      expect(seenA[2]).toMatchObject({ subject: live(2), dedupeId: 'live2', deliveryCount: 1, partition: 0 });
+      expect(seenA[2]?.headers['x-n']).toBe('2');
+      expect(Object.keys(seenA[2]?.headers ?? {}).some((k) => k.toLowerCase().startsWith('nats-'))).toBe(false);
+      expect(seenA[2]?.publishedAt).toBeInstanceOf(Date);
+      expect(gaps).toEqual([]);
+    });
+
+    it('subscribe: a failing handler is reported and the next events still arrive; close stops the delivery', async () => {
+      const ns = namespace();
+      const b = await bus();
+      await setup(b, ns);
+      const subject = `ev.${ns.id}.live.x`;
+      const handled: string[] = [];
+      const errors: { message: string; event: string | undefined }[] = [];
+      const sub = await b.subscribe(
+        subject,
+        (e) => {
+          if (text(e.data) === 'bad') throw new Error('cannot handle');
+          handled.push(text(e.data));
+        },
+        { onError: (error, event) => errors.push({ message: (error as Error).message, event: event && text(event.data) }) },
+      );
+      for (const body of ['one', 'bad', 'two']) await b.publish(subject, encoder.encode(body), { dedupeId: body });
+      await waitUntil(() => handled.length === 2, 'the events around the failing one');
+      expect(handled).toEqual(['one', 'two']);
+      expect(errors).toEqual([{ message: 'cannot handle', event: 'bad' }]);
+
+      await sub.close();
+      // A second subscription is the sentinel: once it has the event, a live first one would have too.
+      const after: string[] = [];
+      await b.subscribe(subject, (e) => void after.push(text(e.data)));
+      await b.publish(subject, encoder.encode('three'), { dedupeId: 'three' });
+      await waitUntil(() => after.length === 1, 'the sentinel subscription');
+      expect(handled).toEqual(['one', 'two']);
+    });
+
+    it('subscribe refuses a subject that is not a valid filter', async () => {
+      const b = await bus();
+      await expect(b.subscribe('a..b', () => undefined)).rejects.toBeInstanceOf(RangeError);
+      await expect(b.subscribe('a.>.b', () => undefined)).rejects.toBeInstanceOf(RangeError);
+    });
+
+    it('pending: the events of the group not acknowledged yet, whichever partition and state', async () => {
+      const b = await bus();
+      const ns = namespace();
+      await setup(b, ns);
+      const keys = keysCovering(4, 1);
+      for (const key of keys) await publishKeyed(b, ns, key, `${key}:0`);
+      await publishKeyed(b, ns, keys[0]!, `${keys[0]}:1`);
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let started = 0;
+      const handle = await b.consume(options(ns), async () => {
+        started++;
+        await gate;
+      });
+      await waitUntil(() => started === 4, 'one event of each partition in flight');
+      // Four delivered and unacknowledged, one behind them in its partition.
+      expect(await handle.pending()).toBe(5);
+      release();
+      await waitUntil(async () => (await handle.pending()) === 0, 'every event acknowledged');
+      await publishKeyed(b, ns, keys[1]!, 'late');
+      await waitUntil(async () => (await handle.pending()) === 0 && started === 6, 'the late event');
+    });
+
     describe('with an OpenTelemetry SDK registered', () => {
       const provider = new BasicTracerProvider();
       const contextManager = new AsyncLocalStorageContextManager();

@@ -168,6 +168,33 @@ describe('NATS adapter durability', () => {
     );
   });
 
+  it('a live subscription across a server restart: onGap is called once reconnected, and later events arrive again', async () => {
+    const server = await startServer();
+    const publisher = await bus(server);
+    const subscriber = await bus(server);
+    await publisher.ensureStream(STREAM);
+    const seen: string[] = [];
+    let gaps = 0;
+    await subscriber.subscribe('ev.t1.model.*', (e) => void seen.push(decoder.decode(e.data)), { onGap: () => gaps++ });
+    await publishSurely(publisher, 'ev.t1.model.a', 'before');
+    await waitUntil(() => seen.includes('before'), 'the event before the restart');
+    expect(gaps).toBe(0);
+
+    await server.kill();
+    await server.restart();
+    await waitUntil(() => gaps === 1, 'onGap after the reconnect', 20_000);
+    // The subscription is re-established by the client: what is published now is seen again.
+    await waitUntil(
+      async () => {
+        await publishSurely(publisher, 'ev.t1.model.a', `after-${seen.length}`);
+        await sleep(50);
+        return seen.some((body) => body.startsWith('after-'));
+      },
+      'an event after the restart',
+      20_000,
+    );
+  });
+
   it('a crashed replica: its partitions move to the survivor and its in-flight event is redelivered after ackWait', async () => {
     const server = await startServer();
     const admin = await bus(server);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { eventCodec, v1, type EventMessage, type EventType } from '@aimass/proto';
+import { eventCodec, type EventMessage, type EventType, type v1 } from '@aimass/proto';
 import type { EventBus, PublishAck } from '../types.js';
 
 /** NATS header naming the event's protobuf type, so a dead letter or a replay can be decoded alone. */

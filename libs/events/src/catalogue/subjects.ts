@@ -39,13 +39,14 @@ export function generalChangedSubject(tenant: string): string {
 export const ALL_GENERAL_CHANGED = 'aimass.*.general.changed';
 
 /**
- * Where a consumer group's exhausted events go: `aimass.deadletter.<consumer>`. Not per tenant
+ * Where a consumer group's exhausted events go: `aimass-deadletter.<consumer>`. Not per tenant
  * (as events.proto first sketched) because one group consumes every tenant and the bus takes one
  * dead-letter subject per group; the original subject, with its tenant, travels in the
- * `aimass-dlq-subject` header.
+ * `aimass-dlq-subject` header. Outside `aimass.` on purpose: JetStream refuses streams whose
+ * subject patterns overlap, and `aimass.deadletter.>` would overlap `aimass.*.feedback.>`.
  */
 export function deadLetterSubject(consumer: string): string {
-  return `aimass.deadletter.${consumer}`;
+  return `aimass-deadletter.${consumer}`;
 }
 
 /** Feedback, kept a week: a consumer down for days still finds every acknowledged event. */
@@ -68,7 +69,7 @@ export const MODEL_EVENTS_STREAM: StreamSpec = {
 /** Dead letters of every consumer group, kept a month for inspection and replay. */
 export const DEAD_LETTER_STREAM: StreamSpec = {
   name: 'AIMASS_DEADLETTER',
-  subjects: ['aimass.deadletter.>'],
+  subjects: ['aimass-deadletter.>'],
   maxAgeMs: 30 * DAY_MS,
   duplicateWindowMs: 2 * 60_000,
 };

@@ -52,9 +52,8 @@ class MemoryStream {
     if (dropped) this.bytes -= dropped.size;
   }
 
-  /** First stored event after `cursor` whose subject matches `filter`. */
-  nextAfter(cursor: number, filter: string, now: number): StoredEvent | undefined {
-    this.expire(now);
+  /** Index of the first stored event after `cursor`. */
+  private firstAfter(cursor: number): number {
     const events = this.events;
     let lo = 0;
     let hi = events.length;
@@ -63,11 +62,28 @@ class MemoryStream {
       if ((events[mid]?.sequence ?? 0) <= cursor) lo = mid + 1;
       else hi = mid;
     }
-    for (let i = lo; i < events.length; i++) {
+    return lo;
+  }
+
+  /** First stored event after `cursor` whose subject matches `filter`. */
+  nextAfter(cursor: number, filter: string, now: number): StoredEvent | undefined {
+    this.expire(now);
+    const events = this.events;
+    for (let i = this.firstAfter(cursor); i < events.length; i++) {
       const event = events[i];
       if (event && subjectMatches(filter, event.subject)) return event;
     }
     return undefined;
+  }
+
+  /** Stored events after `cursor` whose subject matches `filter`. */
+  countAfter(cursor: number, filter: string, now: number): number {
+    this.expire(now);
+    let count = 0;
+    for (let i = this.firstAfter(cursor); i < this.events.length; i++) {
+      if (subjectMatches(filter, this.events[i]!.subject)) count++;
+    }
+    return count;
   }
 }
 
@@ -141,6 +157,14 @@ class MemoryGroup {
     }
   }
 
+  /** Events of every partition not acknowledged yet (including the one in flight). */
+  pending(): number {
+    const stream = this.stream();
+    if (stream === undefined) return 0;
+    const now = Date.now();
+    return this.partitions.reduce((sum, p) => sum + stream.countAfter(p.cursor, p.filter, now), 0);
+  }
+
   ownedBy(member: GroupMember): number[] {
     return this.partitions.filter((p) => p.owner === member).map((p) => p.index);
   }
@@ -203,6 +227,12 @@ class MemoryGroup {
   }
 }
 
+/** A live subscription as the broker sees it. */
+export interface LiveListener {
+  readonly filter: string;
+  deliver(event: DeliveredEvent): void;
+}
+
 export interface InProcessBrokerOptions {
   /**
    * Journal file: published events and consumer positions are appended to it before they are
@@ -221,6 +251,7 @@ export interface InProcessBrokerOptions {
 export class InProcessBroker {
   private readonly streams = new Map<string, MemoryStream>();
   private readonly groups = new Map<string, MemoryGroup>();
+  private readonly listeners = new Set<LiveListener>();
   /** Positions read from the journal, applied when their group is declared again. */
   private readonly savedCursors = new Map<string, number[]>();
   private readonly journal: Journal | undefined;
@@ -266,7 +297,11 @@ export class InProcessBroker {
     stream.expire(now);
     const name = stream.spec.name;
     const original = stream.duplicateOf(dedupeId);
-    if (original !== undefined) return { stream: name, sequence: original, duplicate: true };
+    if (original !== undefined) {
+      // Like core NATS subscribers, live listeners see every publish, a repeated one too.
+      this.fanOut({ sequence: original, subject, data, headers, dedupeId, storedAt: now, size: 0 });
+      return { stream: name, sequence: original, duplicate: true };
+    }
 
     const event: StoredEvent = {
       sequence: stream.lastSequence + 1,
@@ -289,7 +324,34 @@ export class InProcessBroker {
     queueMicrotask(() => {
       for (const [key, group] of this.groups) if (key.startsWith(`${name}/`)) group.notify();
     });
+    this.fanOut(event);
     return { stream: name, sequence: event.sequence, duplicate: false };
+  }
+
+  /** Delivers every later publish whose subject matches `listener.filter`; returns the unsubscribe. */
+  listen(listener: LiveListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private fanOut(event: StoredEvent): void {
+    if (this.listeners.size === 0) return;
+    const targets = [...this.listeners].filter((l) => subjectMatches(l.filter, event.subject));
+    if (targets.length === 0) return;
+    queueMicrotask(() => {
+      for (const listener of targets) {
+        listener.deliver({
+          subject: event.subject,
+          data: event.data.slice(),
+          headers: { ...event.headers },
+          dedupeId: event.dedupeId,
+          sequence: event.sequence,
+          deliveryCount: 1,
+          partition: 0,
+          publishedAt: new Date(event.storedAt),
+        });
+      }
+    });
   }
 
   group(stream: string, durable: string, filterSubject: string, partitions: number | undefined): MemoryGroup {

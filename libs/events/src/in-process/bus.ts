@@ -7,6 +7,7 @@ import {
   validateConsumeOptions,
   within,
 } from '../delivery.js';
+import { assertSubscribeSubject, LiveSubscription } from '../live.js';
 import { assertName } from '../subjects.js';
 import { injectTraceContext, withTraceContext } from '../trace.js';
 import type {
@@ -16,9 +17,12 @@ import type {
   EnsureStreamResult,
   EventBus,
   EventHandler,
+  LiveHandler,
   PublishAck,
   PublishOptions,
   StreamSpec,
+  SubscribeOptions,
+  Subscription,
 } from '../types.js';
 import {
   InProcessBroker,
@@ -63,6 +67,10 @@ class InProcessConsumer implements ConsumerHandle, GroupMember {
 
   assignedPartitions(): number[] {
     return this.closing ? [] : this.group.ownedBy(this);
+  }
+
+  async pending(): Promise<number> {
+    return this.group.pending();
   }
 
   deliver(event: DeliveredEvent): Promise<DeliveryOutcome> {
@@ -127,6 +135,7 @@ class InProcessConsumer implements ConsumerHandle, GroupMember {
  */
 export class InProcessEventBus implements EventBus {
   private readonly consumers = new Set<InProcessConsumer>();
+  private readonly subscriptions = new Set<LiveSubscription>();
   private closing: Promise<void> | undefined;
 
   constructor(readonly broker: InProcessBroker) {}
@@ -165,12 +174,25 @@ export class InProcessEventBus implements EventBus {
     return consumer;
   }
 
+  /** In one process nothing can be missed, so onGap is never called. */
+  async subscribe(subject: string, handler: LiveHandler, options: SubscribeOptions = {}): Promise<Subscription> {
+    this.assertOpen();
+    assertSubscribeSubject(subject);
+    const live: LiveSubscription = new LiveSubscription(subject, handler, options, () => {
+      unlisten();
+      this.subscriptions.delete(live);
+    });
+    const unlisten = this.broker.listen({ filter: subject, deliver: (event) => live.deliver(event) });
+    this.subscriptions.add(live);
+    return live;
+  }
+
   forget(consumer: InProcessConsumer): void {
     this.consumers.delete(consumer);
   }
 
   close(): Promise<void> {
-    this.closing ??= Promise.all([...this.consumers].map((c) => c.close())).then(() => undefined);
+    this.closing ??= Promise.all([...[...this.subscriptions].map((s) => s.close()), ...[...this.consumers].map((c) => c.close())]).then(() => undefined);
     return this.closing;
   }
 }

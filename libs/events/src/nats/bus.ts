@@ -10,6 +10,7 @@ import { connect, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { EventBusClosedError, EventBusError, EventBusUnavailableError } from '../errors.js';
 import { sleep, validateConsumeOptions, within } from '../delivery.js';
 import { assertName } from '../subjects.js';
+import { assertSubscribeSubject, LiveSubscription } from '../live.js';
 import { injectTraceContext } from '../trace.js';
 import type {
   ConsumeOptions,
@@ -17,11 +18,15 @@ import type {
   EnsureStreamResult,
   EventBus,
   EventHandler,
+  LiveHandler,
   PublishAck,
   PublishOptions,
   StreamSpec,
+  SubscribeOptions,
+  Subscription,
 } from '../types.js';
 import { NatsConsumerGroup } from './group.js';
+import { splitHeaders } from './messages.js';
 import { ensureJetStream, eventStreamConfig } from './streams.js';
 
 export interface NatsBusSettings {
@@ -104,6 +109,8 @@ export class NatsEventBus implements EventBus {
   private readonly apiJs: JetStreamClient;
   private readonly pullExpiresMs: number;
   private readonly groups = new Set<NatsConsumerGroup>();
+  private readonly subscriptions = new Set<LiveSubscription>();
+  private readonly apiTimeoutMs: number;
   private readonly ownsConnection: boolean;
   private closing: Promise<void> | undefined;
 
@@ -119,8 +126,10 @@ export class NatsEventBus implements EventBus {
       (this.publishRetries + 1) * this.publishTimeoutMs + this.publishRetries * this.publishRetryDelayMs;
     this.pullExpiresMs = Math.max(1000, settings.pullExpiresMs ?? 2000);
     this.ownsConnection = settings.ownsConnection ?? false;
+    this.apiTimeoutMs = settings.apiTimeoutMs ?? 5000;
     this.js = jetstream(connection, { timeout: this.publishTimeoutMs });
-    this.apiJs = jetstream(connection, { timeout: settings.apiTimeoutMs ?? 5000 });
+    this.apiJs = jetstream(connection, { timeout: this.apiTimeoutMs });
+    void this.watchReconnects();
     // Closed under us (crash-like): consumers stop without releasing; their leases expire.
     void connection.closed().then(() => {
       for (const group of this.groups) group.abandon();
@@ -207,6 +216,50 @@ export class NatsEventBus implements EventBus {
     return group;
   }
 
+  /**
+   * A core NATS subscription: JetStream publishes are ordinary messages on their subject, so every
+   * subscriber sees them as they are published, without a consumer on the server.
+   */
+  async subscribe(subject: string, handler: LiveHandler, options: SubscribeOptions = {}): Promise<Subscription> {
+    this.assertOpen();
+    assertSubscribeSubject(subject);
+    const live: LiveSubscription = new LiveSubscription(subject, handler, options, () => {
+      this.subscriptions.delete(live);
+      if (!sub.isClosed()) sub.unsubscribe();
+    });
+    const sub = this.connection.subscribe(subject, {
+      callback: (error, msg) => {
+        if (error) {
+          live.report(error);
+          return;
+        }
+        const { headers, dedupeId } = splitHeaders(msg.headers);
+        live.deliver({
+          subject: msg.subject,
+          data: msg.data,
+          headers,
+          dedupeId,
+          sequence: 0,
+          deliveryCount: 1,
+          partition: 0,
+          publishedAt: new Date(),
+        });
+      },
+    });
+    this.subscriptions.add(live);
+    // Once the server has our SUB, everything published afterwards reaches us. If it cannot be
+    // confirmed now (disconnected), the client sends the SUB on reconnect and onGap is called.
+    await within(this.connection.flush().catch(() => undefined), this.apiTimeoutMs);
+    return live;
+  }
+
+  /** What was published while the connection was down is lost to core subscriptions. */
+  private async watchReconnects(): Promise<void> {
+    for await (const status of this.connection.status()) {
+      if (status.type === 'reconnect') for (const live of [...this.subscriptions]) live.gap();
+    }
+  }
+
   private translate(error: unknown, what: string): Error {
     if (error instanceof EventBusError || error instanceof RangeError) return error;
     if (this.connection.isClosed()) return new EventBusClosedError(undefined, { cause: error });
@@ -222,7 +275,7 @@ export class NatsEventBus implements EventBus {
   }
 
   private async doClose(): Promise<void> {
-    await Promise.all([...this.groups].map((group) => group.close()));
+    await Promise.all([...[...this.subscriptions].map((live) => live.close()), ...[...this.groups].map((group) => group.close())]);
     if (!this.ownsConnection || this.connection.isClosed()) return;
     // Flush the last acks; a connection that cannot drain (server gone) is simply closed.
     const drained = await within(

@@ -12,7 +12,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { nanos, nuid, type NatsConnection } from '@nats-io/nats-core';
-import { EventBusError } from '../errors.js';
+import { EventBusClosedError, EventBusError, EventBusUnavailableError } from '../errors.js';
 import {
   backoffDelay,
   consumerFilter,
@@ -26,6 +26,7 @@ import {
 import { withTraceContext } from '../trace.js';
 import type { ConsumeOptions, ConsumerHandle, DeliveredEvent, EventHandler, PublishAck, PublishOptions } from '../types.js';
 import { LeaseBucket } from './leases.js';
+import { splitHeaders } from './messages.js';
 
 export interface GroupContext {
   nc: NatsConnection;
@@ -50,15 +51,7 @@ const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 const RETRY_AFTER_ERROR_MS = 250;
 
 function toEvent(msg: JsMsg, partition: number): DeliveredEvent {
-  const headers: Record<string, string> = {};
-  let dedupeId: string | undefined;
-  if (msg.headers) {
-    for (const [key, values] of msg.headers) {
-      const lower = key.toLowerCase();
-      if (lower === 'nats-msg-id') dedupeId = values[0];
-      else if (!lower.startsWith('nats-')) headers[key] = values[values.length - 1] ?? '';
-    }
-  }
+  const { headers, dedupeId } = splitHeaders(msg.headers);
   return {
     subject: msg.subject,
     data: msg.data,
@@ -183,6 +176,21 @@ export class NatsConsumerGroup implements ConsumerHandle {
 
   assignedPartitions(): number[] {
     return [...this.workers.keys()].sort((a, b) => a - b);
+  }
+
+  async pending(): Promise<number> {
+    const { stream } = this.options;
+    const names = Array.from({ length: partitionCount(this.options) }, (_, p) => `${this.durable}-p${p}`);
+    try {
+      const infos = await Promise.all(names.map((name) => this.ctx.jsm.consumers.info(stream, name)));
+      return infos.reduce((sum, info) => sum + info.num_pending + info.num_ack_pending, 0);
+    } catch (error) {
+      if (this.connectionClosed()) throw new EventBusClosedError(undefined, { cause: error });
+      if (error instanceof JetStreamApiError && error.status !== 503) {
+        throw new EventBusError(`pending of ${this.durable}: ${error.message}`, { cause: error });
+      }
+      throw new EventBusUnavailableError(`pending of ${this.durable}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
   }
 
   consumerOf(partition: number): Consumer {
