@@ -1,4 +1,5 @@
 import { DEFAULT_PERSONAL_FEATURIZER_OPTIONS, DEFAULT_PERSONAL_LEARNER_OPTIONS } from '@aimass/ml';
+import { eventsConfigSchema } from '@aimass/events';
 import { baseConfigShape } from '@aimass/platform';
 import { storeConfigSchema } from '@aimass/storage';
 import { z } from 'zod';
@@ -21,6 +22,8 @@ export const learnerConfigSchema = z.strictObject({
   correctionDenseAlpha: positive('a learning-rate scale').default(DEFAULT_PERSONAL_LEARNER_OPTIONS.correctionDenseAlpha),
   denseL1: nonNegative('an L1 strength').default(DEFAULT_PERSONAL_LEARNER_OPTIONS.denseL1),
   l2: nonNegative('an L2 strength').default(DEFAULT_PERSONAL_LEARNER_OPTIONS.l2),
+  headerAlpha: positive('a learning-rate scale').default(DEFAULT_PERSONAL_LEARNER_OPTIONS.headerAlpha),
+  correctionOffsetClip: positive('a logit bound').default(DEFAULT_PERSONAL_LEARNER_OPTIONS.correctionOffsetClip),
 });
 
 /** Where versions are stored (the standalone process; the embedded mode uses the runner's store). */
@@ -84,6 +87,8 @@ export const serviceConfigSchema = z.strictObject({
   ...baseConfigShape,
   serviceName: baseConfigShape.serviceName.default('personal-model'),
   store: personalModelStoreConfigSchema.prefault({}),
+  /** The event bus (env `AIMASS_EVENTS__KIND`, `AIMASS_EVENTS__SERVERS`, ...); none by default. */
+  events: eventsConfigSchema.prefault({}),
   personalModel: personalModelConfigSchema.prefault({}),
 });
 

@@ -1,3 +1,4 @@
+import type { EventBus } from '@aimass/events';
 import { loadConfig, type Logger } from '@aimass/platform';
 import type { DocumentStore } from '@aimass/storage';
 import { z } from 'zod';
@@ -11,6 +12,8 @@ export interface PersonalModelEmbeddedEnvironment {
   readonly port: number;
   /** The service's own store (`<dataDir>/personal-model.sqlite` in the runner), closed by the runner. */
   openStore(name: string): Promise<DocumentStore>;
+  /** The runner's in-process bus, closed by the runner: model updates are announced on it. */
+  readonly bus?: EventBus | undefined;
 }
 
 export interface PersonalModelEmbeddedRunning {
@@ -33,7 +36,8 @@ export const PERSONAL_MODEL_SERVICE_NAME = 'personal-model';
 
 /**
  * The personal-model service in the one-process mode (tools/runner's EmbeddedService). Its store
- * is the runner's (`env.openStore('personal-model')`); the `store` configuration key is ignored.
+ * is the runner's (`env.openStore('personal-model')`) and so is its bus (`env.bus`); the `store`
+ * and `events` configuration keys are ignored.
  */
 export function createPersonalModelEmbedded(options: PersonalModelEmbeddedOptions = {}) {
   return {
@@ -44,7 +48,7 @@ export function createPersonalModelEmbedded(options: PersonalModelEmbeddedOption
       const fromEnv = loadConfig(envSchema, { env: { ...vars, AIMASS_CONFIG: undefined } }).personalModel;
       const personalModel = personalModelConfigSchema.parse({ ...fromEnv, ...options.config });
       const store = await env.openStore(PERSONAL_MODEL_SERVICE_NAME);
-      const running = await startPersonalModel({ grpc: { host: env.host, port: env.port }, personalModel }, env.logger, { store });
+      const running = await startPersonalModel({ grpc: { host: env.host, port: env.port }, personalModel }, env.logger, { store, bus: env.bus });
       return {
         name: PERSONAL_MODEL_SERVICE_NAME,
         address: running.address,

@@ -1,5 +1,5 @@
 // Public API of @aimass/personal-model: what the runner, fusion's tests, the benchmark and tools use.
-export { PERSONAL_MODEL_GRPC_SERVICES, startPersonalModel, type RunningPersonalModel } from './service.js';
+export { PERSONAL_MODEL_GRPC_SERVICES, startPersonalModel, type PersonalModelDependencies, type RunningPersonalModel } from './service.js';
 export {
   learnerConfigSchema,
   personalModelConfigSchema,
@@ -19,6 +19,18 @@ export {
 } from './embedded.js';
 export { createPersonalModelService, type PersonalModelServiceOptions } from './grpc/personal-model-service.js';
 export { COLLECTIONS, PersonalModelStore, WriteConflict, type CurrentState, type NewVersion, type StoredVersion } from './adapters/model-store.js';
-export { PersonalModels, cacheKey, type ExampleInput, type LoadedModel, type PersonalModelsOptions, type PersonalModelsStats, type WriteResult } from './runtime/personal-models.js';
+export {
+  PersonalModels,
+  cacheKey,
+  type ExampleInput,
+  type LoadedModel,
+  type ModelChange,
+  type ModelChangeAnnouncer,
+  type PersonalModelsOptions,
+  type PersonalModelsStats,
+  type WriteResult,
+} from './runtime/personal-models.js';
+export { ModelEvents, modelEventId, modelUpdatedEvent } from './runtime/model-events.js';
+export { advanceWatermark, alreadyApplied, unseenExamples } from './domain/watermark.js';
 export { ByteLruCache, type CacheStats } from './domain/cache.js';
 export { retention, type CurrentPointer, type GeneralModelRef, type UpdateKindName, type VersionInfo } from './domain/versions.js';

@@ -1,5 +1,6 @@
 // The personal-model service process. Wiring only: configuration, logger, telemetry, the store
-// (SQLite file or MongoDB), the service, graceful drain on SIGTERM/SIGINT.
+// (SQLite file or MongoDB), the event bus (NATS, optional), the service, graceful drain on SIGTERM/SIGINT.
+import { openConfiguredBus } from '@aimass/events';
 import { configOrExit, createLogger, failFast, installSignalHandlers, startServiceTelemetry } from '@aimass/platform';
 import { openConfiguredStore } from '@aimass/storage';
 import { serviceConfigSchema } from './config.js';
@@ -10,5 +11,9 @@ const telemetry = startServiceTelemetry(config);
 const logger = createLogger({ service: config.serviceName, level: config.log.level });
 
 const store = await openConfiguredStore(config.store).catch((err: unknown) => failFast(err));
-const service = await startPersonalModel(config, logger, { store }).catch((err: unknown) => failFast(err));
-installSignalHandlers(service.server, { logger, onShutdown: [() => store.close(), () => telemetry.shutdown()] });
+const bus = await openConfiguredBus(config.events, { name: config.serviceName }).catch((err: unknown) => failFast(err));
+const service = await startPersonalModel(config, logger, { store, bus }).catch((err: unknown) => failFast(err));
+installSignalHandlers(service.server, {
+  logger,
+  onShutdown: [() => service.events?.stop(), () => bus?.close(), () => store.close(), () => telemetry.shutdown()],
+});

@@ -1,10 +1,12 @@
 import type { z } from 'zod';
-import { createGrpcServer, grpcConfigSchema, type GrpcServer, type Logger } from '@aimass/platform';
+import { createGrpcServer, grpcConfigSchema, type BoundAddress, type GrpcServer, type Logger } from '@aimass/platform';
 import { SERVICE_NAMES, loadDescriptorSet, v1 } from '@aimass/proto';
+import type { EventBus } from '@aimass/events';
 import type { DocumentStore } from '@aimass/storage';
 import { PersonalModelStore } from './adapters/model-store.js';
 import { personalModelConfigSchema, type PersonalModelConfigInput } from './config.js';
 import { createPersonalModelService } from './grpc/personal-model-service.js';
+import { ModelEvents } from './runtime/model-events.js';
 import { PersonalModels, type PersonalModelsStats } from './runtime/personal-models.js';
 
 /** The gRPC services this process serves (for health checks). */
@@ -18,23 +20,37 @@ export interface RunningPersonalModel {
   /** The users' models (cache, store, learner), for tests and tools in the same process. */
   readonly models: PersonalModels;
   readonly store: PersonalModelStore;
+  /** The PersonalModelUpdated publisher and subscriber, when started with a bus. */
+  readonly events: ModelEvents | undefined;
   stats(): PersonalModelsStats;
-  /** Drains the server. The document store belongs to the caller and stays open. */
+  /** Drains the server, then stops listening to model events. The store and the bus belong to the caller and stay open. */
   stop(): Promise<void>;
+}
+
+export interface PersonalModelDependencies {
+  store: DocumentStore;
+  /**
+   * With a bus, every write is announced (PersonalModelUpdated, before the call is answered) and
+   * other replicas' announcements drop cached models at once. Without one, replicas see each
+   * other's writes after at most `cache.revalidateMs`.
+   */
+  bus?: EventBus | undefined;
 }
 
 /**
  * Starts the personal-model service on `store` (opened by the caller: SQLite in the one-process
- * mode and tests, MongoDB in a cluster): its collections, the model cache, the gRPC server.
+ * mode and tests, MongoDB in a cluster): its collections, the model cache, the model events when
+ * a bus is given, the gRPC server.
  */
 export async function startPersonalModel(
   config: { grpc: z.input<typeof grpcConfigSchema>; personalModel?: PersonalModelConfigInput | undefined },
   logger: Logger,
-  deps: { store: DocumentStore },
+  deps: PersonalModelDependencies,
 ): Promise<RunningPersonalModel> {
   const grpc = grpcConfigSchema.parse(config.grpc);
   const pm = personalModelConfigSchema.parse(config.personalModel ?? {});
   const store = await PersonalModelStore.open(deps.store);
+  const events = deps.bus ? new ModelEvents(deps.bus, logger) : undefined;
   const models = new PersonalModels({
     store,
     logger,
@@ -45,23 +61,36 @@ export async function startPersonalModel(
     labels: pm.labels,
     sparseDimension: pm.sparseDimension,
     pruning: pm.pruning,
+    announce: events?.announce,
   });
+  // Listening before serving: no write of this replica can precede the stream or the subscription.
+  await events?.start(models);
   const server = createGrpcServer({
     config: grpc,
     logger,
     descriptorSet: loadDescriptorSet(),
     services: [{ definition: v1.PersonalModelServiceService, implementation: createPersonalModelService({ models, config: pm }) }],
   });
-  const bound = await server.start();
+  let bound: BoundAddress;
+  try {
+    bound = await server.start();
+  } catch (err) {
+    await events?.stop();
+    throw err;
+  }
   for (const name of PERSONAL_MODEL_GRPC_SERVICES) server.setServingStatus(name, 'SERVING');
-  logger.info({ address: bound.address, store: deps.store.kind, cacheMaxBytes: pm.cache.maxBytes, versionsKept: pm.versionsKept }, 'personal-model serving');
+  logger.info({ address: bound.address, store: deps.store.kind, events: events !== undefined, cacheMaxBytes: pm.cache.maxBytes, versionsKept: pm.versionsKept }, 'personal-model serving');
   return {
     address: bound.address,
     port: bound.port,
     server,
     models,
     store,
+    events,
     stats: () => models.stats(),
-    stop: () => server.drain(),
+    stop: async () => {
+      await server.drain();
+      await events?.stop();
+    },
   };
 }

@@ -47,6 +47,31 @@ describe('versions: compare-and-set, retention, rollback, cache', () => {
     expect(await h.service.store.countUser('acme', user)).toEqual({ current: 1, versions: 1, idempotency: 1 });
   });
 
+  it('a batch replayed after a crash (same examples, another idempotency key) has no second effect', async () => {
+    const user = pseudonymOf('replayed');
+    const batch = [101, 102, 103].map((sourceSequence) => example(world.mail(), 'spam', { sourceSequence }));
+    const first = await h.call('train', { userPseudonym: user, examples: batch, idempotencyKey: 'batch-101-103', expectedVersion: 0 });
+    expect(first).toMatchObject({ duplicate: false, examplesApplied: 3, examplesSkipped: 0, model: { version: 1, exampleCount: 3, lastAppliedSequence: 103 } });
+
+    // The updater crashed before acknowledging; its successor builds the batch again, with a new key.
+    const replay = await h.call('train', { userPseudonym: user, examples: batch, idempotencyKey: 'retry-after-crash', expectedVersion: 1 });
+    expect(replay).toMatchObject({ duplicate: true, examplesApplied: 0, examplesSkipped: 3, model: { version: 1, exampleCount: 3, lastAppliedSequence: 103, current: true } });
+    expect(await h.service.store.countUser('acme', user)).toEqual({ current: 1, versions: 1, idempotency: 1 });
+
+    // A batch overlapping the watermark applies only the new events.
+    const overlap = [102, 103, 104].map((sourceSequence) => example(world.mail(), 'ham', { sourceSequence }));
+    const next = await h.call('train', { userPseudonym: user, examples: overlap, idempotencyKey: 'batch-102-104', expectedVersion: 1 });
+    expect(next).toMatchObject({ duplicate: false, examplesApplied: 1, examplesSkipped: 2, model: { version: 2, exampleCount: 4, lastAppliedSequence: 104 } });
+    const listed = await h.call('listVersions', { userPseudonym: user, page: undefined });
+    expect(listed.versions.map((v) => [v.version, v.lastAppliedSequence])).toEqual([
+      [2, 104],
+      [1, 103],
+    ]);
+    // The idempotency key answers as before, with nothing applied by this call.
+    const again = await h.call('train', { userPseudonym: user, examples: overlap, idempotencyKey: 'batch-102-104', expectedVersion: 2 });
+    expect(again).toMatchObject({ duplicate: true, examplesApplied: 0, examplesSkipped: 3, model: { version: 2 } });
+  });
+
   it('rejects a stale expected_version with ABORTED naming the current version', async () => {
     const user = pseudonymOf('racer');
     const err = await failure(h.call('train', { userPseudonym: user, examples: [example(world.mail(), 'spam')], idempotencyKey: '', expectedVersion: 2 }));

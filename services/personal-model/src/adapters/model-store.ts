@@ -7,7 +7,8 @@
  *   `writeAtomic` with a conditional put of this pointer, so of two writers that read the same
  *   pointer exactly one commits and the other gets a conflict (nothing of it is written).
  * - `personal_versions`, id = `<pseudonym>:<version>`: one document per kept version, parameters
- *   as bytes plus the version's record (general model, labels, example count, kind, ...).
+ *   as bytes plus the version's record (general model, labels, example count, kind, feedback
+ *   watermark, ...).
  * - `personal_idempotency`, id = `<pseudonym>:<key>`: the version an idempotency key produced,
  *   created (`absent`) in the same batch, so a key is applied at most once even under races.
  */
@@ -46,6 +47,8 @@ interface InfoFields {
   kind: UpdateKindName;
   restored_from_version: number;
   created_at: Date;
+  /** Absent in versions written before the watermark existed: read as 0. */
+  last_applied_sequence?: number;
 }
 
 interface VersionDoc extends InfoFields {
@@ -102,6 +105,7 @@ function toInfo(d: InfoFields): VersionInfo {
     kind: d.kind,
     restoredFromVersion: d.restored_from_version,
     createdAt: d.created_at,
+    lastAppliedSequence: d.last_applied_sequence ?? 0,
   };
 }
 
@@ -114,6 +118,7 @@ function fromInfo(info: VersionInfo): InfoFields {
     kind: info.kind,
     restored_from_version: info.restoredFromVersion,
     created_at: info.createdAt,
+    last_applied_sequence: info.lastAppliedSequence,
   };
 }
 

@@ -25,6 +25,8 @@ export interface VersionInfo {
   /** For rollbacks, the version whose parameters were restored; else 0. */
   restoredFromVersion: number;
   createdAt: Date;
+  /** Highest feedback stream sequence learnt from (see watermark.ts); 0 when no example carried one. */
+  lastAppliedSequence: number;
 }
 
 /** The user's current version and the oldest one still kept (versions in between all exist). */

@@ -49,6 +49,7 @@ export function createPersonalModelService(options: PersonalModelServiceOptions)
     restoredFromVersion: i.restoredFromVersion,
     createdAt: i.createdAt,
     current,
+    lastAppliedSequence: i.lastAppliedSequence,
   });
 
   const examplesOf = (examples: v1.TrainingExample[], field: string, defaultGeneral?: v1.ModelRef): ExampleInput[] => {
@@ -61,6 +62,7 @@ export function createPersonalModelService(options: PersonalModelServiceOptions)
         sparse: checkSparse(e.sparseFeatures, `${at}.sparse_features`, limits.maxSparseEntries),
         label: e.label,
         weight: checkWeight(e.weight, `${at}.weight`),
+        sourceSequence: checkVersionNumber(e.sourceSequence, `${at}.source_sequence`),
         field: at,
       };
     });
@@ -129,8 +131,8 @@ export function createPersonalModelService(options: PersonalModelServiceOptions)
       const idempotencyKey = checkIdempotencyKey(req.idempotencyKey, 'idempotency_key', limits.maxIdempotencyKeyLength);
       const expectedVersion = checkVersionNumber(req.expectedVersion, 'expected_version');
       const result = await models.train(tenant, user, examples, { expectedVersion, idempotencyKey, signal: ctx.signal, deadline: ctx.deadline });
-      ctx.logger.debug({ tenant, user, version: result.info.version, duplicate: result.duplicate, examples: examples.length }, 'trained personal model');
-      return { model: info(user, result.info, result.current), duplicate: result.duplicate };
+      ctx.logger.debug({ tenant, user, version: result.info.version, duplicate: result.duplicate, applied: result.applied, skipped: result.skipped }, 'trained personal model');
+      return { model: info(user, result.info, result.current), duplicate: result.duplicate, examplesApplied: result.applied, examplesSkipped: result.skipped };
     }),
 
     getModel: unary<v1.GetModelRequest, v1.GetModelResponse>(async (req, ctx) => {
@@ -167,7 +169,7 @@ export function createPersonalModelService(options: PersonalModelServiceOptions)
     deleteUser: unary<v1.DeleteUserRequest, v1.DeleteUserResponse>(async (req, ctx) => {
       const tenant = tenantFromMetadata(ctx.metadata);
       const user = checkPseudonym(req.userPseudonym);
-      const deletedVersions = await models.deleteUser(tenant, user);
+      const deletedVersions = await models.deleteUser(tenant, user, req.erasureId || undefined);
       ctx.logger.info({ tenant, user, deletedVersions, erasureId: req.erasureId || undefined }, 'deleted personal model');
       return { deletedVersions };
     }),

@@ -22,6 +22,7 @@ import { WriteConflict, type CurrentState, type PersonalModelStore, type StoredV
 import { ByteLruCache, type CacheStats } from '../domain/cache.js';
 import { checkLabel, modelInput } from '../domain/validation.js';
 import { CACHE_ENTRY_OVERHEAD_BYTES, CACHE_NEGATIVE_ENTRY_BYTES, describeGeneralModel, sameGeneralModel, type GeneralModelRef, type VersionInfo } from '../domain/versions.js';
+import { advanceWatermark, unseenExamples } from '../domain/watermark.js';
 
 /** A user's current model, as scoring uses it. */
 export interface LoadedModel {
@@ -31,21 +32,50 @@ export interface LoadedModel {
 
 type CacheValue = { kind: 'model'; loaded: LoadedModel; checkedAt: number } | { kind: 'none'; checkedAt: number };
 
+/** A store load in flight; `stale` once an invalidation arrived during it, so its result is not cached. */
+interface Load {
+  promise: Promise<LoadedModel | undefined>;
+  stale: boolean;
+}
+
+/**
+ * What changed in a user's model, for the other replicas (PersonalModelUpdated). `info` is
+ * undefined when the model was erased: version 0, "no model any more".
+ */
+export interface ModelChange {
+  tenant: string;
+  user: string;
+  info: VersionInfo | undefined;
+  previousVersion: number;
+  /** Erasures: the caller's erasure id, which makes the event id of a retried erasure the same. */
+  erasureId?: string | undefined;
+}
+
+/** Tells the other replicas about a write; rejects when that could not be confirmed. */
+export type ModelChangeAnnouncer = (change: ModelChange) => Promise<void>;
+
 /** One training example, validated except for what depends on the model (label, lengths). */
 export interface ExampleInput {
   general: { model: GeneralModelRef; logits: number[]; embedding: number[] };
   sparse: { dimension: number; indices: number[]; values: number[] } | undefined;
   label: string;
   weight: number;
+  /** Stream sequence of the feedback event it comes from; 0 or absent when none. */
+  sourceSequence?: number | undefined;
   /** Field path of the example, for error messages (`examples[3]`). */
   field: string;
 }
 
 export interface WriteResult {
   info: VersionInfo;
+  /** The idempotency key was already applied, or every example was below the watermark: nothing written. */
   duplicate: boolean;
   /** Whether the version is the current one (a duplicate's may have been superseded since). */
   current: boolean;
+  /** Examples this call learnt from. */
+  applied: number;
+  /** Examples this call did not learn from because the model already had (all of them for a duplicate). */
+  skipped: number;
 }
 
 export interface PersonalModelsOptions {
@@ -61,6 +91,12 @@ export interface PersonalModelsOptions {
   sparseDimension: number;
   /** Applied to every trained model before it is stored. */
   pruning?: { minAbsZ: number; maxSparseCoordinates: number } | undefined;
+  /**
+   * Called after every write (and every duplicate answer of the current version) before the
+   * call is answered; a rejection answers UNAVAILABLE. Without it, other replicas see writes
+   * after at most `revalidateMs`.
+   */
+  announce?: ModelChangeAnnouncer | undefined;
   now?: () => number;
 }
 
@@ -73,13 +109,21 @@ export interface PersonalModelsStats {
   versionsWritten: number;
   conflicts: number;
   duplicates: number;
+  /** Examples skipped because the model had already learnt from them (watermark). */
+  examplesSkipped: number;
+  /** Cached entries dropped because another replica announced another version. */
+  invalidations: number;
+  /** Whole-cache drops (events may have been missed). */
+  cacheClears: number;
+  /** Changes announced to the other replicas. */
+  announced: number;
 }
 
 export class PersonalModels {
   private readonly cache: ByteLruCache<CacheValue>;
-  private readonly loading = new Map<string, Promise<LoadedModel | undefined>>();
+  private readonly loading = new Map<string, Load>();
   private readonly now: () => number;
-  private counters = { revalidations: 0, loads: 0, versionsWritten: 0, conflicts: 0, duplicates: 0 };
+  private counters = { revalidations: 0, loads: 0, versionsWritten: 0, conflicts: 0, duplicates: 0, examplesSkipped: 0, invalidations: 0, cacheClears: 0, announced: 0 };
 
   constructor(private readonly options: PersonalModelsOptions) {
     this.cache = new ByteLruCache(options.cacheMaxBytes);
@@ -96,38 +140,72 @@ export class PersonalModels {
     const cached = this.cache.get(key);
     if (cached && this.now() - cached.checkedAt < this.options.revalidateMs) return cached.kind === 'model' ? cached.loaded : undefined;
     const inflight = this.loading.get(key);
-    if (inflight) return inflight;
-    const promise = this.load(tenant, user, cached).finally(() => this.loading.delete(key));
-    this.loading.set(key, promise);
-    return promise;
+    if (inflight) return inflight.promise;
+    const load: Load = { promise: Promise.resolve(undefined), stale: false };
+    load.promise = this.load(tenant, user, cached, load).finally(() => {
+      if (this.loading.get(key) === load) this.loading.delete(key);
+    });
+    this.loading.set(key, load);
+    return load.promise;
   }
 
-  private async load(tenant: string, user: string, cached: CacheValue | undefined): Promise<LoadedModel | undefined> {
+  private async load(tenant: string, user: string, cached: CacheValue | undefined, load: Load): Promise<LoadedModel | undefined> {
     const key = cacheKey(tenant, user);
     const pointer = await this.options.store.pointer(tenant, user);
     if (cached) {
       this.counters.revalidations++;
       const same = cached.kind === 'model' ? pointer?.version === cached.loaded.info.version : pointer === undefined;
       if (same) {
-        cached.checkedAt = this.now();
+        if (!load.stale) cached.checkedAt = this.now();
         return cached.kind === 'model' ? cached.loaded : undefined;
       }
     }
     if (!pointer) {
-      this.cache.set(key, { kind: 'none', checkedAt: this.now() }, CACHE_NEGATIVE_ENTRY_BYTES);
+      if (!load.stale) this.cache.set(key, { kind: 'none', checkedAt: this.now() }, CACHE_NEGATIVE_ENTRY_BYTES);
       return undefined;
     }
     const stored = await this.options.store.version(tenant, user, pointer.version);
     if (!stored) {
       // Only an erasure racing a write leaves a pointer without its version; treat it as no model.
       this.options.logger.warn({ tenant, user, version: pointer.version }, 'personal model pointer without its version document: treated as no model');
-      this.cache.set(key, { kind: 'none', checkedAt: this.now() }, CACHE_NEGATIVE_ENTRY_BYTES);
+      if (!load.stale) this.cache.set(key, { kind: 'none', checkedAt: this.now() }, CACHE_NEGATIVE_ENTRY_BYTES);
       return undefined;
     }
     this.counters.loads++;
     const loaded = { info: stored.info, model: this.decode(stored) };
-    this.remember(tenant, user, loaded, loaded.model.memoryBytes);
+    // A load that an invalidation overtook may have read the version before the announced one:
+    // answer this call with it, but let the next one read the store again.
+    if (!load.stale) this.remember(tenant, user, loaded, loaded.model.memoryBytes);
     return loaded;
+  }
+
+  /**
+   * Another replica announced `version` of a user's model (0: erased). A cached entry holding
+   * another version is dropped, so the next call reads the store; one holding that very version
+   * (typically this replica's own write) stays. Returns whether something was dropped.
+   */
+  invalidate(tenant: string, user: string, version: number): boolean {
+    const key = cacheKey(tenant, user);
+    const cached = this.cache.peek(key);
+    const same = cached?.kind === 'model' ? cached.loaded.info.version === version : cached?.kind === 'none' && version === 0;
+    if (same) return false;
+    const inflight = this.loading.get(key);
+    if (inflight) {
+      inflight.stale = true;
+      this.loading.delete(key);
+    }
+    if (!cached) return false;
+    this.cache.delete(key);
+    this.counters.invalidations++;
+    return true;
+  }
+
+  /** Forgets every cached model (announcements may have been missed). */
+  clearCache(): void {
+    for (const load of this.loading.values()) load.stale = true;
+    this.loading.clear();
+    this.cache.clear();
+    this.counters.cacheClears++;
   }
 
   private decode(stored: StoredVersion): PersonalModel {
@@ -147,38 +225,51 @@ export class PersonalModels {
 
   /** Applies examples to the user's current model (or a new one) and writes the next version. */
   async train(tenant: string, user: string, examples: ExampleInput[], opts: { expectedVersion: number; idempotencyKey?: string | undefined; signal: AbortSignal; deadline?: Date | undefined }): Promise<WriteResult> {
-    const duplicate = await this.duplicate(tenant, user, opts.idempotencyKey, 'train');
-    if (duplicate) return duplicate;
+    const duplicate = await this.duplicate(tenant, user, opts.idempotencyKey, 'train', examples.length);
+    if (duplicate) return this.announced(tenant, user, duplicate);
     const generalModel = sameGeneralAcross(examples);
     const pointer = await this.options.store.pointer(tenant, user);
     this.expect(pointer, opts.expectedVersion, 'expected_version');
     let model: PersonalModel;
     let base: VersionInfo | undefined;
+    let stored: StoredVersion | undefined;
     if (pointer) {
-      const stored = await this.options.store.version(tenant, user, pointer.version);
+      stored = await this.options.store.version(tenant, user, pointer.version);
       if (!stored) throw new ConflictError('the model is being erased concurrently: read it again (GetModel) before training');
       base = stored.info;
-      if (!sameGeneralModel(base.generalModel, generalModel)) {
+    }
+    // Before the pairing check: a replayed batch from before a refit is already learnt, not refused.
+    const { apply, skipped } = unseenExamples(examples, base?.lastAppliedSequence ?? 0);
+    this.counters.examplesSkipped += skipped;
+    if (apply.length === 0 && base) {
+      this.counters.duplicates++;
+      return this.announced(tenant, user, { info: base, duplicate: true, current: true, applied: 0, skipped });
+    }
+    if (stored) {
+      if (!sameGeneralModel(stored.info.generalModel, generalModel)) {
         throw new FailedPreconditionError(
-          `the user's model is paired with general model ${describeGeneralModel(base.generalModel)}, the examples come from ${describeGeneralModel(generalModel)}: Refit the user on the new general model first`,
+          `the user's model is paired with general model ${describeGeneralModel(stored.info.generalModel)}, the examples come from ${describeGeneralModel(generalModel)}: Refit the user on the new general model first`,
         );
       }
       model = this.decode(stored).clone();
     } else {
-      model = this.createModel(examples[0]!);
+      model = this.createModel(apply[0]!);
     }
     const labels = base?.labels ?? [...this.options.labels];
-    this.learn(model, examples, labels);
+    this.learn(model, apply, labels);
     const info: VersionInfo = {
       version: (pointer?.version ?? 0) + 1,
       generalModel,
       labels,
-      exampleCount: (base?.exampleCount ?? 0) + examples.length,
+      exampleCount: (base?.exampleCount ?? 0) + apply.length,
       kind: 'TRAIN',
       restoredFromVersion: 0,
       createdAt: new Date(this.now()),
+      lastAppliedSequence: advanceWatermark(base?.lastAppliedSequence ?? 0, apply),
     };
-    return this.commit(tenant, user, pointer, info, model.serialize(), opts.idempotencyKey ? { key: opts.idempotencyKey, operation: 'train' } : undefined, opts.signal, opts.deadline, 'expected_version');
+    const idempotency = opts.idempotencyKey ? { key: opts.idempotencyKey, operation: 'train' as const } : undefined;
+    const result = await this.commit(tenant, user, pointer, info, model.serialize(), idempotency, opts.signal, opts.deadline, 'expected_version', examples.length);
+    return this.announced(tenant, user, result.duplicate ? result : { ...result, applied: apply.length, skipped });
   }
 
   /** Trains `model` on the examples (bad ones are the caller's INVALID_ARGUMENT) and prunes it to the storage budget. */
@@ -200,8 +291,8 @@ export class PersonalModels {
     examples: ExampleInput[],
     opts: { expectedVersion: number; idempotencyKey?: string | undefined; signal: AbortSignal; deadline?: Date | undefined },
   ): Promise<WriteResult> {
-    const duplicate = await this.duplicate(tenant, user, opts.idempotencyKey, 'refit');
-    if (duplicate) return duplicate;
+    const duplicate = await this.duplicate(tenant, user, opts.idempotencyKey, 'refit', examples.length);
+    if (duplicate) return this.announced(tenant, user, duplicate);
     examples.forEach((e) => {
       if (!sameGeneralModel(e.general.model, generalModel)) {
         throw new InvalidArgumentError(
@@ -223,8 +314,12 @@ export class PersonalModels {
       kind: 'REFIT',
       restoredFromVersion: 0,
       createdAt: new Date(this.now()),
+      // The refit model has learnt exactly its history: what came after it must still be applied.
+      lastAppliedSequence: advanceWatermark(0, examples),
     };
-    return this.commit(tenant, user, pointer, info, model.serialize(), opts.idempotencyKey ? { key: opts.idempotencyKey, operation: 'refit' } : undefined, opts.signal, opts.deadline, 'expected_version');
+    const idempotency = opts.idempotencyKey ? { key: opts.idempotencyKey, operation: 'refit' as const } : undefined;
+    const result = await this.commit(tenant, user, pointer, info, model.serialize(), idempotency, opts.signal, opts.deadline, 'expected_version', examples.length);
+    return this.announced(tenant, user, result);
   }
 
   /** Makes a kept version's parameters current again, as a new version. */
@@ -236,15 +331,19 @@ export class PersonalModels {
     if (!target) {
       throw new NotFoundError(`to_version ${toVersion} is not a kept version of this user's model (kept: ${pointer.oldestVersion} to ${pointer.version})`);
     }
+    const current = toVersion === pointer.version ? target : await this.options.store.version(tenant, user, pointer.version);
     const info: VersionInfo = {
       ...target.info,
       version: pointer.version + 1,
       kind: 'ROLLBACK',
       restoredFromVersion: toVersion,
       createdAt: new Date(this.now()),
+      // The watermark never goes back: feedback the rollback dropped is not learnt again when
+      // its events are replayed.
+      lastAppliedSequence: Math.max(target.info.lastAppliedSequence, current?.info.lastAppliedSequence ?? 0),
     };
-    const result = await this.commit(tenant, user, pointer, info, target.parameters, undefined, opts.signal, opts.deadline, 'expected_version');
-    return result.info;
+    const result = await this.commit(tenant, user, pointer, info, target.parameters, undefined, opts.signal, opts.deadline, 'expected_version', 0);
+    return (await this.announced(tenant, user, result)).info;
   }
 
   /** A version's record and parameters; version 0 is the current one. */
@@ -264,12 +363,18 @@ export class PersonalModels {
     return { ...result, current: pointer.version };
   }
 
-  /** Deletes every version, idempotency record and cached copy of the user's model. */
-  async deleteUser(tenant: string, user: string): Promise<number> {
+  /**
+   * Deletes every version, idempotency record and cached copy of the user's model, then
+   * announces version 0 (also when there was nothing left: a retried erasure must announce again).
+   */
+  async deleteUser(tenant: string, user: string, erasureId?: string): Promise<number> {
     this.cache.delete(cacheKey(tenant, user));
+    const pointer = await this.options.store.pointer(tenant, user);
     const deleted = await this.options.store.deleteUser(tenant, user);
     // A load that started before the deletion may have re-filled the cache meanwhile.
+    this.invalidate(tenant, user, 0);
     this.cache.delete(cacheKey(tenant, user));
+    await this.announce({ tenant, user, info: undefined, previousVersion: pointer?.version ?? 0, erasureId });
     return deleted;
   }
 
@@ -278,7 +383,7 @@ export class PersonalModels {
     return this.cache.delete(cacheKey(tenant, user));
   }
 
-  private async duplicate(tenant: string, user: string, key: string | undefined, operation: 'train' | 'refit'): Promise<WriteResult | undefined> {
+  private async duplicate(tenant: string, user: string, key: string | undefined, operation: 'train' | 'refit', examples: number): Promise<WriteResult | undefined> {
     if (!key) return undefined;
     const found = await this.options.store.idempotent(tenant, user, key);
     if (!found) return undefined;
@@ -287,7 +392,24 @@ export class PersonalModels {
     }
     this.counters.duplicates++;
     const pointer = await this.options.store.pointer(tenant, user);
-    return { info: found.info, duplicate: true, current: pointer?.version === found.info.version };
+    return { info: found.info, duplicate: true, current: pointer?.version === found.info.version, applied: 0, skipped: examples };
+  }
+
+  /**
+   * Announces the version a call answers with, when it is still current: a duplicate answer too,
+   * because the call that wrote it may have failed to announce it (its caller got UNAVAILABLE and
+   * retried). A superseded version is not announced: the write that superseded it was.
+   */
+  private async announced(tenant: string, user: string, result: WriteResult): Promise<WriteResult> {
+    if (result.current) await this.announce({ tenant, user, info: result.info, previousVersion: result.info.version - 1 });
+    return result;
+  }
+
+  private async announce(change: ModelChange): Promise<void> {
+    const announce = this.options.announce;
+    if (!announce) return;
+    await announce(change);
+    this.counters.announced++;
   }
 
   private expect(pointer: CurrentState | undefined, expected: number, field: string): void {
@@ -328,6 +450,7 @@ export class PersonalModels {
     signal: AbortSignal,
     deadline: Date | undefined,
     field: string,
+    examples: number,
   ): Promise<WriteResult> {
     // A call whose caller has given up writes nothing: it would be answered with an error. (A
     // deadline that passes during the write itself still commits; a retry with the same
@@ -340,7 +463,7 @@ export class PersonalModels {
       if (!(err instanceof WriteConflict)) throw err;
       // The winner may have been a retry of this very request (same key): then this is a duplicate.
       if (idempotency) {
-        const found = await this.duplicate(tenant, user, idempotency.key, idempotency.operation);
+        const found = await this.duplicate(tenant, user, idempotency.key, idempotency.operation, examples);
         if (found) return found;
       }
       this.counters.conflicts++;
@@ -352,7 +475,7 @@ export class PersonalModels {
     this.counters.versionsWritten++;
     const model = PersonalModel.deserialize(parameters, this.options.learner);
     this.remember(tenant, user, { info, model }, model.memoryBytes);
-    return { info, duplicate: false, current: true };
+    return { info, duplicate: false, current: true, applied: examples, skipped: 0 };
   }
 }
 

@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
 import { INVALID_FIELD_KEY, TENANT_METADATA_KEY, createLogger, pseudonymize, type Logger } from '@aimass/platform';
+import type { EventBus } from '@aimass/events';
 import { v1 } from '@aimass/proto';
 import { openSqliteStore, type DocumentStore } from '@aimass/storage';
 import { tempDir, type TempDir } from '@aimass/testing';
@@ -49,12 +50,20 @@ type Method<K extends UnaryName> = v1.PersonalModelServiceClient[K];
 type RequestOf<K extends UnaryName> = Parameters<Extract<Method<K>, (req: never, md: Metadata, opts: never, cb: never) => unknown>>[0];
 type ResponseOf<K extends UnaryName> = Parameters<Parameters<Extract<Method<K>, (req: never, md: Metadata, opts: never, cb: never) => unknown>>[3]>[1];
 
-export async function startHarness(config: PersonalModelConfigInput = {}): Promise<Harness> {
+export interface HarnessOptions {
+  /** Started with this bus (model events); the bus stays the caller's. */
+  bus?: EventBus | undefined;
+  /** Another replica on the same SQLite file; a fresh file in a temporary directory by default. */
+  dbPath?: string | undefined;
+}
+
+export async function startHarness(config: PersonalModelConfigInput = {}, options: HarnessOptions = {}): Promise<Harness> {
   const dir = await tempDir('pm-test-');
-  const dbPath = join(dir.path, 'personal-model.sqlite');
+  const dbPath = options.dbPath ?? join(dir.path, 'personal-model.sqlite');
   let store = await openSqliteStore({ path: dbPath });
   const { logger } = quietLogger();
-  const start = (c: PersonalModelConfigInput) => startPersonalModel({ grpc: { host: '127.0.0.1', port: 0, drainTimeoutMs: 2_000 }, personalModel: c }, logger, { store });
+  const start = (c: PersonalModelConfigInput) =>
+    startPersonalModel({ grpc: { host: '127.0.0.1', port: 0, drainTimeoutMs: 2_000 }, personalModel: c }, logger, { store, bus: options.bus });
   let service = await start(config);
   let client = new v1.PersonalModelServiceClient(service.address, credentials.createInsecure());
   const harness: Harness = {

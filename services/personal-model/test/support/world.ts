@@ -44,7 +44,7 @@ export function mailWorld(seed = 1) {
 }
 
 export function example(mail: Mail, label: string, extra: Partial<v1.TrainingExample> = {}): v1.TrainingExample {
-  return { general: mail.general, sparseFeatures: mail.sparse, label, weight: 0, sourceEventId: '', occurredAt: undefined, ...extra };
+  return { general: mail.general, sparseFeatures: mail.sparse, label, weight: 0, sourceEventId: '', occurredAt: undefined, sourceSequence: 0, ...extra };
 }
 
 export function scoreItem(user: string, mail: Mail, itemId = 'i'): v1.ScoreItem {
