@@ -71,4 +71,13 @@ describe('fusion configuration', () => {
     expect(() => loadConfig(serviceConfigSchema, { env: {} })).toThrow(ConfigError);
     expect(() => loadConfig(serviceConfigSchema, { env: { AIMASS_PSEUDONYM__SECRET: SECRET, AIMASS_STORE__KIND: 'mongodb' } })).toThrow(/store\.url/);
   });
+
+  it('has no event bus by default (Feedback trains directly); events.kind nats with servers from the environment', () => {
+    expect(loadConfig(serviceConfigSchema, { env: { AIMASS_PSEUDONYM__SECRET: SECRET } }).events).toEqual({ kind: 'none' });
+    const config = loadConfig(serviceConfigSchema, {
+      env: { AIMASS_PSEUDONYM__SECRET: SECRET, AIMASS_EVENTS__KIND: 'nats', AIMASS_EVENTS__SERVERS: 'nats://nats-0:4222, nats://nats-1:4222' },
+    });
+    expect(config.events).toMatchObject({ kind: 'nats', servers: ['nats://nats-0:4222', 'nats://nats-1:4222'] });
+    expect(() => loadConfig(serviceConfigSchema, { env: { AIMASS_PSEUDONYM__SECRET: SECRET, AIMASS_EVENTS__KIND: 'nats' } })).toThrow(/events\.servers/);
+  });
 });

@@ -1,4 +1,5 @@
 import { baseConfigShape, isValidTenantId, pseudonymConfigSchema } from '@aimass/platform';
+import { eventsConfigSchema } from '@aimass/events';
 import type { v1 } from '@aimass/proto';
 import { storeConfigSchema } from '@aimass/storage';
 import { z } from 'zod';
@@ -182,12 +183,17 @@ export type TenantPolicyConfig = FusionConfig['tenants'][string];
 /** The `store` section of the standalone service: where prediction records and feedback keys live. */
 export const fusionStoreConfigSchema = storeConfigSchema({ path: '.data/fusion.sqlite', database: 'fusion' });
 
-/** The service's whole configuration: base keys, `pseudonym`, `store` and `fusion`. */
+/** The service's whole configuration: base keys, `pseudonym`, `store`, `events` and `fusion`. */
 export const serviceConfigSchema = z.strictObject({
   ...baseConfigShape,
   serviceName: baseConfigShape.serviceName.default('fusion'),
   pseudonym: pseudonymConfigSchema,
   store: fusionStoreConfigSchema.prefault({}),
+  /**
+   * The event bus (`kind: nats` with `servers`): Feedback then publishes FeedbackRecorded for the
+   * updater. `kind: none` (the default): no bus and no updater, so Feedback trains directly.
+   */
+  events: eventsConfigSchema.prefault({}),
   fusion: fusionConfigSchema.prefault({}),
 });
 

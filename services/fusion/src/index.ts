@@ -27,6 +27,7 @@ export {
   type FusionEmbeddedRunning,
 } from './embedded.js';
 export { DirectTrainingRecorder, type FeedbackRecorder, type FeedbackToRecord } from './adapters/feedback-recorder.js';
+export { EventFeedbackRecorder, FUSION_PRODUCER, type EventFeedbackRecorderOptions } from './adapters/event-feedback-recorder.js';
 export {
   STRATEGIES,
   STRATEGY_NAMES,

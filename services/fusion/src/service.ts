@@ -2,8 +2,10 @@ import type { Interceptor } from '@grpc/grpc-js';
 import type { z } from 'zod';
 import { createPersonalFeaturizer } from '@aimass/ml';
 import { Pseudonymizer, createGrpcServer, grpcConfigSchema, pseudonymConfigSchema, type GrpcServer, type Logger } from '@aimass/platform';
+import { FEEDBACK_STREAM, type EventBus, type PayloadSealer } from '@aimass/events';
 import { SERVICE_NAMES, loadDescriptorSet, v1 } from '@aimass/proto';
 import type { DocumentStore } from '@aimass/storage';
+import { EventFeedbackRecorder } from './adapters/event-feedback-recorder.js';
 import { FeedbackKeys } from './adapters/feedback-keys.js';
 import { DirectTrainingRecorder, type FeedbackRecorder } from './adapters/feedback-recorder.js';
 import { GeneralModelClient } from './adapters/general-model-client.js';
@@ -26,7 +28,16 @@ const HOUR_MS = 3_600_000;
 export interface FusionDependencies {
   /** Where prediction records and Feedback idempotency keys are kept (the caller opens and closes it). */
   readonly store: DocumentStore;
-  /** Where validated feedback goes; by default it trains the personal model directly. */
+  /**
+   * The event bus (the caller opens and closes it). With one, Feedback publishes a durable
+   * FeedbackRecorded event that the updater consumes (`EventFeedbackRecorder`), and fusion ensures
+   * the feedback stream at start. Without one there is no updater to consume
+   * feedback, so Feedback trains the personal model directly (`DirectTrainingRecorder`).
+   */
+  readonly bus?: EventBus | undefined;
+  /** Seals the personal data in FeedbackRecorded events; `plaintextSealer()` by default (issue 6 brings per-user keys). */
+  readonly sealer?: PayloadSealer | undefined;
+  /** Where validated feedback goes; overrides the choice above (tests, benchmarks). */
   readonly recorder?: FeedbackRecorder | undefined;
   /** grpc-js interceptors for the downstream clients (metrics, call counting in tests and benchmarks). */
   readonly interceptors?: { readonly generalModel?: readonly Interceptor[]; readonly personalModel?: readonly Interceptor[] } | undefined;
@@ -89,7 +100,10 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
   const grpc = grpcConfigSchema.parse(config.grpc);
   const fusion = fusionConfigSchema.parse(config.fusion);
   const pseudonymizer = Pseudonymizer.fromConfig(pseudonymConfigSchema.parse(config.pseudonym));
-  const { store } = deps;
+  const { store, bus } = deps;
+  // Before serving: an OK Feedback needs a stream to be stored in. (The dead-letter stream is the
+  // updater's to declare.)
+  if (bus) await bus.ensureStream(FEEDBACK_STREAM);
 
   const coalescing = fusion.coalescing.enabled ? fusion.coalescing : undefined;
   const records = await PredictionRecords.open(store, { retentionMs: fusion.predictions.retentionHours * HOUR_MS, coalescing });
@@ -127,7 +141,7 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
   const feedback = new FeedbackService({
     ...shared,
     keys,
-    recorder: deps.recorder ?? new DirectTrainingRecorder(personal),
+    recorder: deps.recorder ?? (bus ? new EventFeedbackRecorder(bus, { sealer: deps.sealer, logger }) : new DirectTrainingRecorder(personal)),
     retentionHours: fusion.predictions.retentionHours,
   });
 
@@ -191,6 +205,8 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
       defaultStrategy: fusion.defaults.strategy,
       coalescing: coalescing ? { maxItems: coalescing.maxItems, maxDelayMs: coalescing.maxDelayMs } : false,
       tenantsConfigured: Object.keys(fusion.tenants).length,
+      // events: FeedbackRecorded for the updater; direct: no bus, so no updater, Feedback trains in the call.
+      feedback: deps.recorder ? 'custom' : bus ? 'events' : 'direct',
     },
     'fusion serving',
   );

@@ -77,13 +77,18 @@ describe('Feedback', () => {
     expect((await modelOf('erin'))?.exampleCount).toBe(1);
   });
 
-  it('without a key, each call is new feedback', async () => {
+  it('without a key, the same feedback again is the same event (applied once); other feedback is new', async () => {
     const input = text('project review moved to tomorrow');
     const a = await feedback(client, { userId: 'frank', input, label: 'ham' });
     const b = await feedback(client, { userId: 'frank', input, label: 'ham' });
-    expect(a.eventId).not.toBe(b.eventId);
-    expect([a.duplicate, b.duplicate]).toEqual([false, false]);
-    expect(await modelOf('frank')).toMatchObject({ version: 2, exampleCount: 2 });
+    expect(a).toEqual({ accepted: true, eventId: expect.stringMatching(UUID_PATTERN), duplicate: false });
+    expect(b).toEqual({ accepted: true, eventId: a.eventId, duplicate: true });
+    expect(await modelOf('frank')).toMatchObject({ version: 1, exampleCount: 1 });
+    const c = await feedback(client, { userId: 'frank', input: text('agenda for the review'), label: 'ham' });
+    const d = await feedback(client, { userId: 'frank', input, label: 'spam' });
+    expect(new Set([a.eventId, c.eventId, d.eventId]).size).toBe(3);
+    expect([c.duplicate, d.duplicate]).toEqual([false, false]);
+    expect(await modelOf('frank')).toMatchObject({ version: 3, exampleCount: 3 });
   });
 
   it('trains from an input given directly (no prior prediction)', async () => {

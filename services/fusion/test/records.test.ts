@@ -1,7 +1,7 @@
 import { openSqliteStore, type DocumentStore } from '@aimass/storage';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FeedbackKeys } from '../src/adapters/feedback-keys.js';
-import { PredictionRecords } from '../src/adapters/prediction-records.js';
+import { PredictionRecords, type PredictionRecord } from '../src/adapters/prediction-records.js';
 import { KnownTenants } from '../src/adapters/records.js';
 
 const HOUR = 3_600_000;
@@ -15,9 +15,11 @@ describe('records in a real SQLite store', () => {
     await store.close();
   });
 
-  const record = (predictionId: string, userPseudonym: string) => ({
+  const record = (predictionId: string, userPseudonym: string): PredictionRecord => ({
     predictionId,
     userPseudonym,
+    // The input is kept (encoded) for the user's history; a mail with headers round-trips whole.
+    input: { kind: { $case: 'mail', value: { subject: `about ${predictionId}`, body: 'Grüße, the body', headers: { from: 'a@b.example', 'x-tag': '1' } } } },
     general: { model: { name: 'general', version: '3' }, logits: [0, -1.25], probabilities: [0.75, 0.25], embedding: [0.5, -0.25, 1.5] },
     labels: ['ham', 'spam'],
     sparse: { dimension: 1 << 20, indices: [3, 70_000, 1_048_575], values: [0.5, 1, 0.25] },

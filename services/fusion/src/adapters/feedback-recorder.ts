@@ -11,6 +11,11 @@ export interface FeedbackToRecord {
   readonly eventId: string;
   /** The prediction the feedback is about; empty for feedback on a direct input. */
   readonly predictionId: string;
+  /**
+   * The input the feedback is about (sent, or kept with the prediction): the user's history keeps
+   * it so the model can be refitted on a new general model version.
+   */
+  readonly input: v1.InputPayload;
   readonly label: string;
   /** The general model's output for the input (logits referenced to class 0). */
   readonly general: v1.GeneralOutput;
@@ -21,9 +26,9 @@ export interface FeedbackToRecord {
 
 /**
  * Where Feedback goes once validated. `record` resolves only when the feedback cannot be lost;
- * `duplicate` when it had already been recorded under the same event id. Today the recorder trains
- * the personal model directly; issue 5 swaps in one that publishes a FeedbackRecorded event and
- * leaves training to the updater, without touching the Feedback handler.
+ * `duplicate` when it had already been recorded under the same event id. With an event bus,
+ * `EventFeedbackRecorder` publishes a FeedbackRecorded event and the updater trains; without one,
+ * `DirectTrainingRecorder` trains the personal model in the call.
  */
 export interface FeedbackRecorder {
   record(feedback: FeedbackToRecord, options: CallOptions): Promise<{ duplicate: boolean }>;
@@ -35,6 +40,9 @@ const MAX_CAS_ATTEMPTS = 4;
  * Trains the user's personal model with the example now (personal-model Train), keyed by the event
  * id so a retried Feedback cannot apply it twice. Train is a compare-and-set on the user's current
  * version, so a concurrent update of the same user is retried from a fresh read.
+ *
+ * For deployments without an event bus: there is no updater then (it consumes the bus), so
+ * Feedback trains directly, and no history is kept (the input is not used: no refit is possible).
  */
 export class DirectTrainingRecorder implements FeedbackRecorder {
   readonly #personal: PersonalModelClient;
@@ -50,6 +58,8 @@ export class DirectTrainingRecorder implements FeedbackRecorder {
       label: feedback.label,
       weight: 1,
       sourceEventId: feedback.eventId,
+      // Not from a stream: deduplicated by the idempotency key (the event id) instead.
+      sourceSequence: 0,
       occurredAt: feedback.occurredAt,
     };
     for (let attempt = 1; ; attempt++) {

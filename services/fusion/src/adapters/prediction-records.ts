@@ -1,4 +1,4 @@
-import type { v1 } from '@aimass/proto';
+import { v1 } from '@aimass/proto';
 import { CancelledError, DeadlineExceededError } from '@aimass/platform';
 import { MAX_ATOMIC_OPS, StorageError, StoreUnavailableError, type Collection, type DocumentStore, type WriteOp } from '@aimass/storage';
 import { Coalescer, type CoalescerStats } from '../domain/coalescer.js';
@@ -16,11 +16,18 @@ import {
 /**
  * What Feedback needs to train on a prediction without running the general model again: the
  * general model's output (logits referenced to class 0, probabilities, embedding) and the sparse
- * personal features. No input text is kept: the features are hashed, the embedding is the model's.
+ * personal features. The input itself is kept too (encoded): feedback on the prediction carries
+ * it into the user's history, from which the updater refits the user's model when the general
+ * model's version changes (the stored general output belongs to the old version, so the new one
+ * must run on the input again). It is personal data, kept only as long as the record
+ * (`predictions.retentionHours`) and erased with the user's records; issue 6 encrypts it with the
+ * user's key.
  */
 export interface PredictionRecord {
   readonly predictionId: string;
   readonly userPseudonym: string;
+  /** The validated input the prediction was made for. */
+  readonly input: v1.InputPayload;
   readonly general: v1.GeneralOutput;
   readonly labels: readonly string[];
   readonly sparse: v1.SparseVector;
@@ -29,6 +36,8 @@ export interface PredictionRecord {
 }
 
 interface PredictionDoc extends Expiring {
+  /** The encoded v1.InputPayload: bytes are stored raw, and protobuf is both compact and the event's own encoding. */
+  input: Uint8Array;
   generalModel: { name: string; version: string };
   labels: string[];
   logits: number[];
@@ -108,6 +117,7 @@ export class PredictionRecords {
         tenant,
         r.predictionId,
         {
+          input: v1.InputPayload.encode(r.input).finish(),
           generalModel: { name: r.general.model?.name ?? '', version: r.general.model?.version ?? '' },
           labels: [...r.labels],
           logits: [...r.general.logits],
@@ -132,9 +142,13 @@ export class PredictionRecords {
     const doc = await this.#collection.get(tenant, predictionId);
     if (!isLive(doc, now) || doc.user !== userPseudonym) return undefined;
     const d = doc.data;
+    // Written before records kept the input (they expire within the retention): feedback on it
+    // could not go into the user's history complete, so the caller is asked for the input instead.
+    if (!(d.input instanceof Uint8Array)) return undefined;
     return {
       predictionId,
       userPseudonym,
+      input: v1.InputPayload.decode(d.input),
       general: { model: { ...d.generalModel }, logits: d.logits, probabilities: d.probabilities, embedding: bytesToFloats(d.embedding) },
       labels: d.labels,
       sparse: { dimension: d.sparseDimension, indices: bytesToUints(d.sparseIndices), values: bytesToFloats(d.sparseValues) },

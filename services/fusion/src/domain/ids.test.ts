@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UUID_PATTERN, feedbackFingerprint, idempotencyRecordId, newPredictionId, uuidv7 } from './ids.js';
+import { UUID_PATTERN, derivedFeedbackEventId, feedbackFingerprint, idempotencyRecordId, newPredictionId, uuidv7 } from './ids.js';
 
 describe('ids', () => {
   it('makes RFC 9562 version 7 UUIDs carrying the time, in time order', () => {
@@ -27,5 +27,24 @@ describe('ids', () => {
     expect(f).not.toBe(feedbackFingerprint({ predictionId: 'p1' }, 'ham'));
     expect(f).not.toBe(feedbackFingerprint({ predictionId: 'p2' }, 'spam'));
     expect(f).not.toBe(feedbackFingerprint({ inputHash: 'p1' }, 'spam'));
+  });
+
+  it('derives the event id of key-less feedback from tenant, user and fingerprint, as a version 8 UUID', () => {
+    const f = feedbackFingerprint({ predictionId: 'p1' }, 'spam');
+    const id = derivedFeedbackEventId('acme', 'u1', f);
+    expect(id).toMatch(UUID_PATTERN);
+    expect(id[14]).toBe('8');
+    expect('89ab').toContain(id[19]);
+    // A retry of the same feedback repeats the id (the stream and the trainer deduplicate by it)...
+    expect(derivedFeedbackEventId('acme', 'u1', feedbackFingerprint({ predictionId: 'p1' }, 'spam'))).toBe(id);
+    // ...anything else that differs gives another.
+    expect(derivedFeedbackEventId('acme', 'u1', feedbackFingerprint({ predictionId: 'p1' }, 'ham'))).not.toBe(id);
+    expect(derivedFeedbackEventId('acme', 'u2', f)).not.toBe(id);
+    expect(derivedFeedbackEventId('other-co', 'u1', f)).not.toBe(id);
+    expect(derivedFeedbackEventId('acme', 'u1', feedbackFingerprint({ inputHash: 'p1' }, 'spam'))).not.toBe(id);
+    // The separator keeps ('ab', 'c') and ('a', 'bc') apart.
+    expect(derivedFeedbackEventId('ab', 'c', f)).not.toBe(derivedFeedbackEventId('a', 'bc', f));
+    // Pinned, so a change of derivation (which would let retries across a deploy apply twice) is deliberate.
+    expect(id).toBe('f27ef7a4-844a-874a-8772-85016088da77');
   });
 });

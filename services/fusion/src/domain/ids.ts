@@ -12,7 +12,11 @@ export function uuidv7(now: number = Date.now(), random: Uint8Array = randomByte
     ms = Math.floor(ms / 256);
   }
   bytes.set(random.subarray(0, 10), 6);
-  bytes[6] = 0x70 | (bytes[6]! & 0x0f);
+  return formatUuid(bytes, 7);
+}
+
+function formatUuid(bytes: Uint8Array, version: number): string {
+  bytes[6] = (version << 4) | (bytes[6]! & 0x0f);
   bytes[8] = 0x80 | (bytes[8]! & 0x3f);
   const hex = Buffer.from(bytes).toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
@@ -44,4 +48,16 @@ export function feedbackFingerprint(target: { predictionId: string } | { inputHa
   if ('predictionId' in target) h.update('p\0').update(target.predictionId);
   else h.update('i\0').update(target.inputHash);
   return h.update('\0').update(label).digest('hex').slice(0, 32);
+}
+
+/**
+ * The event id of feedback sent without an idempotency key: derived from the tenant, the user and
+ * the feedback's fingerprint (target and label), so a caller that retries key-less feedback (after
+ * a timeout, say) repeats the same event id and the stream's duplicate window, then the trainer's
+ * deduplication, keep it to one effect. Formatted as an RFC 9562 version 8 (custom) UUID: the
+ * shape every event id has, and never equal to a random v7 id from a claimed key.
+ */
+export function derivedFeedbackEventId(tenant: string, userPseudonym: string, fingerprint: string): string {
+  const digest = createHash('sha256').update('aimass.feedback.event\0').update(tenant).update('\0').update(userPseudonym).update('\0').update(fingerprint).digest();
+  return formatUuid(new Uint8Array(digest.subarray(0, 16)), 8);
 }

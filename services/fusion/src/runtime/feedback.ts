@@ -16,7 +16,7 @@ import type { GeneralModelClient } from '../adapters/general-model-client.js';
 import type { PredictionRecords } from '../adapters/prediction-records.js';
 import type { KnownTenants } from '../adapters/records.js';
 import { admit, generalDeadline, type BudgetConfig } from '../domain/budget.js';
-import { feedbackFingerprint, newEventId } from '../domain/ids.js';
+import { derivedFeedbackEventId, feedbackFingerprint, newEventId } from '../domain/ids.js';
 import { generalLogits } from '../domain/logits.js';
 import { personalInputOf } from '../domain/personal-input.js';
 import { validateInput, validateKey, validateLabel, validateUserId, type InputLimits } from '../domain/validation.js';
@@ -40,6 +40,7 @@ export interface FeedbackServiceOptions {
 
 /** The example a piece of feedback trains on. */
 interface Example {
+  readonly input: v1.InputPayload;
   readonly general: v1.GeneralOutput;
   readonly labels: readonly string[];
   readonly sparse: v1.SparseVector;
@@ -56,7 +57,8 @@ function outcomeUnknown(err: unknown): boolean {
 /**
  * Feedback: validates everything first (user, key, target, label), so a rejected call stores
  * nothing; then claims the idempotency key, hands the example to the recorder, and marks the key
- * done. The same key again answers `duplicate: true` with the same event id.
+ * done. The same key again answers `duplicate: true` with the same event id. Without a key the
+ * event id is derived from user, target and label: the same feedback again is the same event.
  */
 export class FeedbackService {
   readonly #o: FeedbackServiceOptions;
@@ -105,7 +107,8 @@ export class FeedbackService {
         if (held.state === 'done') return { accepted: true, eventId: held.eventId, duplicate: true };
       }
     }
-    const eventId = held?.eventId ?? newEventId();
+    // Without a key the id is derived from the feedback itself, so a key-less retry is recorded once too.
+    const eventId = held?.eventId ?? derivedFeedbackEventId(tenant, pseudonym, fingerprint);
     try {
       await o.tenants.remember(tenant);
       const result = await o.recorder.record(
@@ -114,6 +117,7 @@ export class FeedbackService {
           userPseudonym: pseudonym,
           eventId,
           predictionId: target.$case === 'predictionId' ? target.value : '',
+          input: example.input,
           label: req.label,
           general: example.general,
           sparseFeatures: example.sparse,
@@ -148,7 +152,7 @@ export class FeedbackService {
         `prediction '${predictionId.slice(0, 64)}' not found for this user: ids are kept ${this.#o.retentionHours} hours and belong to the user they were made for; send the input instead`,
       );
     }
-    return { general: record.general, labels: record.labels, sparse: record.sparse };
+    return { input: record.input, general: record.general, labels: record.labels, sparse: record.sparse };
   }
 
   async #fromInput(tenant: string, input: v1.InputPayload, deadline: number, ctx: PredictContext): Promise<Example> {
@@ -160,6 +164,7 @@ export class FeedbackService {
     const logits = generalLogits(r.logits, r.probabilities);
     const f = o.featurizer.featurize(personalInputOf(input));
     return {
+      input,
       general: { model: answer.model, logits, probabilities: r.probabilities, embedding: r.embedding },
       labels: answer.labels,
       sparse: { dimension: f.dimension, indices: f.indices, values: f.values },

@@ -286,6 +286,7 @@ export class Predictor {
     const records: PredictionRecord[] = predictions.map(({ a, outcome, id }) => ({
       predictionId: id,
       userPseudonym: a.pseudonym,
+      input: a.input,
       general: a.general!.output,
       labels: a.general!.labels,
       sparse: a.sparse!,

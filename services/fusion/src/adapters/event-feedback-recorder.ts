@@ -1,0 +1,151 @@
+import { CancelledError, DeadlineExceededError, UnavailableError, type Logger } from '@aimass/platform';
+import {
+  EventBusClosedError,
+  EventBusError,
+  EventBusUnavailableError,
+  feedbackSubject,
+  injectTraceContext,
+  newEnvelope,
+  plaintextSealer,
+  publishEvent,
+  type EventBus,
+  type PayloadSealer,
+  type PublishAck,
+} from '@aimass/events';
+import { v1 } from '@aimass/proto';
+import type { CallOptions } from './general-model-client.js';
+import type { FeedbackRecorder, FeedbackToRecord } from './feedback-recorder.js';
+
+/** The envelope's `producer` of the events fusion publishes. */
+export const FUSION_PRODUCER = 'fusion';
+
+const FEEDBACK_RECORDED = 'aimass.v1.FeedbackRecorded';
+
+const RETRY_HINT = 'retry with the same idempotency_key (or the same feedback, without one): it is recorded once';
+
+export interface EventFeedbackRecorderOptions {
+  /**
+   * Seals the personal data of the event (input, general output, sparse features) with the
+   * user's key; `plaintextSealer()` (algorithm NONE) until the privacy service provides keys.
+   */
+  readonly sealer?: PayloadSealer | undefined;
+  /** Told why the stream refused or did not answer (the caller gets UNAVAILABLE without the detail). */
+  readonly logger?: Logger | undefined;
+}
+
+/**
+ * Records feedback as a durable FeedbackRecorded event on the user's feedback subject
+ * (`aimass.<tenant>.feedback.<partition>.<pseudonym>`: the pseudonym, never the user id); the
+ * updater consumes it and trains. Resolves only once the stream has stored the event, so an OK
+ * Feedback is never lost. The event id is the stream's dedupe id: a retry under the same id
+ * within the stream's duplicate window is acknowledged as a duplicate and not stored again (the
+ * updater deduplicates by event id beyond it).
+ *
+ * When the stream cannot confirm (NATS down, reconnecting, the bus closed) the call fails with
+ * UNAVAILABLE: the event may or may not be stored, and a retry with the same event id is safe
+ * either way.
+ */
+export class EventFeedbackRecorder implements FeedbackRecorder {
+  readonly #bus: EventBus;
+  readonly #sealer: PayloadSealer;
+  readonly #logger: Logger | undefined;
+
+  constructor(bus: EventBus, options: EventFeedbackRecorderOptions = {}) {
+    this.#bus = bus;
+    this.#sealer = options.sealer ?? plaintextSealer();
+    this.#logger = options.logger;
+  }
+
+  async record(feedback: FeedbackToRecord, options: CallOptions): Promise<{ duplicate: boolean }> {
+    const event = await this.#event(feedback);
+    const subject = feedbackSubject(feedback.tenant, feedback.userPseudonym);
+    let ack: PublishAck;
+    try {
+      ack = await withinCall(publishEvent(this.#bus, subject, FEEDBACK_RECORDED, event), options);
+    } catch (err) {
+      throw this.#translate(err, feedback);
+    }
+    return { duplicate: ack.duplicate };
+  }
+
+  async #event(f: FeedbackToRecord): Promise<v1.FeedbackRecorded> {
+    const scope = { tenant: f.tenant, userPseudonym: f.userPseudonym };
+    // Bound to the event id, so a sealed payload cannot be replayed inside another event.
+    const seal = (bytes: Uint8Array) => this.#sealer.seal(scope, bytes, f.eventId);
+    const [input, generalOutput, sparseFeatures] = await Promise.all([
+      seal(v1.InputPayload.encode(f.input).finish()),
+      seal(v1.GeneralOutput.encode(f.general).finish()),
+      seal(v1.SparseVector.encode(f.sparseFeatures).finish()),
+    ]);
+    const trace: Record<string, string> = {};
+    injectTraceContext(trace);
+    return {
+      envelope: newEnvelope({
+        type: FEEDBACK_RECORDED,
+        tenant: f.tenant,
+        userPseudonym: f.userPseudonym,
+        producer: FUSION_PRODUCER,
+        eventId: f.eventId,
+        occurredAt: f.occurredAt,
+        traceParent: trace['traceparent'],
+      }),
+      predictionId: f.predictionId,
+      label: f.label,
+      input,
+      idempotencyKey: f.idempotencyKey,
+      generalModel: f.general.model,
+      generalOutput,
+      sparseFeatures,
+    };
+  }
+
+  #translate(err: unknown, f: FeedbackToRecord): unknown {
+    if (!(err instanceof EventBusError)) return err;
+    this.#logger?.warn({ err, tenant: f.tenant, pseudonym: f.userPseudonym, eventId: f.eventId }, 'feedback not recorded: the event stream did not confirm it');
+    if (err instanceof EventBusUnavailableError || err instanceof EventBusClosedError) {
+      return new UnavailableError(`feedback not recorded: the event stream is unreachable; ${RETRY_HINT}`, { cause: err });
+    }
+    // The stream answered and said no (its limits, a missing stream): an operator has to act, a
+    // later retry under the same event id then succeeds.
+    return new UnavailableError(`feedback not recorded: the event stream refused it; ${RETRY_HINT} later`, { cause: err });
+  }
+}
+
+/**
+ * The publish within the incoming call's deadline and cancellation. The publish itself cannot be
+ * withdrawn and may still be stored afterwards: the outcome is unknown, which the Feedback handler
+ * treats as such (the idempotency key stays claimed for the retry).
+ */
+function withinCall<T>(promise: Promise<T>, options: CallOptions): Promise<T> {
+  const { deadline, signal } = options;
+  if (deadline === undefined && !signal) return promise;
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      settle();
+      reject(new CancelledError('feedback cancelled while the event stream was confirming it; ' + RETRY_HINT));
+    };
+    const settle = () => {
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (deadline !== undefined) {
+      timer = setTimeout(() => {
+        settle();
+        reject(new DeadlineExceededError(`the event stream did not confirm the feedback within the call's deadline; ${RETRY_HINT}`));
+      }, Math.max(0, deadline - Date.now()));
+    }
+    promise.then(
+      (value) => {
+        settle();
+        resolve(value);
+      },
+      (err: unknown) => {
+        settle();
+        reject(err);
+      },
+    );
+  });
+}
