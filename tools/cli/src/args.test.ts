@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommand, UsageError, type ParsedCommand } from './args.js';
-import { DEFAULT_ADDRESS, DEV_USAGE, EVAL_USAGE, FEEDBACK_USAGE, MAIN_USAGE, PREDICT_USAGE } from './usage.js';
+import {
+  DEFAULT_ADDRESS,
+  DEFAULT_UPDATER_ADDRESS,
+  DEV_USAGE,
+  EVAL_USAGE,
+  FEEDBACK_USAGE,
+  MAIN_USAGE,
+  MODELS_REFIT_USAGE,
+  MODELS_STATE_USAGE,
+  MODELS_USAGE,
+  PREDICT_USAGE,
+} from './usage.js';
 
 function usageError(argv: string[], env = {}): UsageError {
   try {
@@ -27,21 +38,30 @@ describe('help', () => {
     [['feedback', '--help'], FEEDBACK_USAGE],
     [['eval', '--help'], EVAL_USAGE],
     [['eval', 'personalization', '--help'], EVAL_USAGE],
+    [['models', '--help'], MODELS_USAGE],
+    [['models', 'refit', '--help'], MODELS_REFIT_USAGE],
+    [['models', 'state', '-h'], MODELS_STATE_USAGE],
   ])('%j gives its command help', (argv, text) => {
     expect(parseCommand(argv)).toEqual({ kind: 'help', text });
   });
 
   it('documents the exit codes and the default address in every command help', () => {
     for (const text of [MAIN_USAGE, PREDICT_USAGE, FEEDBACK_USAGE, EVAL_USAGE]) expect(text).toMatch(/69 the platform could not be reached/);
+    for (const text of [MODELS_REFIT_USAGE, MODELS_STATE_USAGE]) {
+      expect(text).toMatch(/69 the updater could not be reached/);
+      expect(text).toContain(`$AIMASS_UPDATER_ADDRESS or\n                       ${DEFAULT_UPDATER_ADDRESS}`);
+    }
     expect(PREDICT_USAGE).toContain(DEFAULT_ADDRESS);
     expect(DEFAULT_ADDRESS).toBe('127.0.0.1:50053');
+    // The runner's fourth service, after general-model (50051), personal-model and fusion.
+    expect(DEFAULT_UPDATER_ADDRESS).toBe('127.0.0.1:50054');
   });
 });
 
 describe('commands', () => {
   it('rejects a missing or unknown command with the main usage', () => {
     expect(usageError([]).usage).toBe(MAIN_USAGE);
-    expect(usageError(['predcit']).message).toBe('unknown command "predcit" (commands: dev, predict, feedback, eval personalization)');
+    expect(usageError(['predcit']).message).toBe('unknown command "predcit" (commands: dev, predict, feedback, models refit, models state, eval personalization)');
     expect(usageError(['eval']).message).toBe('which evaluation? (known: personalization)');
     expect(usageError(['eval', 'speed']).message).toBe('unknown evaluation "speed" (known: personalization)');
   });
@@ -129,5 +149,88 @@ describe('eval personalization', () => {
     expect(usageError(['eval', 'personalization', '--plot', 'p.png']).message).toBe('--plot must name an .svg file (the PNG is written beside it), got "p.png"');
     expect(usageError(['eval', 'personalization', '--fused-strategy', 'general']).message).toBe('--fused-strategy must be one of default, interpolate, stacking, override, got "general"');
     expect(usageError(['eval', 'personalization', '--run-id', 'a b']).message).toMatch(/^--run-id must be 1-40 letters/);
+  });
+
+  it("asks the started platform's updater, else the environment's, unless told not to wait", () => {
+    const updater = (argv: string[], env = {}) => options('eval-personalization', ['eval', 'personalization', ...argv], env).options.updaterAddress;
+    // Started by the eval: its banner says (known only once it runs).
+    expect(updater([])).toBeUndefined();
+    expect(updater([], { AIMASS_UPDATER_ADDRESS: 'u:9' })).toBeUndefined();
+    // Another platform: the environment's updater, or where `aimass dev` serves it.
+    expect(updater(['--address', 'f:1'])).toBe(DEFAULT_UPDATER_ADDRESS);
+    expect(updater([], { AIMASS_ADDRESS: 'f:1', AIMASS_UPDATER_ADDRESS: 'u:9' })).toBe('u:9');
+    expect(updater(['--address', 'f:1', '--updater-address', 'u:2'], { AIMASS_UPDATER_ADDRESS: 'u:9' })).toBe('u:2');
+    expect(updater(['--updater-address', 'u:2'])).toBe('u:2');
+    expect(updater(['--address', 'f:1', '--updater-address', 'none'])).toBeNull();
+    expect(usageError(['eval', 'personalization', '--updater-address', '']).message).toBe('--updater-address must not be empty');
+  });
+});
+
+describe('models', () => {
+  it('rejects a missing or unknown models command with the models usage', () => {
+    expect(usageError(['models']).message).toBe('which models command? (refit, state)');
+    expect(usageError(['models', 'list']).message).toBe('unknown models command "list" (refit, state)');
+    expect(usageError(['models', 'list']).usage).toBe(MODELS_USAGE);
+  });
+
+  it('refits one user, on a given general model, and waits with --wait', () => {
+    const o = options('models-refit', ['models', 'refit', '--user', 'u1', '--general-model', 'general:3', '--wait', '--json', '--tenant', 'acme', '--api-key', 'k', '--deadline-ms', '800']).options;
+    expect(o).toEqual({
+      connection: { address: DEFAULT_UPDATER_ADDRESS, tenant: 'acme', apiKey: 'k', deadlineMs: 800 },
+      scope: { user: 'u1' },
+      generalModel: { name: 'general', version: '3' },
+      wait: true,
+      json: true,
+    });
+  });
+
+  it('refits every stale user with --all, every user with --include-current', () => {
+    expect(options('models-refit', ['models', 'refit', '--all']).options).toMatchObject({ scope: { all: true, includeCurrent: false }, generalModel: undefined, wait: false, json: false });
+    expect(options('models-refit', ['models', 'refit', '--all', '--include-current']).options.scope).toEqual({ all: true, includeCurrent: true });
+  });
+
+  it('reads --general-model as NAME, NAME:VERSION or NAME@VERSION', () => {
+    const model = (value: string) => options('models-refit', ['models', 'refit', '--all', '--general-model', value]).options.generalModel;
+    expect(model('general')).toEqual({ name: 'general' });
+    expect(model('general:20240501')).toEqual({ name: 'general', version: '20240501' });
+    expect(model('general@3')).toEqual({ name: 'general', version: '3' });
+  });
+
+  it("talks to the updater: --address, else $AIMASS_UPDATER_ADDRESS, else 127.0.0.1:50054 (never fusion's AIMASS_ADDRESS)", () => {
+    const address = (argv: string[], env = {}) => options('models-state', ['models', 'state', ...argv], env).options.connection.address;
+    expect(address([])).toBe('127.0.0.1:50054');
+    expect(address([], { AIMASS_ADDRESS: 'fusion:1' })).toBe('127.0.0.1:50054');
+    expect(address([], { AIMASS_UPDATER_ADDRESS: 'updater:2' })).toBe('updater:2');
+    expect(address(['--address', 'u:3'], { AIMASS_UPDATER_ADDRESS: 'updater:2' })).toBe('u:3');
+    expect(options('models-refit', ['models', 'refit', '--all'], { AIMASS_UPDATER_ADDRESS: 'updater:2', AIMASS_TENANT: 't-1' }).options.connection).toEqual({
+      address: 'updater:2',
+      tenant: 't-1',
+      apiKey: undefined,
+      deadlineMs: 5000,
+    });
+  });
+
+  it('reports the tenant, or one user with --user', () => {
+    expect(options('models-state', ['models', 'state']).options).toMatchObject({ user: undefined, json: false });
+    expect(options('models-state', ['models', 'state', '--user', 'u1', '--json']).options).toMatchObject({ user: 'u1', json: true });
+  });
+
+  it.each([
+    [['models', 'refit'], 'whose model? give --user ID, or --all for every stale user'],
+    [['models', 'refit', '--user', 'u', '--all'], 'give one of --user and --all, not both'],
+    [['models', 'refit', '--user', 'u', '--include-current'], '--include-current goes with --all'],
+    [['models', 'refit', '--user', ' '], '--user must not be empty'],
+    [['models', 'refit', '--all', '--general-model', 'general:'], '--general-model must be NAME or NAME:VERSION, e.g. general:3, got "general:"'],
+    [['models', 'refit', '--all', '--general-model', ':3'], '--general-model must be NAME or NAME:VERSION, e.g. general:3, got ":3"'],
+    [['models', 'state', '--user', ''], '--user must not be empty'],
+    [['models', 'state', '--tenant', 'A'], '--tenant "A" is not a tenant id: use 1-63 lower-case letters, digits and dashes'],
+  ])('%j: %s', (argv, message) => {
+    expect(usageError(argv).message).toBe(message);
+  });
+
+  it('names an unknown option with the subcommand usage', () => {
+    const e = usageError(['models', 'state', '--wait']);
+    expect(e.message).toMatch(/Unknown option '--wait'/);
+    expect(e.usage).toBe(MODELS_STATE_USAGE);
   });
 });

@@ -1,6 +1,18 @@
 import { parseArgs } from 'node:util';
-import { STRATEGIES, type Strategy } from '@aimass/sdk';
-import { DEFAULT_ADDRESS, DEFAULT_TENANT, DEV_USAGE, EVAL_USAGE, FEEDBACK_USAGE, MAIN_USAGE, PREDICT_USAGE } from './usage.js';
+import { STRATEGIES, type GeneralModelRef, type Strategy } from '@aimass/sdk';
+import {
+  DEFAULT_ADDRESS,
+  DEFAULT_TENANT,
+  DEFAULT_UPDATER_ADDRESS,
+  DEV_USAGE,
+  EVAL_USAGE,
+  FEEDBACK_USAGE,
+  MAIN_USAGE,
+  MODELS_REFIT_USAGE,
+  MODELS_STATE_USAGE,
+  MODELS_USAGE,
+  PREDICT_USAGE,
+} from './usage.js';
 
 /** A command line the user must fix; `usage` is the help of the command it was meant for. */
 export class UsageError extends Error {
@@ -65,8 +77,32 @@ export interface EvalCommand {
   concurrency: number;
   runId: string | undefined;
   dataDir: string | undefined;
+  /**
+   * The updater asked whether a user's feedback is applied before a checkpoint. undefined: the
+   * default (the started platform's updater if it runs one; with --address,
+   * AIMASS_UPDATER_ADDRESS or 127.0.0.1:50054); null: do not wait (Feedback trains directly).
+   */
+  updaterAddress: string | null | undefined;
   dryRun: boolean;
   strict: boolean;
+}
+
+export interface ModelsRefitCommand {
+  /** The updater's admin API. */
+  connection: ConnectionOptions;
+  /** One user, or the tenant's users (only those paired with another general version unless includeCurrent). */
+  scope: { user: string } | { all: true; includeCurrent: boolean };
+  /** undefined: the tenant's current general model. */
+  generalModel: GeneralModelRef | undefined;
+  wait: boolean;
+  json: boolean;
+}
+
+export interface ModelsStateCommand {
+  /** The updater's admin API. */
+  connection: ConnectionOptions;
+  user: string | undefined;
+  json: boolean;
 }
 
 export type ParsedCommand =
@@ -74,7 +110,9 @@ export type ParsedCommand =
   | { kind: 'dev'; dataDir: string | undefined }
   | { kind: 'predict'; options: PredictCommand }
   | { kind: 'feedback'; options: FeedbackCommand }
-  | { kind: 'eval-personalization'; options: EvalCommand };
+  | { kind: 'eval-personalization'; options: EvalCommand }
+  | { kind: 'models-refit'; options: ModelsRefitCommand }
+  | { kind: 'models-state'; options: ModelsStateCommand };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -116,8 +154,10 @@ function nonEmpty(name: string, value: string | undefined, usage: string): strin
   return value;
 }
 
-function connection(values: Record<string, unknown>, env: Env, usage: string): ConnectionOptions {
-  const address = nonEmpty('--address', values.address as string | undefined, usage) ?? (env.AIMASS_ADDRESS || DEFAULT_ADDRESS);
+/** The connection options; the address defaults to the public API's (fusion), or the updater's for `models`. */
+function connection(values: Record<string, unknown>, env: Env, usage: string, service: 'fusion' | 'updater' = 'fusion'): ConnectionOptions {
+  const fallback = service === 'updater' ? env.AIMASS_UPDATER_ADDRESS || DEFAULT_UPDATER_ADDRESS : env.AIMASS_ADDRESS || DEFAULT_ADDRESS;
+  const address = nonEmpty('--address', values.address as string | undefined, usage) ?? fallback;
   const tenant = nonEmpty('--tenant', values.tenant as string | undefined, usage) ?? (env.AIMASS_TENANT || DEFAULT_TENANT);
   if (!/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(tenant)) {
     throw new UsageError(`--tenant "${tenant}" is not a tenant id: use 1-63 lower-case letters, digits and dashes`, usage);
@@ -270,6 +310,7 @@ function parseEval(argv: readonly string[], env: Env): ParsedCommand {
           concurrency: { type: 'string' },
           'run-id': { type: 'string' },
           'data-dir': { type: 'string' },
+          'updater-address': { type: 'string' },
           'dry-run': { type: 'boolean' },
           strict: { type: 'boolean' },
         },
@@ -292,11 +333,13 @@ function parseEval(argv: readonly string[], env: Env): ParsedCommand {
   }
   if (values.json !== undefined && values.json.trim() === '') throw new UsageError('--json needs a file name', usage);
   if (values.plot !== undefined && !values.plot.endsWith('.svg')) throw new UsageError(`--plot must name an .svg file (the PNG is written beside it), got "${values.plot}"`, usage);
+  // Only an explicit --address (or AIMASS_ADDRESS) means "use that platform".
+  const address = values.address ?? (env.AIMASS_ADDRESS || undefined);
+  const updater = nonEmpty('--updater-address', values['updater-address'], usage);
   return {
     kind: 'eval-personalization',
     options: {
-      // Only an explicit --address (or AIMASS_ADDRESS) means "use that platform".
-      address: values.address ?? (env.AIMASS_ADDRESS || undefined),
+      address,
       tenant: conn.tenant,
       apiKey: conn.apiKey,
       deadlineMs: values['deadline-ms'] === undefined ? 30_000 : conn.deadlineMs,
@@ -314,10 +357,88 @@ function parseEval(argv: readonly string[], env: Env): ParsedCommand {
       concurrency: values.concurrency === undefined ? 4 : integer('--concurrency', values.concurrency, 1, 64, usage),
       runId,
       dataDir: nonEmpty('--data-dir', values['data-dir'], usage),
+      // The started platform's own updater is known only once it runs (from its banner); with
+      // --address, the environment's updater is meant.
+      updaterAddress: updater === 'none' ? null : (updater ?? (address === undefined ? undefined : env.AIMASS_UPDATER_ADDRESS || DEFAULT_UPDATER_ADDRESS)),
       dryRun: values['dry-run'] ?? false,
       strict: values.strict ?? false,
     },
   };
+}
+
+/** NAME[:VERSION] (NAME@VERSION, as outputs show it, works too); NAME alone means its current version. */
+function generalModel(value: string | undefined, usage: string): GeneralModelRef | undefined {
+  if (value === undefined) return undefined;
+  const m = /^([^\s:@]+)(?:[:@]([^\s:@]+))?$/.exec(value.trim());
+  if (!m) throw new UsageError(`--general-model must be NAME or NAME:VERSION, e.g. general:3, got "${value}"`, usage);
+  return m[2] === undefined ? { name: m[1]! } : { name: m[1]!, version: m[2] };
+}
+
+function parseModelsRefit(argv: readonly string[], env: Env): ParsedCommand {
+  const usage = MODELS_REFIT_USAGE;
+  const { values } = parsing(
+    () =>
+      parseArgs({
+        args: [...argv],
+        strict: true,
+        allowPositionals: false,
+        options: {
+          ...CONNECTION_OPTIONS,
+          ...HELP,
+          user: { type: 'string' },
+          all: { type: 'boolean' },
+          'include-current': { type: 'boolean' },
+          'general-model': { type: 'string' },
+          wait: { type: 'boolean' },
+          json: { type: 'boolean' },
+        },
+      }),
+    usage,
+  );
+  if (values.help) return { kind: 'help', text: usage };
+  const user = nonEmpty('--user', values.user, usage);
+  const all = values.all ?? false;
+  if (user !== undefined && all) throw new UsageError('give one of --user and --all, not both', usage);
+  if (user === undefined && !all) throw new UsageError('whose model? give --user ID, or --all for every stale user', usage);
+  if (values['include-current'] && !all) throw new UsageError('--include-current goes with --all', usage);
+  return {
+    kind: 'models-refit',
+    options: {
+      connection: connection(values, env, usage, 'updater'),
+      scope: user !== undefined ? { user } : { all: true, includeCurrent: values['include-current'] ?? false },
+      generalModel: generalModel(values['general-model'], usage),
+      wait: values.wait ?? false,
+      json: values.json ?? false,
+    },
+  };
+}
+
+function parseModelsState(argv: readonly string[], env: Env): ParsedCommand {
+  const usage = MODELS_STATE_USAGE;
+  const { values } = parsing(
+    () =>
+      parseArgs({
+        args: [...argv],
+        strict: true,
+        allowPositionals: false,
+        options: { ...CONNECTION_OPTIONS, ...HELP, user: { type: 'string' }, json: { type: 'boolean' } },
+      }),
+    usage,
+  );
+  if (values.help) return { kind: 'help', text: usage };
+  return {
+    kind: 'models-state',
+    options: { connection: connection(values, env, usage, 'updater'), user: nonEmpty('--user', values.user, usage), json: values.json ?? false },
+  };
+}
+
+function parseModels(argv: readonly string[], env: Env): ParsedCommand {
+  const [sub, ...rest] = argv;
+  if (sub === '--help' || sub === '-h') return { kind: 'help', text: MODELS_USAGE };
+  if (sub === undefined || sub.startsWith('-')) throw new UsageError('which models command? (refit, state)', MODELS_USAGE);
+  if (sub === 'refit') return parseModelsRefit(rest, env);
+  if (sub === 'state') return parseModelsState(rest, env);
+  throw new UsageError(`unknown models command "${sub}" (refit, state)`, MODELS_USAGE);
 }
 
 function parseDev(argv: readonly string[]): ParsedCommand {
@@ -344,7 +465,9 @@ export function parseCommand(argv: readonly string[], env: Env = {}): ParsedComm
       return parseFeedback(rest, env);
     case 'eval':
       return parseEval(rest, env);
+    case 'models':
+      return parseModels(rest, env);
     default:
-      throw new UsageError(`unknown command "${command}" (commands: dev, predict, feedback, eval personalization)`, MAIN_USAGE);
+      throw new UsageError(`unknown command "${command}" (commands: dev, predict, feedback, models refit, models state, eval personalization)`, MAIN_USAGE);
   }
 }

@@ -1,13 +1,15 @@
 import { parseCommand, UsageError, type ParsedCommand } from './args.js';
 import { evalPersonalizationCommand, type EvalDependencies } from './commands/eval.js';
+import { modelsRefitCommand, modelsStateCommand, type ModelsDependencies } from './commands/models.js';
 import { feedbackCommand, predictCommand } from './commands/predict.js';
 import { EXIT_OK, EXIT_USAGE } from './exit-codes.js';
-import { errorLine, exitCodeOf } from './format.js';
+import { errorLine, exitCodeOf, type ServiceKind } from './format.js';
 import type { CliIo } from './io.js';
 import { runDev } from './platform.js';
 
 export interface RunDependencies {
   eval?: Partial<EvalDependencies> | undefined;
+  models?: Partial<ModelsDependencies> | undefined;
   /** `aimass dev`; the runner's entry by default. */
   dev?: ((dataDir: string | undefined) => Promise<void>) | undefined;
 }
@@ -20,7 +22,26 @@ function commandOf(usage: string): string {
 /** The command as the user typed it, for the error prefix. */
 function commandName(parsed: ParsedCommand | undefined, argv: readonly string[]): string {
   if (parsed?.kind === 'eval-personalization') return 'eval personalization';
+  if (parsed?.kind === 'models-refit') return 'models refit';
+  if (parsed?.kind === 'models-state') return 'models state';
   return argv[0] ?? '';
+}
+
+/** The address a failed command talked to, and what serves it, for the error's hint. */
+function contacted(parsed: ParsedCommand | undefined): { address: string | undefined; service: ServiceKind } {
+  switch (parsed?.kind) {
+    case 'predict':
+    case 'feedback':
+      return { address: parsed.options.connection.address, service: 'platform' };
+    case 'models-refit':
+    case 'models-state':
+      return { address: parsed.options.connection.address, service: 'updater' };
+    case 'eval-personalization':
+      // The updater's failures are reported by the evaluation itself, naming its address.
+      return { address: parsed.options.address, service: 'platform' };
+    default:
+      return { address: undefined, service: 'platform' };
+  }
 }
 
 /**
@@ -44,6 +65,10 @@ export async function run(argv: readonly string[], io: CliIo, deps: RunDependenc
         return await feedbackCommand(parsed.options, io);
       case 'eval-personalization':
         return await evalPersonalizationCommand(parsed.options, io, deps.eval);
+      case 'models-refit':
+        return await modelsRefitCommand(parsed.options, io, deps.models);
+      case 'models-state':
+        return await modelsStateCommand(parsed.options, io, deps.models);
     }
   } catch (err) {
     if (err instanceof UsageError) {
@@ -51,13 +76,8 @@ export async function run(argv: readonly string[], io: CliIo, deps: RunDependenc
       io.stderr.write(`${command}: ${err.message} (see \`${command} --help\`)\n`);
       return EXIT_USAGE;
     }
-    const address =
-      parsed?.kind === 'predict' || parsed?.kind === 'feedback'
-        ? parsed.options.connection.address
-        : parsed?.kind === 'eval-personalization'
-          ? parsed.options.address
-          : undefined;
-    io.stderr.write(`${errorLine(commandName(parsed, argv), err, address)}\n`);
+    const { address, service } = contacted(parsed);
+    io.stderr.write(`${errorLine(commandName(parsed, argv), err, address, service)}\n`);
     return exitCodeOf(err);
   }
 }

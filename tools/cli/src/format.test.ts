@@ -1,9 +1,21 @@
 import { status as Status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { toAiMassError, type PredictionResult } from '@aimass/sdk';
+import { toAiMassError, type PredictionResult, type RefitJob, type TrainingState } from '@aimass/sdk';
 import { UsageError } from './args.js';
 import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_UNAVAILABLE, EXIT_USAGE } from './exit-codes.js';
-import { errorLine, exitCodeOf, formatFeedback, formatPrediction, InputFileError, InterruptedError, PlatformUnavailableError } from './format.js';
+import {
+  errorLine,
+  exitCodeOf,
+  formatFeedback,
+  formatPrediction,
+  formatRefitJob,
+  formatTrainingState,
+  InputFileError,
+  InterruptedError,
+  PlatformUnavailableError,
+  trainingJson,
+  TrainingWaitError,
+} from './format.js';
 
 const RESULT: PredictionResult = {
   predictionId: 'p-42',
@@ -52,6 +64,87 @@ describe('formatFeedback', () => {
   });
 });
 
+const JOB: RefitJob = {
+  jobId: 'job-7',
+  generalModel: { name: 'general', version: '3' },
+  state: 'running',
+  usersTotal: 12,
+  usersDone: 5,
+  usersFailed: 1,
+  startedAt: new Date('2025-01-02T03:04:05Z'),
+  finishedAt: undefined,
+};
+
+describe('formatRefitJob', () => {
+  it('shows the job id, state, users done of total and the target general model', () => {
+    expect(formatRefitJob(JOB)).toBe(
+      [
+        'job         job-7',
+        'state       running',
+        'users       5 of 12 done, 1 failed',
+        'general     general@3',
+        'started     2025-01-02T03:04:05.000Z',
+        'finished    -',
+      ].join('\n'),
+    );
+    const queued = formatRefitJob({ ...JOB, state: 'queued', usersDone: 0, usersFailed: 0, generalModel: undefined, startedAt: undefined });
+    expect(queued).toContain("general     the tenant's current general model");
+    expect(queued).toContain('started     -');
+  });
+
+  it('prints JSON with ISO times', () => {
+    expect(JSON.parse(trainingJson(JOB))).toEqual({ ...JOB, startedAt: '2025-01-02T03:04:05.000Z' });
+  });
+});
+
+describe('formatTrainingState', () => {
+  const state: TrainingState = {
+    pendingEvents: 1,
+    user: {
+      userPseudonym: 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567',
+      currentVersion: 4,
+      generalModel: { name: 'general', version: '3' },
+      pendingEvents: 2,
+      lastAppliedSequence: 1234,
+      lastTrainedAt: new Date('2025-01-02T03:00:00Z'),
+      refitPending: true,
+    },
+    jobs: [JOB, { ...JOB, jobId: 'job-6', state: 'completed', usersDone: 12, usersFailed: 0, finishedAt: new Date('2025-01-01T00:00:00Z') }],
+  };
+
+  it("shows the tenant's lag, the user's model and training, then the jobs", () => {
+    expect(formatTrainingState(state, true)).toBe(
+      [
+        'tenant      1 feedback event not yet received by the updater',
+        'user        pseudonym ABCDEFGHIJKLMNOPQRSTUVWXYZ234567',
+        'version     4, paired with general@3',
+        'pending     2 events received, not yet applied',
+        'applied     up to stream sequence 1234',
+        'trained     2025-01-02T03:00:00.000Z',
+        'refit       queued or running',
+        'jobs',
+        '  job-7  running: 5/12 users done, 1 failed, on general@3, started 2025-01-02T03:04:05.000Z',
+        '  job-6  completed: 12/12 users done, 0 failed, on general@3, started 2025-01-02T03:04:05.000Z, finished 2025-01-01T00:00:00.000Z',
+      ].join('\n'),
+    );
+  });
+
+  it('says when a user has no model yet, is unknown, and when there are no jobs', () => {
+    const fresh = formatTrainingState(
+      { pendingEvents: 0, user: { ...state.user!, currentVersion: 0, generalModel: undefined, pendingEvents: 0, lastAppliedSequence: 0, lastTrainedAt: undefined, refitPending: false }, jobs: [] },
+      true,
+    );
+    expect(fresh).toContain('tenant      0 feedback events not yet received by the updater');
+    expect(fresh).toContain('version     none yet (no personal model)');
+    expect(fresh).toContain('applied     nothing yet');
+    expect(fresh).toContain('trained     never');
+    expect(fresh).toContain('refit       none pending');
+    expect(fresh.endsWith('jobs        none')).toBe(true);
+    expect(formatTrainingState({ pendingEvents: 0, user: undefined, jobs: [] }, true)).toContain('user        unknown to the updater');
+    expect(formatTrainingState({ pendingEvents: 0, user: undefined, jobs: [] }, false)).not.toContain('user');
+  });
+});
+
 describe('errors', () => {
   const unavailable = toAiMassError({ code: Status.UNAVAILABLE, details: 'No connection established.\nLast error: connect ECONNREFUSED' });
   const invalid = toAiMassError({ code: Status.INVALID_ARGUMENT, details: 'label "maybe" is not one of the model\'s labels (ham, spam)' });
@@ -64,6 +157,8 @@ describe('errors', () => {
     expect(exitCodeOf(invalid)).toBe(EXIT_FAILURE);
     expect(exitCodeOf(new InputFileError('cannot read'))).toBe(EXIT_FAILURE);
     expect(exitCodeOf(new InterruptedError('interrupted'))).toBe(EXIT_INTERRUPTED);
+    expect(exitCodeOf(new TrainingWaitError('job failed'))).toBe(EXIT_FAILURE);
+    expect(exitCodeOf(toAiMassError({ code: Status.UNIMPLEMENTED, details: 'unknown service' }))).toBe(EXIT_UNAVAILABLE);
     expect(exitCodeOf(new TypeError('bug'))).toBe(EXIT_FAILURE);
   });
 
@@ -73,6 +168,18 @@ describe('errors', () => {
       'aimass predict: UNAVAILABLE: No connection established. Last error: connect ECONNREFUSED — is the platform running at 127.0.0.1:50053? Start it with `aimass dev` or pass --address',
     );
     expect(line).not.toContain('\n');
+  });
+
+  it('points at the updater when `models` cannot reach it, or reaches something else', () => {
+    expect(errorLine('models state', unavailable, '127.0.0.1:50054', 'updater')).toBe(
+      'aimass models state: UNAVAILABLE: No connection established. Last error: connect ECONNREFUSED — is the updater running at 127.0.0.1:50054? ' +
+        'In the one-process mode `aimass dev` starts it; else pass --address or set AIMASS_UPDATER_ADDRESS',
+    );
+    const unimplemented = toAiMassError({ code: Status.UNIMPLEMENTED, details: 'The server does not implement the method /aimass.v1.UpdaterAdminService/GetTrainingState' });
+    expect(errorLine('models state', unimplemented, '127.0.0.1:50053', 'updater')).toMatch(
+      / — 127\.0\.0\.1:50053 does not serve the updater's admin API \(aimass\.v1\.UpdaterAdminService\): is it the updater's address\?$/,
+    );
+    expect(errorLine('models refit', new TrainingWaitError('refit job j failed'))).toBe('aimass models refit: refit job j failed');
   });
 
   it("prints the server's message for refused calls", () => {

@@ -1,7 +1,17 @@
 // What other packages (e.g. test-e2e) may use from the CLI: the command runner and the
 // personalization evaluation's pieces. The package has no `exports` entry yet (see README).
 export { run, type RunDependencies } from './cli.js';
-export { parseCommand, UsageError, type EvalCommand, type FeedbackCommand, type ParsedCommand, type PredictCommand } from './args.js';
+export {
+  parseCommand,
+  UsageError,
+  type EvalCommand,
+  type FeedbackCommand,
+  type ModelsRefitCommand,
+  type ModelsStateCommand,
+  type ParsedCommand,
+  type PredictCommand,
+} from './args.js';
+export { waitForJob, type TrainingAdmin } from './commands/models.js';
 export { EXIT_FAILURE, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE } from './exit-codes.js';
 export type { CliIo } from './io.js';
 export { mailFromRfc822 } from './mail.js';
@@ -21,4 +31,5 @@ export {
 } from './eval/prequential.js';
 export { profileCheckpoints, profileGoal, type GoalResult, type ProfileCheckpoint } from './eval/metrics.js';
 export { buildReport, type PersonalizationReport } from './eval/report.js';
-export { sdkTarget } from './eval/target.js';
+export { sdkTarget, type SdkTargetOptions } from './eval/target.js';
+export { waitForTraining, type SettleOptions } from './eval/settle.js';

@@ -5,6 +5,13 @@
  */
 export const DEFAULT_ADDRESS = '127.0.0.1:50053';
 export const DEFAULT_TENANT = 'default';
+/**
+ * Where `aimass dev` serves the updater's admin API (aimass.v1.UpdaterAdminService): the
+ * updater is the runner's fourth service, after general-model, personal-model and fusion.
+ */
+export const DEFAULT_UPDATER_ADDRESS = '127.0.0.1:50054';
+/** How long `eval` waits for the updater to apply a user's feedback before a checkpoint. */
+export const SETTLE_TIMEOUT_S = 30;
 
 const CONNECTION = `Connection (every command that talks to the platform):
   --address HOST:PORT  the public API (fusion) (default: $AIMASS_ADDRESS or ${DEFAULT_ADDRESS},
@@ -16,6 +23,14 @@ const CONNECTION = `Connection (every command that talks to the platform):
 const EXIT_CODES = `Exit codes: 0 done, 1 failed (the server refused the call, a file could not be read),
 2 bad usage, 69 the platform could not be reached.`;
 
+const UPDATER_CONNECTION = `Connection:
+  --address HOST:PORT  the updater's admin API (default: $AIMASS_UPDATER_ADDRESS or
+                       ${DEFAULT_UPDATER_ADDRESS}, where \`aimass dev\` serves it)
+  --tenant T           tenant whose users are meant (default: $AIMASS_TENANT or ${DEFAULT_TENANT})
+  --api-key KEY        sent as "authorization: Bearer KEY"; needs the admin scope
+                       (default: $AIMASS_API_KEY)
+  --deadline-ms N      deadline of each call, retries included (default: 5000)`;
+
 export const MAIN_USAGE = `Usage: aimass <command> [options]
 
 The AI Mass command line.
@@ -24,6 +39,8 @@ Commands:
   dev                      run the whole platform in this process (same as \`npm start\`)
   predict                  classify a text or a mail for a user
   feedback                 give the true label of a prediction (or of an input): trains the user's model
+  models refit             rebuild a user's personal model (or every stale one) from their feedback
+  models state             training progress: feedback not yet applied, a user's model, refit jobs
   eval personalization     measure what personal models gain per user profile (goals of issue 4)
 
 Run \`aimass <command> --help\` for a command's options.
@@ -33,11 +50,12 @@ ${EXIT_CODES}`;
 
 export const DEV_USAGE = `Usage: aimass dev [--data-dir DIR]
 
-Runs general-model, personal-model and fusion (whatever the runner registers) in this one
-process, on loopback: the same as \`npm start\` without the build (run \`npm run build\` first).
-The public API (fusion) listens on ${DEFAULT_ADDRESS}; the runner's health and reflection
-endpoint on 127.0.0.1:50050. The first start trains the default general model (about half a
-minute on two cores).
+Runs general-model, personal-model, fusion and the updater (whatever the runner registers) in
+this one process, on loopback: the same as \`npm start\` without the build (run \`npm run build\`
+first). The public API (fusion) listens on ${DEFAULT_ADDRESS}, the updater's admin API
+(\`aimass models\`) on ${DEFAULT_UPDATER_ADDRESS}; the runner's health and reflection endpoint on
+127.0.0.1:50050. The first start trains the default general model (about half a minute on two
+cores).
 
 Options:
   --data-dir DIR   where SQLite files, the event journal and models live (default: .data;
@@ -109,6 +127,10 @@ model's; neutral users' fused error at most the general model's + 0.5 points at 
 Without --address it starts the one-process platform (the runner, built with \`npm run build\`)
 in a temporary data directory and stops it at the end.
 
+Feedback is applied by the updater shortly after Feedback returns. Before measuring a user at a
+checkpoint the evaluation waits (up to ${SETTLE_TIMEOUT_S} s) until the updater has applied that user's
+feedback; between checkpoints the user's next predictions race the updates, as real users' do.
+
 Options:
   --json FILE              write the figures as JSON (per profile and checkpoint: error_general,
                            error_personal, error_fused, counts; per user in "users")
@@ -130,6 +152,10 @@ Options:
                            the same platform starts from users with no personal model
   --data-dir DIR           data directory of the platform started without --address
                            (default: a temporary one, removed afterwards)
+  --updater-address A      the updater's admin API, asked whether a user's feedback is applied
+                           (default: the updater of the platform the evaluation starts, if it runs
+                           one; with --address: $AIMASS_UPDATER_ADDRESS or ${DEFAULT_UPDATER_ADDRESS});
+                           none: do not wait (a platform whose Feedback trains directly)
   --dry-run                build the users and print the profiles' slices; no platform needed
   --strict                 exit 1 when a goal is not met
   -h, --help               this text
@@ -137,6 +163,61 @@ Options:
 ${CONNECTION}
 
 Progress goes to stderr, the table to stdout.
-Exit codes: 0 done (goals are reported; --strict enforces them), 1 failed or a goal not met with
---strict, 2 bad usage, 69 the platform could not be reached or does not serve the public API,
+Exit codes: 0 done (goals are reported; --strict enforces them), 1 failed (e.g. the updater did
+not apply a user's feedback in time) or a goal not met with --strict, 2 bad usage,
+69 the platform could not be reached (nor its updater) or does not serve the public API,
 130 stopped with Ctrl-C (the platform it started is stopped too).`;
+
+export const MODELS_USAGE = `Usage: aimass models <refit | state> [options]
+
+Training control through the updater (aimass.v1.UpdaterAdminService).
+
+Commands:
+  refit    queue a rebuild of one user's personal model, or of every stale one, from their
+           feedback history
+  state    feedback not yet applied, one user's model and its training, recent refit jobs
+
+Run \`aimass models <command> --help\` for its options.`;
+
+export const MODELS_REFIT_USAGE = `Usage: aimass models refit (--user ID | --all [--include-current]) [options]
+
+Queues a refit: the user's personal model (or every user's) is rebuilt from their feedback
+history on the tenant's current general model, or on the one given. Users whose model is paired
+with another general version are answered with the general model alone until refitted; \`--all\`
+refits only those unless --include-current. Prints the job: id, state, users done of total, the
+target general model.
+
+Options:
+  --user ID                refit this user (your id for them; the updater pseudonymizes it)
+  --all                    refit the tenant's users whose model is paired with another general
+                           version
+  --include-current        with --all: every user with a model, also those already on the target
+  --general-model M        NAME[:VERSION] to refit on (default: the tenant's current general model;
+                           NAME alone: its current version)
+  --wait                   poll until the job completed or failed, with progress on stderr;
+                           exit 1 if it failed (Ctrl-C stops waiting, not the job)
+  --json                   print the job as JSON
+  -h, --help               this text
+
+${UPDATER_CONNECTION}
+
+Exit codes: 0 queued (with --wait: completed), 1 failed (the updater refused the call; with
+--wait: the job failed), 2 bad usage, 69 the updater could not be reached.`;
+
+export const MODELS_STATE_USAGE = `Usage: aimass models state [--user ID] [options]
+
+Training progress as the updater sees it: the tenant's feedback events not yet received by the
+updater (its consumer lag), refit jobs (running ones first, then the most recent) and, with
+--user, that user's model: its pseudonym, current version, the general model it is paired with,
+events received but not yet applied, the last applied stream sequence, when it was last trained
+and whether a refit is pending.
+
+Options:
+  --user ID                also report this user
+  --json                   print the state as JSON
+  -h, --help               this text
+
+${UPDATER_CONNECTION}
+
+Exit codes: 0 done, 1 failed (the updater refused the call), 2 bad usage,
+69 the updater could not be reached.`;

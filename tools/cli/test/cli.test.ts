@@ -43,6 +43,8 @@ beforeEach(async () => {
   dir = await tempDir('aimass-cli-');
   server.requests.length = 0;
   server.learn = true;
+  server.trainingDelayMs = 0;
+  server.failRefits = false;
 });
 afterEach(async () => {
   await dir.remove();
@@ -160,6 +162,60 @@ describe('exit codes', () => {
   });
 });
 
+describe('aimass models', () => {
+  const fast = { models: { pollMs: 5 } };
+
+  it("shows the tenant's lag and a user's training state, as text and as JSON", async () => {
+    await run(['feedback', '--address', server.address, '--user', 'm1', '--text', 'SPAMWORD deals', '--label', 'ham', '--idempotency-key', 'm1-a'], capture().io);
+    const c = capture();
+    expect(await run(['models', 'state', '--address', server.address, '--user', 'm1'], c.io)).toBe(EXIT_OK);
+    expect(c.out()).toMatch(/^tenant {6}0 feedback events not yet received by the updater\nuser {8}pseudonym [0-9A-F]{32}\nversion {5}1, paired with general@1\n/);
+    expect(c.out()).toContain('pending     0 events received, not yet applied');
+    const json = capture();
+    expect(await run(['models', 'state', '--address', server.address, '--tenant', 'acme', '--user', 'm1', '--json'], json.io)).toBe(EXIT_OK);
+    // Another tenant: the same user id is another user, without a model.
+    expect(JSON.parse(json.out())).toMatchObject({ pendingEvents: 0, user: { currentVersion: 0, pendingEvents: 0 }, jobs: [] });
+    expect(server.requests.filter((r) => r.method === 'GetTrainingState').map((r) => r.tenant)).toEqual(['default', 'acme']);
+  });
+
+  it('queues a refit of one user and waits for it with progress on stderr', async () => {
+    const c = capture();
+    expect(await run(['models', 'refit', '--address', server.address, '--user', 'm2', '--general-model', 'general:2', '--wait'], c.io, fast)).toBe(EXIT_OK);
+    expect(c.out()).toMatch(/^job {9}job-\d+\nstate {7}completed\nusers {7}1 of 1 done, 0 failed\ngeneral {5}general@2\n/);
+    expect(c.err()).toMatch(/^\[refit 0:00\] job job-\d+ queued: 0 of 1 users done, 0 failed\n/);
+    expect(c.err()).toMatch(/\] job job-\d+ completed: 1 of 1 users done, 0 failed\n$/);
+    const request = server.requests.find((r) => r.method === 'RefitUser')!.body as v1.RefitUserRequest;
+    expect(request).toEqual({ userId: 'm2', generalModel: { name: 'general', version: '2' } });
+  });
+
+  it('queues a refit of the stale users, or of all with --include-current, printing the queued job', async () => {
+    await run(['feedback', '--address', server.address, '--user', 'm3', '--text', 'SPAMWORD', '--label', 'ham'], capture().io);
+    const stale = capture();
+    expect(await run(['models', 'refit', '--address', server.address, '--all', '--json'], stale.io)).toBe(EXIT_OK);
+    expect(JSON.parse(stale.out())).toMatchObject({ state: 'queued', usersTotal: 0, generalModel: { name: 'general', version: '1' } });
+    const all = capture();
+    expect(await run(['models', 'refit', '--address', server.address, '--all', '--include-current'], all.io)).toBe(EXIT_OK);
+    expect(all.out()).toMatch(/\nstate {7}queued\nusers {7}0 of [1-9]\d* done, 0 failed\n/);
+    expect(server.requests.filter((r) => r.method === 'RefitAll').map((r) => (r.body as v1.RefitAllRequest).onlyStale)).toEqual([true, false]);
+  });
+
+  it('exits 1 when the job it waits for fails', async () => {
+    server.failRefits = true;
+    await run(['feedback', '--address', server.address, '--user', 'm4', '--text', 'SPAMWORD', '--label', 'ham'], capture().io);
+    const c = capture();
+    expect(await run(['models', 'refit', '--address', server.address, '--all', '--include-current', '--wait'], c.io, fast)).toBe(EXIT_FAILURE);
+    expect(c.out()).toContain('state       failed');
+    expect(c.err()).toMatch(/\naimass models refit: refit job job-\d+ failed after 1 of \d+ users \(0 failed\): see the updater's log\n$/);
+  });
+
+  it('exits 69 when the updater cannot be reached, saying where it was looked for', async () => {
+    const c = capture();
+    const address = `127.0.0.1:${await freePort()}`;
+    expect(await run(['models', 'state', '--deadline-ms', '1000'], { ...c.io, env: { AIMASS_UPDATER_ADDRESS: address } })).toBe(EXIT_UNAVAILABLE);
+    expect(c.err()).toMatch(new RegExp(`^aimass models state: UNAVAILABLE: .* — is the updater running at ${address.replace(/\./g, '\\.')}\\? In the one-process mode \`aimass dev\` starts it`));
+  });
+});
+
 /**
  * A small corpus in the real one's shape (groups, senders, the muted list), so every profile has
  * a slice: the evaluation's whole path runs through gRPC in seconds.
@@ -194,14 +250,20 @@ describe('aimass eval personalization', () => {
     '0.3',
     '--run-id',
     'test',
+    '--updater-address',
+    server.address,
     ...extra,
   ];
 
   it('streams each user through the API, writes the table, the JSON and the plot', async () => {
+    // Feedback applied 40 ms after it returns, as by an updater: checkpoints wait for it.
+    server.trainingDelayMs = 40;
     const c = capture();
     const code = await run(args(['--json', 'out/p.json', '--strict']), c.io, { eval: { loadCorpus: syntheticCorpus } });
     // Progress on stderr: 5 users × (before feedback + 2 checkpoints) measurements.
     expect(c.err()).toContain(' | 15/15] ');
+    expect(c.err()).toContain(`updater at ${server.address} (0 feedback events pending): each checkpoint waits until the user's feedback is applied`);
+    expect(c.err()).toMatch(/@10 feedback \(\d+ mails, \d+ wrong, applied after \d+ ms\)/);
     expect(code).toBe(EXIT_OK);
     const report = JSON.parse(await readFile(join(dir.path, 'out', 'p.json'), 'utf8')) as PersonalizationReport;
     expect(report.profiles.map((p) => p.profile)).toEqual(['newsletter-averse', 'insurance-agent', 'list-muter', 'neutral']);
@@ -223,6 +285,11 @@ describe('aimass eval personalization', () => {
     expect(c0!.fallbacks_fused).toHaveProperty('no_personal_model');
     expect(c50!.applied_fused).toHaveProperty('override');
     expect(report.goals_met).toBe(true);
+    expect(report.platform.updater).toBe(server.address);
+    // Each checkpoint after feedback waited for the 40 ms the scripted updater takes (or less, if the stream had taken that long).
+    for (const u of report.users) expect(u.checkpoints.map((x) => x.settle_ms === null)).toEqual([true, false, false]);
+    expect(report.settle_ms).toBeGreaterThan(0);
+    expect(server.requests.some((r) => r.method === 'GetTrainingState' && (r.body as v1.GetTrainingStateRequest).userId === 'test-list-muter-1')).toBe(true);
     expect(c.out()).toContain('Goals (all goals met):');
     expect(existsSync(join(dir.path, 'out', 'p.svg'))).toBe(true);
     expect(existsSync(join(dir.path, 'out', 'p.png'))).toBe(true);
@@ -235,8 +302,19 @@ describe('aimass eval personalization', () => {
   it('with --strict, exits 1 when a goal is not met', async () => {
     server.learn = false;
     const c = capture();
-    expect(await run(args(['--run-id', 'nolearn', '--plot', 'p.svg', '--strict']), c.io, { eval: { loadCorpus: syntheticCorpus } })).toBe(EXIT_FAILURE);
+    expect(await run(args(['--run-id', 'nolearn', '--plot', 'p.svg', '--strict', '--updater-address', 'none']), c.io, { eval: { loadCorpus: syntheticCorpus } })).toBe(EXIT_FAILURE);
+    expect(c.err()).toContain('not waiting for training (--updater-address none)');
+    expect(server.requests.some((r) => r.method === 'GetTrainingState')).toBe(false);
     expect(c.out()).toContain('NOT MET');
+  });
+
+  it('exits 69 before streaming when the updater cannot be reached, naming it', async () => {
+    const updater = `127.0.0.1:${await freePort()}`;
+    const c = capture();
+    expect(await run(args(['--updater-address', updater, '--deadline-ms', '1000']), c.io, { eval: { loadCorpus: syntheticCorpus } })).toBe(EXIT_UNAVAILABLE);
+    expect(c.err()).toMatch(new RegExp(`\\naimass eval personalization: the updater at ${updater.replace(/\./g, '\\.')} could not be reached \\(UNAVAILABLE: .*\\), so the evaluation cannot wait`));
+    expect(c.err()).toContain('--updater-address none for a platform whose Feedback trains directly');
+    expect(server.requests.some((r) => r.method === 'Predict')).toBe(false);
   });
 
   it('prints the users and slices with --dry-run without a platform', async () => {

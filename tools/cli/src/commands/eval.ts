@@ -2,21 +2,23 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { AiMassClient } from '@aimass/sdk';
+import { AiMassClient, TrainingAdminClient } from '@aimass/sdk';
 import { loadSpamAssassin, type Corpus } from '@aimass/train-general';
 import type { EvalCommand } from '../args.js';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
 import { PlatformUnavailableError } from '../format.js';
 import type { CliIo } from '../io.js';
 import { startOneProcessPlatform, type LaunchOptions, type StartedPlatform } from '../platform.js';
+import { SETTLE_TIMEOUT_S } from '../usage.js';
 import { evalMails } from '../eval/corpus.js';
 import { writePlot } from '../eval/plot.js';
 import { buildUsers } from '../eval/profiles.js';
 import { EvalProgress } from '../eval/progress.js';
 import { runUser, runUsers, type UserHooks } from '../eval/prequential.js';
 import { buildReport, type PersonalizationReport } from '../eval/report.js';
+import { askUpdater } from '../eval/settle.js';
 import { formatReportTable, formatUsersTable } from '../eval/table.js';
-import { sdkTarget } from '../eval/target.js';
+import { sdkTarget, type SdkTargetOptions } from '../eval/target.js';
 
 export interface EvalDependencies {
   loadCorpus: () => Pick<Corpus, 'items' | 'source'>;
@@ -67,6 +69,7 @@ export async function evalPersonalizationCommand(options: EvalCommand, io: CliIo
   let platform: StartedPlatform | undefined;
   let tempDir: string | undefined;
   let client: AiMassClient | undefined;
+  let admin: TrainingAdminClient | undefined;
   try {
     let address = options.address;
     if (address === undefined) {
@@ -83,7 +86,24 @@ export async function evalPersonalizationCommand(options: EvalCommand, io: CliIo
       progress.note(`platform ready: public API at ${address}`);
     }
     client = new AiMassClient({ address, tenant: options.tenant, apiKey: options.apiKey, defaultDeadlineMs: options.deadlineMs });
-    const target = sdkTarget(client, { fusedStrategy: options.fusedStrategy, input: options.input });
+    // The started platform's updater is the one its banner lists; a runner without one trains
+    // in Feedback itself, so there is nothing to wait for.
+    const updater = options.updaterAddress === undefined ? platform?.services.get('updater') : (options.updaterAddress ?? undefined);
+    let training: SdkTargetOptions['training'];
+    if (updater !== undefined) {
+      admin = new TrainingAdminClient({ address: updater, tenant: options.tenant, apiKey: options.apiKey, defaultDeadlineMs: options.deadlineMs });
+      training = { client: admin, address: updater, timeoutMs: SETTLE_TIMEOUT_S * 1000 };
+      // Asked once up front, so a wrong address fails now rather than at the first checkpoint.
+      const lag = (await askUpdater(admin, undefined, updater, { signal })).pendingEvents;
+      progress.note(`updater at ${updater} (${lag} feedback events pending): each checkpoint waits until the user's feedback is applied`);
+    } else {
+      progress.note(
+        options.updaterAddress === null
+          ? 'not waiting for training (--updater-address none): checkpoints measure right after the last Feedback'
+          : 'the platform runs no updater: Feedback trains directly, checkpoints do not wait',
+      );
+    }
+    const target = sdkTarget(client, { fusedStrategy: options.fusedStrategy, input: options.input, training });
     progress.plan(users.length * (options.checkpoints.length + 1));
     const settings = { checkpoints: options.checkpoints, feedbackShare: options.feedbackShare, seed: options.seed, signal };
     const runs = await runUsers(users, (user) => runUser(user, target, settings, hooks, (u, c) => progress.checkpoint(u, c)), options.concurrency).catch(
@@ -108,7 +128,7 @@ export async function evalPersonalizationCommand(options: EvalCommand, io: CliIo
         input: options.input,
         quick: options.quick,
       },
-      platform: { address, started_by_eval: platform !== undefined },
+      platform: { address, started_by_eval: platform !== undefined, updater: updater ?? null },
       tenant: options.tenant,
       runId,
       elapsedMs: performance.now() - started,
@@ -126,6 +146,7 @@ export async function evalPersonalizationCommand(options: EvalCommand, io: CliIo
     return options.strict && report.goals_met !== true ? EXIT_FAILURE : EXIT_OK;
   } finally {
     client?.close();
+    admin?.close();
     if (platform) {
       progress.note('stopping the platform');
       await platform.stop();

@@ -6,7 +6,7 @@ import type { StrategyMeasure, UserCheckpoint, UserRun } from './prequential.js'
 const m = (wrong: number, measured: number, fallbacks: Record<string, number> = {}): StrategyMeasure => ({ wrong, measured, rejected: 0, fallbacks, applied: { stacking: measured } });
 
 function run(id: string, checkpoints: UserCheckpoint[]): UserRun {
-  return { user: { id } as SimulatedUser, checkpoints, streamMails: 0, feedback: 0, mistakes: 0, rejected: 0, elapsedMs: 0 };
+  return { user: { id } as SimulatedUser, checkpoints, streamMails: 0, feedback: 0, mistakes: 0, rejected: 0, settleMs: 0, elapsedMs: 0 };
 }
 
 function cp(feedback: number, g: StrategyMeasure, p: StrategyMeasure, f: StrategyMeasure, streamMails = 0): UserCheckpoint {

@@ -74,6 +74,28 @@ class RememberingTarget implements EvalTarget {
   }
 }
 
+/**
+ * Feedback applied later, as by an updater: it is queued, and applied only when the loop asks the
+ * target to settle (after a short wait, so the time spent is visible).
+ */
+class LaggingTarget extends RememberingTarget {
+  readonly queued: { predictionId: string; label: Label }[] = [];
+  readonly settled: string[] = [];
+  readonly signals: (AbortSignal | undefined)[] = [];
+
+  override async feedback(_userId: string, predictionId: string, label: Label, key: string) {
+    this.feedbackKeys.push(key);
+    this.queued.push({ predictionId, label });
+  }
+
+  async settle(userId: string, signal?: AbortSignal) {
+    this.settled.push(`${userId} after ${this.feedbackKeys.length} feedback`);
+    this.signals.push(signal);
+    await new Promise((r) => setTimeout(r, 5));
+    for (const { predictionId, label } of this.queued.splice(0)) this.memory.set(this.predictions.get(predictionId)!.fromDomain ?? '', label);
+  }
+}
+
 describe('runUser', () => {
   it('gives feedback on every mistake, measures at each checkpoint and stops at the last', async () => {
     const target = new RememberingTarget();
@@ -130,6 +152,43 @@ describe('runUser', () => {
     expect(target.calls[0]).toBe('prepare run-promo-fan-1');
   });
 
+  it('settles the target before each checkpoint after feedback, not after every feedback', async () => {
+    const target = new LaggingTarget();
+    const controller = new AbortController();
+    const heldOut = mails(40, 1000);
+    const run = await runUser(user(mails(100), heldOut), target, { checkpoints: [10, 20], feedbackShare: 1, seed: 1, signal: controller.signal });
+
+    expect(target.settled).toEqual(['run-promo-fan-1 after 10 feedback', 'run-promo-fan-1 after 20 feedback']);
+    expect(target.signals).toEqual([controller.signal, controller.signal]);
+    // Measured on the settled model: the promo mails (every 4th) are ham to this user from checkpoint 10 on.
+    const [at0, at10, at20] = run.checkpoints;
+    expect(at0!.measures.fused?.wrong).toBe(10);
+    expect(at10!.measures.fused?.wrong).toBe(0);
+    expect(at20!.measures.fused?.wrong).toBe(0);
+    // The wait is timed per checkpoint (none before any feedback) and summed.
+    expect(at0!.settleMs).toBeUndefined();
+    expect(at10!.settleMs).toBeGreaterThan(0);
+    expect(at20!.settleMs).toBeGreaterThan(0);
+    expect(run.settleMs).toBeCloseTo(at10!.settleMs! + at20!.settleMs!, 6);
+  });
+
+  it('measures at once against a target without settle (Feedback trains before it returns)', async () => {
+    const run = await runUser(user(mails(100), mails(8, 1000)), new RememberingTarget(), { checkpoints: [10], feedbackShare: 1, seed: 1 });
+    expect(run.checkpoints.map((c) => c.settleMs)).toEqual([undefined, undefined]);
+    expect(run.settleMs).toBe(0);
+  });
+
+  it('does not settle for a checkpoint the stream never reaches', async () => {
+    const target = new LaggingTarget();
+    const run = await runUser(user(mails(5), mails(4, 1000)), target, { checkpoints: [3, 50], feedbackShare: 1, seed: 1 });
+    expect(run.checkpoints.map((c) => [c.feedback, c.reached])).toEqual([
+      [0, true],
+      [3, true],
+      [50, false],
+    ]);
+    expect(target.settled).toEqual(['run-promo-fan-1 after 3 feedback']);
+  });
+
   it('skips a mail the platform refuses, but stops when it refuses many', async () => {
     const target = new RememberingTarget();
     const stream = mails(50);
@@ -162,7 +221,7 @@ describe('runUsers', () => {
         peak = Math.max(peak, running);
         await new Promise((r) => setTimeout(r, 5));
         running--;
-        return { user: u, checkpoints: [], streamMails: 0, feedback: 0, mistakes: 0, rejected: 0, elapsedMs: 0 };
+        return { user: u, checkpoints: [], streamMails: 0, feedback: 0, mistakes: 0, rejected: 0, settleMs: 0, elapsedMs: 0 };
       },
       2,
     );

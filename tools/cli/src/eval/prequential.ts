@@ -46,6 +46,13 @@ export interface EvalTarget {
   /** Predictions of `mails` under one strategy, in order. */
   predictMany(userId: string, mails: readonly EvalMail[], strategy: MeasuredStrategy): Promise<MeasuredOutcome[]>;
   feedback(userId: string, predictionId: string, label: Label, idempotencyKey: string): Promise<void>;
+  /**
+   * Resolves once the user's feedback sent so far is applied to their model. Called before each
+   * checkpoint's measurement (not after each feedback: a user's next predictions racing the
+   * update is what real users see, but a checkpoint measures the model that feedback made).
+   * Absent where Feedback trains before it returns.
+   */
+  settle?(userId: string, signal?: AbortSignal): Promise<void>;
 }
 
 export interface UserHooks {
@@ -79,6 +86,8 @@ export interface UserCheckpoint {
   /** Of those, predicted wrongly. */
   mistakes: number;
   measures: Partial<Record<MeasuredStrategy, StrategyMeasure>>;
+  /** Time spent waiting for the user's feedback to be applied before measuring (the target's `settle`); absent when not waited. */
+  settleMs?: number | undefined;
 }
 
 export interface UserRun {
@@ -89,6 +98,8 @@ export interface UserRun {
   mistakes: number;
   /** Stream mails the platform refused (not shown to the user, no feedback). */
   rejected: number;
+  /** Time spent waiting for feedback to be applied, over all checkpoints (part of elapsedMs). */
+  settleMs: number;
   elapsedMs: number;
 }
 
@@ -123,8 +134,8 @@ export function measure(user: SimulatedUser, mails: readonly EvalMail[], outcome
  * One user, prequentially: each stream mail is predicted (what the user would see), and the user
  * sends feedback on every mistake and, with probability `feedbackShare`, on a correct answer, the
  * way people occasionally confirm "not spam". Whenever the feedback count reaches a checkpoint the
- * stream pauses and the user's held-out mail is measured under each strategy. The stream stops at
- * the last checkpoint.
+ * stream pauses, the target settles (the user's feedback is applied) and the user's held-out mail
+ * is measured under each strategy. The stream stops at the last checkpoint.
  */
 export async function runUser(
   user: SimulatedUser,
@@ -145,8 +156,17 @@ export async function runUser(
   let feedback = 0;
   let mistakes = 0;
   let rejected = 0;
+  let settleMs = 0;
 
   const measureNow = async (at: number) => {
+    let waited: number | undefined;
+    if (at > 0 && target.settle) {
+      settings.signal?.throwIfAborted();
+      const t0 = performance.now();
+      await target.settle(user.id, settings.signal);
+      waited = performance.now() - t0;
+      settleMs += waited;
+    }
     const measures: UserCheckpoint['measures'] = {};
     for (const strategy of MEASURED) {
       settings.signal?.throwIfAborted();
@@ -155,7 +175,7 @@ export async function runUser(
       checkRejections(`held-out mails of ${user.id} (${strategy})`, m.rejected, user.heldOut.length, outcomes.find((o) => o.rejected)?.rejected);
       measures[strategy] = m;
     }
-    const checkpoint: UserCheckpoint = { feedback: at, reached: true, streamMails, mistakes, measures };
+    const checkpoint: UserCheckpoint = { feedback: at, reached: true, streamMails, mistakes, measures, settleMs: waited };
     done.push(checkpoint);
     onCheckpoint?.(user, checkpoint);
   };
@@ -184,7 +204,7 @@ export async function runUser(
   for (const c of checkpoints) {
     if (!done.some((d) => d.feedback === c)) done.push({ feedback: c, reached: false, streamMails, mistakes, measures: {} });
   }
-  return { user, checkpoints: done, streamMails, feedback, mistakes, rejected, elapsedMs: performance.now() - started };
+  return { user, checkpoints: done, streamMails, feedback, mistakes, rejected, settleMs, elapsedMs: performance.now() - started };
 }
 
 /** Runs users `concurrency` at a time; results in the users' order. */

@@ -3,7 +3,8 @@ import type { UserCheckpoint } from './prequential.js';
 import { errorRate } from './metrics.js';
 import { percent } from './table.js';
 
-function clock(ms: number): string {
+/** Elapsed time as m:ss, for progress lines. */
+export function clock(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
@@ -39,7 +40,8 @@ export class EvalProgress {
     const err = (s: 'general' | 'personal' | 'fused') => percent(m[s] ? errorRate(m[s].wrong, m[s].measured) : null);
     this.write(
       `[eval ${clock(this.now() - this.#started)} | ${this.#done}/${this.#planned}] ${user.id} @${c.feedback} feedback ` +
-        `(${c.streamMails} mails, ${c.mistakes} wrong): general ${err('general')} personal ${err('personal')} fused ${err('fused')}`,
+        `(${c.streamMails} mails, ${c.mistakes} wrong${c.settleMs === undefined ? '' : `, applied after ${Math.round(c.settleMs)} ms`}): ` +
+        `general ${err('general')} personal ${err('personal')} fused ${err('fused')}`,
     );
   }
 }

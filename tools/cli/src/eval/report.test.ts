@@ -22,11 +22,19 @@ function run(id: string, profile: Profile, errors: [number, number, number][]): 
   const feedback = [0, 10, 50];
   return {
     user: { id, profile, index: 1, stream: [], heldOut: [], sliceInStream: 30, sliceInHeldOut: 8, label: () => 'ham' } as SimulatedUser,
-    checkpoints: errors.map(([g, p, f], i) => ({ feedback: feedback[i]!, reached: true, streamMails: i * 100, mistakes: i * 3, measures: { general: m(g, 100), personal: m(p, 100), fused: m(f, 100) } })),
+    checkpoints: errors.map(([g, p, f], i) => ({
+      feedback: feedback[i]!,
+      reached: true,
+      streamMails: i * 100,
+      mistakes: i * 3,
+      measures: { general: m(g, 100), personal: m(p, 100), fused: m(f, 100) },
+      settleMs: i === 0 ? undefined : 150.4,
+    })),
     streamMails: 200,
     feedback: 50,
     mistakes: 6,
     rejected: 0,
+    settleMs: 300,
     elapsedMs: 1234,
   };
 }
@@ -37,7 +45,7 @@ function report() {
     mails,
     corpusSource: 'test-corpus',
     settings: { seed: 1, users_per_profile: 1, stream_length: 300, held_out: 100, feedback_share: 0.1, checkpoints: [10, 50], fused_strategy: 'default', input: 'mail', quick: false },
-    platform: { address: '127.0.0.1:1', started_by_eval: false },
+    platform: { address: '127.0.0.1:1', started_by_eval: false, updater: '127.0.0.1:2' },
     tenant: 'default',
     runId: 'r',
     elapsedMs: 5_000,
@@ -61,6 +69,14 @@ describe('buildReport', () => {
     expect(r.users[0]).toMatchObject({ user_id: 'r-list-muter-1', feedback: 50, elapsed_s: 1.2 });
     expect(r.users[0]!.checkpoints[2]).toMatchObject({ feedback: 50, error_general: 0.1, error_fused: 0.03, held_out: 100 });
     expect(r.corpus).toEqual({ source: 'test-corpus', mails: 3, general_held_out: 1 });
+  });
+
+  it('reports the time spent waiting for feedback to be applied, per checkpoint, user and run', () => {
+    const r = report();
+    expect(r.platform.updater).toBe('127.0.0.1:2');
+    expect(r.users[0]!.checkpoints.map((c) => c.settle_ms)).toEqual([null, 150, 150]);
+    expect(r.users.map((u) => u.settle_ms)).toEqual([300, 300]);
+    expect(r.settle_ms).toBe(600);
   });
 
   it('prints a table with every checkpoint and the goals', () => {

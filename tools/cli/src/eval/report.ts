@@ -12,6 +12,8 @@ export interface UserCheckpointReport {
   error_general: number | null;
   error_personal: number | null;
   error_fused: number | null;
+  /** Time waited for the user's feedback to be applied before measuring; null when not waited. */
+  settle_ms: number | null;
 }
 
 export interface UserReport {
@@ -25,6 +27,8 @@ export interface UserReport {
   stream_mistakes: number;
   feedback: number;
   rejected: number;
+  /** Time waited for feedback to be applied, over the user's checkpoints (part of elapsed_s). */
+  settle_ms: number;
   elapsed_s: number;
   checkpoints: UserCheckpointReport[];
 }
@@ -43,7 +47,8 @@ export interface ProfileReport {
 export interface PersonalizationReport {
   suite: 'personalization';
   created_at: string;
-  platform: { address: string; started_by_eval: boolean };
+  /** `updater`: asked whether a user's feedback was applied before each checkpoint; null when not waited for. */
+  platform: { address: string; started_by_eval: boolean; updater: string | null };
   tenant: string;
   run_id: string;
   settings: {
@@ -62,6 +67,8 @@ export interface PersonalizationReport {
   users: UserReport[];
   /** null when some goal could not be judged and none failed. */
   goals_met: boolean | null;
+  /** Time users waited for their feedback to be applied, summed over users (who run concurrently). */
+  settle_ms: number;
   elapsed_s: number;
 }
 
@@ -91,6 +98,7 @@ function userReport(run: UserRun): UserReport {
     stream_mistakes: run.mistakes,
     feedback: run.feedback,
     rejected: run.rejected,
+    settle_ms: Math.round(run.settleMs),
     elapsed_s: Math.round(run.elapsedMs / 100) / 10,
     checkpoints: run.checkpoints.map((c) => ({
       feedback: c.feedback,
@@ -101,6 +109,7 @@ function userReport(run: UserRun): UserReport {
       error_general: c.measures.general ? errorRate(c.measures.general.wrong, c.measures.general.measured) : null,
       error_personal: c.measures.personal ? errorRate(c.measures.personal.wrong, c.measures.personal.measured) : null,
       error_fused: c.measures.fused ? errorRate(c.measures.fused.wrong, c.measures.fused.measured) : null,
+      settle_ms: c.settleMs === undefined ? null : Math.round(c.settleMs),
     })),
   };
 }
@@ -134,6 +143,7 @@ export function buildReport(input: ReportInput): PersonalizationReport {
     profiles,
     users: input.runs.map(userReport),
     goals_met: verdicts.includes(false) ? false : verdicts.includes(null) ? null : true,
+    settle_ms: Math.round(input.runs.reduce((sum, r) => sum + r.settleMs, 0)),
     elapsed_s: Math.round(input.elapsedMs / 100) / 10,
   };
 }

@@ -1,8 +1,9 @@
-import { InvalidArgumentError, type AiMassClient, type Input, type ItemResult, type Strategy } from '@aimass/sdk';
+import { InvalidArgumentError, type AiMassClient, type Input, type ItemResult, type Strategy, type TrainingAdminClient } from '@aimass/sdk';
 import type { FusedStrategy } from '../args.js';
 import { mailFromRfc822 } from '../mail.js';
 import type { EvalMail } from './corpus.js';
 import type { EvalTarget, MeasuredOutcome, MeasuredStrategy } from './prequential.js';
+import { waitForTraining } from './settle.js';
 
 export interface SdkTargetOptions {
   /** What "fused" means: the tenant's default strategy or a named one. */
@@ -11,6 +12,11 @@ export interface SdkTargetOptions {
   input: 'mail' | 'raw';
   /** Held-out mails per PredictBatch call. Default 64. */
   batchSize?: number | undefined;
+  /**
+   * The updater that applies feedback after Feedback returns: checkpoints wait until it has
+   * applied the user's feedback. Absent: Feedback trains before it returns, nothing to wait for.
+   */
+  training?: { client: Pick<TrainingAdminClient, 'trainingState'>; address: string; timeoutMs?: number | undefined } | undefined;
 }
 
 /** The EvalTarget over the public API, through the SDK: exactly what a customer's backend calls. */
@@ -30,6 +36,7 @@ export function sdkTarget(client: AiMassClient, options: SdkTargetOptions): Eval
   const fused: Strategy | undefined = options.fusedStrategy === 'default' ? undefined : options.fusedStrategy;
   const strategyOf = (s: MeasuredStrategy): Strategy | undefined => (s === 'general' ? 'general' : s === 'personal' ? 'personal' : fused);
   const batchSize = options.batchSize ?? 64;
+  const { training } = options;
 
   const measured = (r: ItemResult): MeasuredOutcome => {
     if (r.ok) {
@@ -66,5 +73,9 @@ export function sdkTarget(client: AiMassClient, options: SdkTargetOptions): Eval
     async feedback(userId, predictionId, label, idempotencyKey) {
       await client.feedback({ userId, predictionId, label, idempotencyKey });
     },
+    ...(training && {
+      settle: (userId: string, signal?: AbortSignal) =>
+        waitForTraining(training.client, userId, { updater: training.address, timeoutMs: training.timeoutMs, signal }),
+    }),
   };
 }
