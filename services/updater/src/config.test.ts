@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '@aimass/platform';
+import { serviceConfigSchema, updaterConfigSchema } from './config.js';
+
+const secret = 'x'.repeat(40);
+
+describe('updater configuration', () => {
+  it('has working defaults for everything but the bus and the pseudonym secret', () => {
+    const c = updaterConfigSchema.parse({});
+    expect(c.apply).toMatchObject({ batchWindowMs: 20, maxBatch: 256, concurrency: 8 });
+    expect(c.consumer).toMatchObject({ durable: 'updater', maxDeliver: 3, backoffMs: [200, 1000], ackWaitMs: 30_000 });
+    expect(c.sweep.intervalMs).toBe(30_000);
+    expect(c.watch.intervalMs).toBe(30_000);
+  });
+
+  it('reads AIMASS_UPDATER__* and AIMASS_EVENTS__* variables', () => {
+    const c = loadConfig(serviceConfigSchema, {
+      env: {
+        AIMASS_PSEUDONYM__SECRET: secret,
+        AIMASS_EVENTS__KIND: 'nats',
+        AIMASS_EVENTS__SERVERS: 'nats://a:4222,nats://b:4222',
+        AIMASS_UPDATER__APPLY__BATCH_WINDOW_MS: '5',
+        AIMASS_UPDATER__CONSUMER__BACKOFF_MS: '[10,20]',
+        AIMASS_UPDATER__PERSONAL_MODEL__ADDRESS: 'personal-model:50051',
+      },
+    });
+    expect(c.events.servers).toEqual(['nats://a:4222', 'nats://b:4222']);
+    expect(c.updater.apply.batchWindowMs).toBe(5);
+    expect(c.updater.consumer.backoffMs).toEqual([10, 20]);
+    expect(c.updater.personalModel.address).toBe('personal-model:50051');
+    expect(c.serviceName).toBe('updater');
+  });
+
+  it('refuses to start without a bus, naming the key', () => {
+    const err = (() => {
+      try {
+        loadConfig(serviceConfigSchema, { env: { AIMASS_PSEUDONYM__SECRET: secret } });
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(String((err as Error).message)).toMatch(/events\.kind/);
+  });
+
+  it('refuses a bad value with the key and what was expected', () => {
+    expect(() => loadConfig(serviceConfigSchema, { env: { AIMASS_PSEUDONYM__SECRET: secret, AIMASS_EVENTS__KIND: 'nats', AIMASS_EVENTS__SERVERS: 'nats://a:1', AIMASS_UPDATER__APPLY__MAX_BATCH: '0' } })).toThrow(
+      /updater\.apply\.maxBatch.*a whole number > 0/,
+    );
+  });
+});

@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { EventBus } from '@aimass/events';
+import { loadConfig, pseudonymConfigSchema, type Logger } from '@aimass/platform';
+import type { DocumentStore } from '@aimass/storage';
+import { z } from 'zod';
+import { updaterConfigSchema, type UpdaterConfigInput } from './config.js';
+import { UPDATER_GRPC_SERVICES, startUpdater } from './service.js';
+
+/** The parts of the runner's EmbeddedEnvironment this service uses (structurally compatible). */
+export interface UpdaterEmbeddedEnvironment {
+  readonly dataDir: string;
+  readonly logger: Logger;
+  readonly host: string;
+  readonly port: number;
+  /** The runner's in-process bus, shared with fusion (which publishes the feedback). */
+  readonly bus: EventBus;
+  openStore(name: string): Promise<DocumentStore>;
+  addressOf(name: string): string;
+}
+
+export interface UpdaterEmbeddedRunning {
+  readonly name: string;
+  readonly address: string;
+  readonly grpcServices: readonly string[];
+  stop(): Promise<void>;
+}
+
+export interface UpdaterEmbeddedOptions {
+  /** Overrides of the `updater` configuration (applied over the AIMASS_UPDATER__* variables). */
+  config?: UpdaterConfigInput | undefined;
+  /** Process environment to read (tests); `process.env` by default. */
+  env?: Readonly<Record<string, string | undefined>> | undefined;
+}
+
+const envSchema = z.strictObject({
+  updater: updaterConfigSchema.prefault({}),
+  pseudonym: pseudonymConfigSchema.optional(),
+});
+
+export const UPDATER_SERVICE_NAME = 'updater';
+
+/**
+ * The one-process mode's pseudonym secret: fusion's file (fusion's EMBEDDED_SECRET_FILE), because
+ * RefitUser and GetTrainingState must turn a user id into the pseudonym fusion filed the feedback
+ * under. Created here only when fusion did not run first.
+ */
+export const EMBEDDED_PSEUDONYM_SECRET_FILE = 'fusion-pseudonym.secret';
+
+async function embeddedSecretFile(dataDir: string, logger: Logger): Promise<string> {
+  const file = join(dataDir, EMBEDDED_PSEUDONYM_SECRET_FILE);
+  const existing = await readFile(file, 'utf8').catch(() => undefined);
+  if (existing === undefined || existing.trim().length < 32) {
+    await mkdir(dataDir, { recursive: true });
+    await writeFile(file, randomBytes(48).toString('base64'), { mode: 0o600 });
+    logger.info({ file }, 'generated a pseudonym secret for the one-process mode (set AIMASS_PSEUDONYM__SECRET_FILE in production)');
+  }
+  return file;
+}
+
+/**
+ * The updater as a service of the one-process mode (tools/runner's EmbeddedService): it consumes
+ * the runner's in-process bus, calls the general-model and personal-model services started before
+ * it, and keeps its history in the runner's `updater` store. Start it after fusion.
+ */
+export function createUpdaterEmbedded(options: UpdaterEmbeddedOptions = {}) {
+  return {
+    name: UPDATER_SERVICE_NAME,
+    async start(env: UpdaterEmbeddedEnvironment): Promise<UpdaterEmbeddedRunning> {
+      const vars = options.env ?? process.env;
+      // Only the variables: the runner's own YAML file (AIMASS_CONFIG) has other sections.
+      const fromEnv = loadConfig(envSchema, { env: { ...vars, AIMASS_CONFIG: undefined } });
+      const updater = updaterConfigSchema.parse({
+        ...fromEnv.updater,
+        ...options.config,
+        generalModel: { ...fromEnv.updater.generalModel, address: env.addressOf('general-model'), ...options.config?.generalModel },
+        personalModel: { ...fromEnv.updater.personalModel, address: env.addressOf('personal-model'), ...options.config?.personalModel },
+      });
+      const pseudonym = fromEnv.pseudonym ?? { secretFile: await embeddedSecretFile(env.dataDir, env.logger) };
+      const store = await env.openStore(UPDATER_SERVICE_NAME);
+      const running = await startUpdater({ grpc: { host: env.host, port: env.port }, pseudonym, updater }, env.logger, { store, bus: env.bus });
+      return { name: UPDATER_SERVICE_NAME, address: running.address, grpcServices: UPDATER_GRPC_SERVICES, stop: () => running.stop() };
+    },
+  };
+}
+
+/** The embedded updater with default options. */
+export const updaterEmbedded = createUpdaterEmbedded();

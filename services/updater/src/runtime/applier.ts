@@ -1,0 +1,173 @@
+/**
+ * Incremental updates of one user's model.
+ *
+ * Exactly once in effect. Delivery is at least once (redeliveries, republished events, a replica
+ * that crashed after the ack, two replicas on one user during a partition hand-over), so nothing
+ * here relies on seeing an event once. What holds instead:
+ *
+ * 1. The history has one entry per event id (created with `absent`), so a repeated event adds
+ *    nothing to learn from.
+ * 2. Every example carries its event's stream sequence, and personal-model keeps, with each
+ *    version, the highest sequence it has learnt from (its watermark). Train skips examples at or
+ *    below the watermark and writes the version as a compare-and-set on the version it was built
+ *    on, checking the watermark in the same write. So of two replicas that built the same batch
+ *    from the same version, exactly one commits; the other gets ABORTED, reads the new version
+ *    and finds those examples below the watermark. A batch replayed after a crash (the model was
+ *    written, the answer or the `applied` hint was lost) is skipped the same way.
+ * 3. The idempotency key (user, first..last sequence) turns a retried call whose answer was lost
+ *    into `duplicate` rather than ABORTED: a convenience, not the guarantee.
+ *
+ * The pending mark is cleared only with a compare-and-set on the mark's store version once no
+ * entry above the watermark is left (see domain/pending.ts), so an event taken in while the
+ * update ran is never forgotten; and the sweep finds marks a stopped replica left behind.
+ *
+ * When the user's model is paired with another general model version than the new feedback,
+ * examples are not mixed across versions: the user is refitted on the served version instead.
+ */
+import type { PayloadSealer } from '@aimass/events';
+import { ConflictError, InvalidArgumentError, UnavailableError, type Logger } from '@aimass/platform';
+import type { v1 } from '@aimass/proto';
+import type { GeneralModelClient } from '../adapters/general-model-client.js';
+import type { PersonalModelClient } from '../adapters/personal-model-client.js';
+import type { StoredEntry, UpdaterStore } from '../adapters/updater-store.js';
+import { blamedExample, examplesWithin, planApply, trainingExample } from '../domain/examples.js';
+import { entryGeneral } from '../domain/feedback.js';
+import { describeGeneral } from '../domain/general.js';
+import { trainIdempotencyKey, type GeneralRef } from '../domain/ids.js';
+import { clearPending, splitAtWatermark } from '../domain/pending.js';
+import { openOrRefuse, type Refitter } from './refitter.js';
+
+export interface ApplierOptions {
+  readonly store: UpdaterStore;
+  readonly personal: PersonalModelClient;
+  readonly general: GeneralModelClient;
+  readonly refitter: Refitter;
+  readonly sealer: PayloadSealer;
+  readonly logger: Logger;
+  /** Examples per Train call. */
+  readonly maxBatch: number;
+  /** Encoded examples per Train request. */
+  readonly maxRequestBytes: number;
+  /** Compare-and-set conflicts retried within one run before it backs off. */
+  readonly maxConflicts: number;
+  /** The general model version last seen served (the watch's); undefined when not known. */
+  readonly served: () => GeneralRef | undefined;
+  /** Asks the general model for its served version now (the target of a refit). */
+  readonly resolveServed: () => Promise<GeneralRef>;
+  readonly now?: (() => Date) | undefined;
+}
+
+export interface ApplierStats {
+  readonly versionsWritten: number;
+  readonly examplesApplied: number;
+  readonly examplesSkipped: number;
+  readonly conflicts: number;
+  readonly refits: number;
+  readonly refused: number;
+}
+
+/** Passes of one run; each applies a batch, repairs hints or clears the mark, so this only stops a runaway. */
+const MAX_PASSES = 10_000;
+
+export class Applier {
+  readonly #o: ApplierOptions;
+  readonly #now: () => Date;
+  #stats = { versionsWritten: 0, examplesApplied: 0, examplesSkipped: 0, conflicts: 0, refits: 0, refused: 0 };
+
+  constructor(options: ApplierOptions) {
+    this.#o = options;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  stats(): ApplierStats {
+    return { ...this.#stats };
+  }
+
+  /**
+   * Applies everything of the user's history above the model's watermark, in order and in
+   * batches, then clears the user's pending mark. Throws when it cannot finish now (personal-model
+   * or the store unreachable, too many conflicts); the scheduler retries, and the mark stays.
+   */
+  async apply(tenant: string, pseudonym: string): Promise<void> {
+    const o = this.#o;
+    let conflicts = 0;
+    for (let pass = 0; pass < MAX_PASSES; pass++) {
+      const record = await o.store.state(tenant, pseudonym);
+      if (!record || !record.state.pending) return;
+      const model = await o.personal.model(tenant, pseudonym);
+      const entries = await o.store.unapplied(tenant, pseudonym, o.maxBatch);
+      const { fresh, applied } = splitAtWatermark(entries, model.watermark);
+      // Hints lost in a crash between the model write and the hint write.
+      if (applied.length > 0) await o.store.markApplied(applied);
+      if (fresh.length === 0) {
+        if (entries.length > 0) continue;
+        if (await o.store.clearPending(tenant, pseudonym, clearPending(record.state, this.#now()), record.version)) return;
+        continue;
+      }
+
+      const opened = await openOrRefuse(o.store, o.sealer, fresh);
+      if (opened.length < fresh.length) {
+        this.#stats.refused += fresh.length - opened.length;
+        continue;
+      }
+      const plan = planApply(model, opened.map(entryGeneral), o.served());
+      if (plan.kind === 'refit') {
+        // Asked afresh: the watch's last answer may predate the change this feedback comes from.
+        const target = await o.resolveServed();
+        this.#stats.refits++;
+        o.logger.info({ tenant, pseudonym, pairedWith: describeGeneral(model.general), target: describeGeneral(target), reason: plan.reason }, 'refitting instead of training across general model versions');
+        const outcome = await o.refitter.refit(tenant, pseudonym, target, plan.reason);
+        if (outcome.kind === 'no-history') return;
+        continue;
+      }
+
+      const missing = opened.filter((e) => !e.generalOutput);
+      const computed = new Map<string, v1.GeneralOutput>();
+      if (missing.length > 0) {
+        const { outputs } = await o.general.classify(
+          tenant,
+          plan.general,
+          missing.map((e) => e.input),
+        );
+        missing.forEach((e, i) => computed.set(e.entry.eventId, outputs[i]!));
+      }
+      const all = opened.map((e) => trainingExample(e.entry, e.generalOutput ?? computed.get(e.entry.eventId)!, e.sparseFeatures));
+      const examples = all.slice(0, examplesWithin(all, o.maxRequestBytes, 'oldest'));
+      const batch = fresh.slice(0, examples.length);
+      const first = batch[0]!.sequence;
+      const last = batch[batch.length - 1]!.sequence;
+      let res: v1.TrainResponse;
+      try {
+        res = await o.personal.train(tenant, { userPseudonym: pseudonym, examples, idempotencyKey: trainIdempotencyKey(pseudonym, first, last), expectedVersion: model.version });
+      } catch (err) {
+        if (err instanceof ConflictError) {
+          this.#stats.conflicts++;
+          if (++conflicts > o.maxConflicts) throw new UnavailableError(`gave up after ${conflicts - 1} concurrent updates of the user's model: retrying later`, { cause: err });
+          continue;
+        }
+        const blamed = err instanceof InvalidArgumentError ? blamedExample(err.field) : undefined;
+        if (blamed === undefined || !batch[blamed]) throw err;
+        await this.#refuse(batch[blamed]!, err);
+        continue;
+      }
+      // Applied now or before (duplicate key, or skipped below the watermark): either way these
+      // entries are settled, and a later pass must not send them again.
+      await o.store.markApplied(batch);
+      if (!res.duplicate) this.#stats.versionsWritten++;
+      this.#stats.examplesApplied += res.examplesApplied;
+      this.#stats.examplesSkipped += res.examplesSkipped;
+      o.logger.debug(
+        { tenant, pseudonym, version: res.model?.version, previousVersion: model.version, first, last, applied: res.examplesApplied, skipped: res.examplesSkipped, duplicate: res.duplicate },
+        'applied feedback to personal model',
+      );
+    }
+    throw new UnavailableError(`the update of one user did not settle within ${MAX_PASSES} passes: retrying later`);
+  }
+
+  async #refuse(entry: StoredEntry, err: unknown): Promise<void> {
+    this.#stats.refused++;
+    const reason = err instanceof Error ? err.message : String(err);
+    this.#o.logger.warn({ tenant: entry.tenant, pseudonym: entry.pseudonym, eventId: entry.eventId, sequence: entry.sequence, reason }, 'personal-model refused a feedback example: it is left out of the history');
+    await this.#o.store.markApplied([entry], new Map([[entry.eventId, reason]]));
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The consumer's handler: a FeedbackRecorded event becomes an entry of its user's history and a
+ * pending mark, in one atomic write; then the handler resolves, which acknowledges the event.
+ * Applying it to the model happens afterwards (the applier), so the ack never waits for
+ * personal-model and a slow model cannot hold a partition.
+ *
+ * What the handler throws decides what the bus does: a PoisonEventError is thrown at once, so the
+ * event is dead-lettered with its reason after `maxDeliver` quick attempts; a store that does not
+ * answer is waited for here (with back-off, until the service stops), because a good event must
+ * not be dead-lettered for an outage.
+ */
+import type { DeliveredEvent, PayloadSealer } from '@aimass/events';
+import { UnavailableError, type Logger } from '@aimass/platform';
+import { StoreUnavailableError } from '@aimass/storage';
+import { PoisonEventError, openEntry, parseFeedback } from '../domain/feedback.js';
+import { retryDelay } from '../domain/scheduler.js';
+import type { UpdaterStore } from '../adapters/updater-store.js';
+
+export interface IntakeOptions {
+  readonly store: UpdaterStore;
+  readonly sealer: PayloadSealer;
+  readonly logger: Logger;
+  /** Called once an event is in the history and its user marked: schedule the user's update. */
+  readonly onAppended: (tenant: string, pseudonym: string) => void;
+  /** Aborted when the service stops: a handler waiting for the store gives up (the event is redelivered later). */
+  readonly signal: AbortSignal;
+  readonly now?: (() => Date) | undefined;
+}
+
+export interface IntakeStats {
+  readonly appended: number;
+  readonly duplicates: number;
+  readonly poison: number;
+  readonly storeRetries: number;
+}
+
+const STORE_RETRY_INITIAL_MS = 100;
+const STORE_RETRY_MAX_MS = 5_000;
+
+function transient(err: unknown): boolean {
+  return err instanceof StoreUnavailableError || err instanceof UnavailableError;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+export class Intake {
+  readonly #o: IntakeOptions;
+  readonly #now: () => Date;
+  #stats = { appended: 0, duplicates: 0, poison: 0, storeRetries: 0 };
+
+  constructor(options: IntakeOptions) {
+    this.#o = options;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  stats(): IntakeStats {
+    return { ...this.#stats };
+  }
+
+  /** The EventHandler of the feedback consumer. */
+  readonly handle = async (event: DeliveredEvent): Promise<void> => {
+    try {
+      await this.#take(event);
+    } catch (err) {
+      if (err instanceof PoisonEventError) {
+        this.#stats.poison++;
+        this.#o.logger.warn(
+          { subject: event.subject, sequence: event.sequence, deliveryCount: event.deliveryCount, reason: err.message },
+          'feedback event refused: it goes to the dead-letter subject after its last attempt',
+        );
+      }
+      throw err;
+    }
+  };
+
+  async #take(event: DeliveredEvent): Promise<void> {
+    const entry = parseFeedback(event);
+    // Opened only to refuse what can never be learnt from; what is stored stays sealed.
+    await this.#retrying(() => openEntry(entry, this.#o.sealer));
+    // The tenant first: once the entry exists, the sweep must be able to find its tenant.
+    await this.#retrying(() => this.#o.store.rememberTenant(entry.tenant));
+    const outcome = await this.#retrying(() => this.#o.store.append(entry, this.#now()));
+    if (outcome === 'other-user') throw new PoisonEventError(`event id ${entry.eventId} is already in another user's history`);
+    if (outcome === 'duplicate') {
+      this.#stats.duplicates++;
+      this.#o.logger.debug({ tenant: entry.tenant, pseudonym: entry.pseudonym, eventId: entry.eventId, sequence: entry.sequence }, 'feedback event already in the history');
+      return;
+    }
+    this.#stats.appended++;
+    this.#o.onAppended(entry.tenant, entry.pseudonym);
+  }
+
+  async #retrying<T>(fn: () => Promise<T>): Promise<T> {
+    for (let failures = 1; ; failures++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!transient(err) || this.#o.signal.aborted) throw err;
+        this.#stats.storeRetries++;
+        const delay = retryDelay(failures, STORE_RETRY_INITIAL_MS, STORE_RETRY_MAX_MS);
+        if (failures === 1 || failures % 10 === 0) this.#o.logger.warn({ err, failures, retryInMs: delay }, 'feedback intake waits for the store');
+        await sleep(delay, this.#o.signal);
+      }
+    }
+  }
+}
