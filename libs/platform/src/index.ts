@@ -33,6 +33,7 @@ export {
 
 // Pseudonyms
 export { PSEUDONYM_LENGTH, PSEUDONYM_PATTERN, pseudonymize, type SecretInput } from './pseudonym/pseudonymize.js';
+export { EMBEDDED_SECRET_FILE, embeddedSecretFile } from './pseudonym/embedded-secret.js';
 export {
   MIN_ROOT_SECRET_BYTES,
   Pseudonymizer,

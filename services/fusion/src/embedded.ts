@@ -1,7 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { loadConfig, pseudonymConfigSchema, type Logger } from '@aimass/platform';
+import { EMBEDDED_SECRET_FILE, embeddedSecretFile, loadConfig, pseudonymConfigSchema, type Logger } from '@aimass/platform';
+import type { EventBus } from '@aimass/events';
 import type { DocumentStore } from '@aimass/storage';
 import { z } from 'zod';
 import { fusionConfigSchema, type FusionConfigInput } from './config.js';
@@ -13,6 +11,8 @@ export interface FusionEmbeddedEnvironment {
   readonly logger: Logger;
   readonly host: string;
   readonly port: number;
+  /** The runner's in-process bus: Feedback publishes FeedbackRecorded on it for the embedded updater. */
+  readonly bus?: EventBus | undefined;
   openStore(name: string): Promise<DocumentStore>;
   addressOf(name: string): string;
 }
@@ -36,23 +36,8 @@ const envSchema = z.strictObject({
   pseudonym: pseudonymConfigSchema.optional(),
 });
 
-/** Where the one-process mode keeps its generated pseudonym secret. */
-export const EMBEDDED_SECRET_FILE = 'fusion-pseudonym.secret';
-
-/**
- * A development secret, created once per data directory and reused, so pseudonyms (and with them
- * every personal model) survive restarts of the one-process mode. Production sets AIMASS_PSEUDONYM__*.
- */
-async function embeddedSecretFile(dataDir: string, logger: Logger): Promise<string> {
-  const file = join(dataDir, EMBEDDED_SECRET_FILE);
-  const existing = await readFile(file, 'utf8').catch(() => undefined);
-  if (existing === undefined || existing.trim().length < 32) {
-    await mkdir(dataDir, { recursive: true });
-    await writeFile(file, randomBytes(48).toString('base64'), { mode: 0o600 });
-    logger.info({ file }, 'generated a pseudonym secret for the one-process mode (set AIMASS_PSEUDONYM__SECRET_FILE in production)');
-  }
-  return file;
-}
+/** Where the one-process mode keeps its generated pseudonym secret (shared with the updater). */
+export { EMBEDDED_SECRET_FILE };
 
 /**
  * Fusion as a service of the one-process mode (tools/runner's EmbeddedService). It calls the
@@ -74,7 +59,7 @@ export function createFusionEmbedded(options: FusionEmbeddedOptions = {}) {
       });
       const pseudonym = fromEnv.pseudonym ?? { secretFile: await embeddedSecretFile(env.dataDir, env.logger) };
       const store = await env.openStore('fusion');
-      const running = await startFusion({ grpc: { host: env.host, port: env.port }, pseudonym, fusion }, env.logger, { store });
+      const running = await startFusion({ grpc: { host: env.host, port: env.port }, pseudonym, fusion }, env.logger, { store, bus: env.bus });
       return { name: 'fusion', address: running.address, grpcServices: FUSION_GRPC_SERVICES, stop: () => running.stop() };
     },
   };

@@ -1,8 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { EventBus } from '@aimass/events';
-import { loadConfig, pseudonymConfigSchema, type Logger } from '@aimass/platform';
+import { EMBEDDED_SECRET_FILE, embeddedSecretFile, loadConfig, pseudonymConfigSchema, type Logger } from '@aimass/platform';
 import type { DocumentStore } from '@aimass/storage';
 import { z } from 'zod';
 import { updaterConfigSchema, type UpdaterConfigInput } from './config.js';
@@ -41,23 +38,8 @@ const envSchema = z.strictObject({
 
 export const UPDATER_SERVICE_NAME = 'updater';
 
-/**
- * The one-process mode's pseudonym secret: fusion's file (fusion's EMBEDDED_SECRET_FILE), because
- * RefitUser and GetTrainingState must turn a user id into the pseudonym fusion filed the feedback
- * under. Created here only when fusion did not run first.
- */
-export const EMBEDDED_PSEUDONYM_SECRET_FILE = 'fusion-pseudonym.secret';
-
-async function embeddedSecretFile(dataDir: string, logger: Logger): Promise<string> {
-  const file = join(dataDir, EMBEDDED_PSEUDONYM_SECRET_FILE);
-  const existing = await readFile(file, 'utf8').catch(() => undefined);
-  if (existing === undefined || existing.trim().length < 32) {
-    await mkdir(dataDir, { recursive: true });
-    await writeFile(file, randomBytes(48).toString('base64'), { mode: 0o600 });
-    logger.info({ file }, 'generated a pseudonym secret for the one-process mode (set AIMASS_PSEUDONYM__SECRET_FILE in production)');
-  }
-  return file;
-}
+/** The one-process mode's pseudonym secret file, the one fusion uses (same user id, same pseudonym). */
+export const EMBEDDED_PSEUDONYM_SECRET_FILE = EMBEDDED_SECRET_FILE;
 
 /**
  * The updater as a service of the one-process mode (tools/runner's EmbeddedService): it consumes

@@ -2,6 +2,7 @@ import { createFusionEmbedded } from '@aimass/fusion';
 import { createGeneralModelEmbedded } from '@aimass/general-model';
 import { createPersonalModelEmbedded } from '@aimass/personal-model';
 import { progressPrinter, trainGeneral } from '@aimass/train-general';
+import { createUpdaterEmbedded } from '@aimass/updater';
 import type { RunnerConfig } from './config.js';
 import type { EmbeddedService } from './embedded.js';
 
@@ -24,5 +25,7 @@ export function embeddedServices(config: RunnerConfig): EmbeddedService[] {
     createPersonalModelEmbedded(),
     // The public API; it calls the two above, so it starts after them.
     createFusionEmbedded(),
+    // Learns from the feedback fusion publishes on the runner's bus; calls general-model and personal-model.
+    createUpdaterEmbedded(),
   ];
 }
