@@ -83,7 +83,7 @@ export const updaterConfigSchema = z.strictObject({
       /** Delay before each redelivery after a failure; the last entry repeats. */
       backoffMs: z.array(nonNegativeInt('a duration in milliseconds')).min(1).default([200, 1_000]),
       /** An unacknowledged delivery is redelivered after this. */
-      ackWaitMs: positiveInt('a duration in milliseconds').default(30_000),
+      ackWaitMs: positiveInt('a duration in milliseconds').default(10_000),
       /** Partition lease lifetime (NATS): how soon survivors take over a dead replica's partitions. */
       leaseTtlMs: positiveInt('a duration in milliseconds').optional(),
     })

@@ -252,9 +252,16 @@ export class NatsConsumerGroup implements ConsumerHandle {
   async process(msg: JsMsg, partition: number): Promise<void> {
     const event = toEvent(msg, partition);
     const { options } = this;
-    const decision = await withTraceContext(event.headers, () =>
-      decide(this.handler, event, options, this.failures.get(event.sequence)),
-    );
+    // A handler still working is not a lost delivery: tell the server so (+WPI) well within
+    // ackWait, or it would redeliver, count an attempt, and after maxDeliver of those dead-letter an
+    // event whose handler was merely slow (a store outage waited out, a long refit).
+    const heartbeat = setInterval(() => msg.working(), Math.max(50, Math.floor(options.ackWaitMs / 3)));
+    let decision: Awaited<ReturnType<typeof decide>>;
+    try {
+      decision = await withTraceContext(event.headers, () => decide(this.handler, event, options, this.failures.get(event.sequence)));
+    } finally {
+      clearInterval(heartbeat);
+    }
     if (decision.action === 'ack') {
       this.failures.delete(event.sequence);
       msg.ack();

@@ -1,4 +1,4 @@
-import { CancelledError, DeadlineExceededError, UnavailableError, type Logger } from '@aimass/platform';
+import { CancelledError, UnavailableError, type Logger } from '@aimass/platform';
 import {
   EventBusClosedError,
   EventBusError,
@@ -134,7 +134,10 @@ function withinCall<T>(promise: Promise<T>, options: CallOptions): Promise<T> {
     if (deadline !== undefined) {
       timer = setTimeout(() => {
         settle();
-        reject(new DeadlineExceededError(`the event stream did not confirm the feedback within the call's deadline; ${RETRY_HINT}`));
+        // UNAVAILABLE, not DEADLINE_EXCEEDED: a stream that does not confirm for the whole of the
+        // caller's time is down or cut off from us (NATS reconnecting), which is what the caller
+        // needs to know; the call still answers before its deadline (the budget's reserve).
+        reject(new UnavailableError(`feedback not recorded: the event stream did not confirm it within the call's deadline (unreachable or slow); ${RETRY_HINT}`));
       }, Math.max(0, deadline - Date.now()));
     }
     promise.then(
