@@ -29,6 +29,27 @@ describe('parseCli', () => {
     expect(store.kind === 'run' && store.options.suite === 'personal' && store.options.parts).toEqual(['store']);
   });
 
+  it('reads the updates suite with its defaults', () => {
+    const parsed = parseCli(['updates', '--quick', '--json', 'out/u.json', '--rate', '120', '--poll-ms', '10']);
+    expect(parsed.kind).toBe('run');
+    if (parsed.kind !== 'run' || parsed.options.suite !== 'updates') return;
+    expect(parsed.options).toEqual({
+      suite: 'updates',
+      json: 'out/u.json',
+      quick: true,
+      durationS: undefined,
+      workers: 2,
+      intraOp: 1,
+      users: undefined,
+      rate: 120,
+      predictClients: 4,
+      probeShare: undefined,
+      pollMs: 10,
+    });
+    const more = parseCli(['updates', '--users', '500', '--duration', '30', '--predict-clients', '0', '--probe-share', '0.5']);
+    expect(more.kind === 'run' && more.options).toMatchObject({ users: 500, durationS: 30, predictClients: 0, probeShare: 0.5 });
+  });
+
   it('answers --help before anything else', () => {
     expect(parseCli(['--help']).kind).toBe('help');
     expect(parseCli(['nosuch', '-h']).kind).toBe('help');
@@ -47,6 +68,13 @@ describe('parseCli', () => {
     [['personal', '--parts', 'fusion,cache'], /unknown part "cache"/],
     [['personal', '--model-share', '1.5'], /--model-share/],
     [['personal', '--store-users', '0'], /positive integer/],
+    [['personal', '--rate', '10'], /--rate is not an option of the personal suite/],
+    [['general', '--poll-ms', '10'], /--poll-ms is not an option of the general suite/],
+    [['updates', '--concurrency', '1,4'], /--concurrency is not an option of the updates suite/],
+    [['updates', '--zipf-s', '1'], /--zipf-s is not an option of the updates suite/],
+    [['updates', '--rate', '0'], /--rate must be a number > 0/],
+    [['updates', '--probe-share', '0'], /--probe-share/],
+    [['updates', '--predict-clients', '1.5'], /--predict-clients must be a whole number/],
   ])('refuses %j', (argv, message) => {
     const parsed = parseCli(argv);
     expect(parsed.kind).toBe('error');

@@ -2,8 +2,9 @@ import { parseArgs } from 'node:util';
 import type { GeneralSuiteOptions } from './suites/general.js';
 import type { PersonalSuiteOptions } from './suites/personal.js';
 import { PERSONAL_PARTS, type PersonalPart } from './suites/personal/parts.js';
+import type { UpdatesSuiteOptions } from './suites/updates.js';
 
-export const SUITES = ['general', 'personal'] as const;
+export const SUITES = ['general', 'personal', 'updates'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 export const EXIT_OK = 0;
@@ -20,14 +21,20 @@ suites:
   personal           Predict through fusion (general + personal + fusion, each its own process)
                      against Classify on general-model alone; a million users' personal models in
                      SQLite under Zipf traffic: cache hit ratio, cold loads, bytes per model
+  updates            feedback through fusion → NATS JetStream → updater → personal-model (each its own
+                     process) at a fixed rate with Predict load running: freshness (Feedback returned →
+                     first Predict showing the new personal model version), update throughput, lag
 
-options (both suites):
+options (every suite):
   --json FILE        also write the figures as JSON to FILE (plot beside it as .svg and .png)
-  --quick            short measurements (~1 s per point): a smoke run, figures are noisy
-  --concurrency LIST concurrency sweep (default 1,4,16,64; the largest is the headline)
-  --duration S       seconds measured per sweep point (default 8, --quick 1)
+  --quick            short measurements: a smoke run, figures are noisy
+  --duration S       seconds measured (general, personal: per sweep point, default 8, --quick 1;
+                     updates: the whole window, default 60, --quick 15)
   --workers N        general-model worker threads (default 2, the service's default on 2 cores)
   --intra-op N       onnxruntime intra-op threads per general-model worker (default 1, the service's default)
+
+general and personal suites:
+  --concurrency LIST concurrency sweep (default 1,4,16,64; the largest is the headline)
   --connections N    HTTP/2 connections the load clients share at most (default 4)
 
 general suite:
@@ -49,6 +56,13 @@ personal suite:
   --store-clients N  concurrent Score clients against the store (default 64)
   --cold-loads N     cold loads timed (default 2000, --quick 300)
 
+updates suite:
+  --users N          users the feedback is spread over (default 1000, --quick 100)
+  --rate N           feedback events per second offered (default 200, --quick 50)
+  --predict-clients N concurrent Predict clients running throughout (default 4)
+  --probe-share X    share of users whose every event is timed for freshness (default 0.1, --quick 0.2)
+  --poll-ms N        pause between the Predicts that look for a user's new version (default 15)
+
   --help             this text
 
 The plot is written to bench-results/<suite>.png unless --json names another place.
@@ -60,16 +74,33 @@ type Injected = 'cacheDir' | 'progress' | 'load';
 /** Each suite's own options (see its *SuiteOptions for what each means), plus what the CLI adds. */
 export type CliOptions =
   | (Common & { readonly suite: 'general' } & Omit<GeneralSuiteOptions, Injected>)
-  | (Common & { readonly suite: 'personal' } & Omit<PersonalSuiteOptions, Injected>);
+  | (Common & { readonly suite: 'personal' } & Omit<PersonalSuiteOptions, Injected>)
+  | (Common & { readonly suite: 'updates' } & Omit<UpdatesSuiteOptions, 'cacheDir' | 'progress'>);
 
 export type ParsedCli = { readonly kind: 'help' } | { readonly kind: 'run'; readonly options: CliOptions } | { readonly kind: 'error'; readonly message: string };
 
 const GENERAL_ONLY = ['models', 'heavy-blocks', 'max-batch', 'queue-delay-ms'] as const;
 const PERSONAL_ONLY = ['parts', 'users', 'model-share', 'examples-max', 'examples-s', 'zipf-s', 'store-users', 'pool-variants', 'store-duration', 'store-clients', 'cold-loads'] as const;
+const SWEEP = ['concurrency', 'connections'] as const;
+const UPDATES_OWN = ['users', 'rate', 'predict-clients', 'probe-share', 'poll-ms'] as const;
+
+/** Options of other suites, which a suite refuses rather than silently ignoring them. */
+function foreignOptions(suite: SuiteName): readonly string[] {
+  const own: Record<SuiteName, readonly string[]> = { general: [...GENERAL_ONLY, ...SWEEP], personal: [...PERSONAL_ONLY, ...SWEEP], updates: UPDATES_OWN };
+  const all = new Set<string>([...GENERAL_ONLY, ...PERSONAL_ONLY, ...SWEEP, ...UPDATES_OWN]);
+  for (const name of own[suite]) all.delete(name);
+  return [...all];
+}
 
 function positiveInt(name: string, value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${value}"`);
+  return n;
+}
+
+function wholeNumberUpTo(name: string, value: string, max: number): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0 || n > max) throw new Error(`${name} must be a whole number from 0 to ${max}, got "${value}"`);
   return n;
 }
 
@@ -108,6 +139,10 @@ export function parseCli(argv: readonly string[]): ParsedCli {
         'store-duration': { type: 'string' },
         'store-clients': { type: 'string' },
         'cold-loads': { type: 'string' },
+        rate: { type: 'string' },
+        'predict-clients': { type: 'string' },
+        'probe-share': { type: 'string' },
+        'poll-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -115,8 +150,7 @@ export function parseCli(argv: readonly string[]): ParsedCli {
     if (positionals.length !== 1) return { kind: 'error', message: positionals.length === 0 ? 'missing suite name' : `one suite at a time, got ${positionals.join(' ')}` };
     const suite = positionals[0] as string;
     if (!(SUITES as readonly string[]).includes(suite)) return { kind: 'error', message: `unknown suite "${suite}" (known: ${SUITES.join(', ')})` };
-    const foreign = suite === 'general' ? PERSONAL_ONLY : GENERAL_ONLY;
-    for (const name of foreign) if (values[name] !== undefined) return { kind: 'error', message: `--${name} is not an option of the ${suite} suite` };
+    for (const name of foreignOptions(suite as SuiteName)) if (values[name as keyof typeof values] !== undefined) return { kind: 'error', message: `--${name} is not an option of the ${suite} suite` };
 
     const concurrency = (values.concurrency ?? '1,4,16,64').split(',').map((c) => positiveInt('--concurrency', c.trim()));
     const duration = values.duration === undefined ? undefined : Number(values.duration);
@@ -131,6 +165,25 @@ export function parseCli(argv: readonly string[]): ParsedCli {
       connections: values.connections === undefined ? 4 : positiveInt('--connections', values.connections),
     };
     const optionalInt = (name: string, value: string | undefined): number | undefined => (value === undefined ? undefined : positiveInt(`--${name}`, value));
+
+    if (suite === 'updates') {
+      return {
+        kind: 'run',
+        options: {
+          suite: 'updates',
+          json: common.json,
+          quick: common.quick,
+          durationS: common.durationS,
+          workers: common.workers,
+          intraOp: common.intraOp,
+          users: optionalInt('users', values.users),
+          rate: values.rate === undefined ? undefined : numberIn('--rate', values.rate, 0, 100_000, false),
+          predictClients: values['predict-clients'] === undefined ? 4 : wholeNumberUpTo('--predict-clients', values['predict-clients'], 256),
+          probeShare: values['probe-share'] === undefined ? undefined : numberIn('--probe-share', values['probe-share'], 0, 1, false),
+          pollMs: values['poll-ms'] === undefined ? 15 : positiveInt('--poll-ms', values['poll-ms']),
+        },
+      };
+    }
 
     if (suite === 'personal') {
       const parts = (values.parts ?? PERSONAL_PARTS.join(',')).split(',').map((p) => p.trim());

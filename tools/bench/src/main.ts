@@ -6,16 +6,19 @@ import { LoadGenerator } from './load/load-generator.js';
 import { Progress } from './progress.js';
 import { formatPersonalTable, renderPersonalSvg } from './report/personal-report.js';
 import { formatTable } from './report/table.js';
+import { formatUpdatesTable, renderUpdatesSvg } from './report/updates-report.js';
 import { writeFigures, writeReport, type WrittenReport } from './report/write.js';
 import { runGeneralSuite } from './suites/general.js';
 import { runPersonalSuite } from './suites/personal.js';
+import { runUpdatesSuite } from './suites/updates.js';
 
 interface RunContext {
   readonly cacheDir: string;
   readonly jsonPath: string | undefined;
   readonly defaultPath: string;
   readonly progress: Progress;
-  readonly load: LoadGenerator;
+  /** The load process, for the suites that drive load from it. */
+  readonly load: () => Promise<LoadGenerator>;
 }
 
 function stamp(quick: boolean): string {
@@ -25,7 +28,13 @@ function stamp(quick: boolean): string {
 async function runSuite(options: CliOptions, ctx: RunContext): Promise<WrittenReport> {
   const target = ctx.jsonPath ?? ctx.defaultPath;
   const json = { json: ctx.jsonPath !== undefined };
-  const { cacheDir, progress, load } = ctx;
+  const { cacheDir, progress } = ctx;
+  if (options.suite === 'updates') {
+    const record = await runUpdatesSuite({ ...options, cacheDir, progress });
+    process.stdout.write(`\n${formatUpdatesTable(record)}\n\n`);
+    return writeFigures(target, record, renderUpdatesSvg(record, `incremental updates benchmark${stamp(options.quick)}`), json);
+  }
+  const load = await ctx.load();
   if (options.suite === 'personal') {
     const record = await runPersonalSuite({ ...options, cacheDir, progress, load });
     process.stdout.write(`\n${formatPersonalTable(record)}\n\n`);
@@ -52,14 +61,16 @@ async function main(argv: readonly string[]): Promise<number> {
   const resultsDir = resolve(cwd, 'bench-results');
   const jsonPath = options.json === undefined ? undefined : resolve(cwd, options.json);
   const progress = new Progress();
-  const load = await LoadGenerator.start();
+  // The updates suite makes its calls through the SDK in this process: no load process for it.
+  let loadProcess: Promise<LoadGenerator> | undefined;
+  const load = () => (loadProcess ??= LoadGenerator.start());
   try {
     const written = await runSuite(options, { cacheDir: join(resultsDir, 'cache'), jsonPath, defaultPath: join(resultsDir, `${options.suite}.json`), progress, load });
     if (written.json !== undefined) process.stdout.write(`figures: ${written.json}\n`);
     process.stdout.write(`plot: ${written.png} (and ${written.svg})\n`);
     return EXIT_OK;
   } finally {
-    await load.close();
+    await loadProcess?.then((l) => l.close(), () => undefined);
   }
 }
 

@@ -8,11 +8,11 @@ const MARGIN = { left: 70, right: 20, top: 40, bottom: 45 };
 const ROW_H = PANEL_H + MARGIN.top + MARGIN.bottom + 10;
 const WIDTH = 2 * (PANEL_W + MARGIN.left + MARGIN.right);
 
-function esc(text: string): string {
+export function esc(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-function num(value: number): string {
+export function num(value: number): string {
   if (value >= 1000) return `${Math.round(value / 10) / 100}k`;
   if (value >= 10) return String(Math.round(value));
   return String(Math.round(value * 100) / 100);
@@ -36,7 +36,7 @@ interface Panel {
 }
 
 /** Linear axis ticks from 0 with a 1, 2 or 5 × 10^k step, about five of them, covering `max`. */
-function niceTicks(max: number): number[] {
+export function niceTicks(max: number): number[] {
   if (!(max > 0)) return [0, 1];
   const raw = max / 5;
   const p = 10 ** Math.floor(Math.log10(raw));

@@ -75,3 +75,36 @@ export function fusionEnvironment(s: {
     AIMASS_FUSION__PERSONAL_MODEL__ADDRESS: s.personalModel,
   };
 }
+
+/**
+ * The `events` section of a service that publishes or consumes events (libs/events
+ * `eventsConfigSchema`): NATS JetStream at `servers`, everything else at the library's defaults.
+ */
+export function eventsEnvironment(servers: string): Record<string, string> {
+  return { AIMASS_EVENTS__KIND: 'nats', AIMASS_EVENTS__SERVERS: servers };
+}
+
+/**
+ * updater (services/updater/src/config.ts): its SQLite file (feedback history, training state),
+ * the pseudonym secret (the same as fusion's, so both name a user alike), the bus it consumes,
+ * the two models' addresses; everything else at the service's defaults (batch window, batch
+ * size, concurrency).
+ */
+export function updaterEnvironment(s: {
+  readonly port: number;
+  readonly storePath: string;
+  readonly pseudonymSecret: string;
+  readonly natsServers: string;
+  readonly generalModel: string;
+  readonly personalModel: string;
+}): Record<string, string> {
+  return {
+    ...baseEnvironment(s.port),
+    ...eventsEnvironment(s.natsServers),
+    AIMASS_STORE__KIND: 'sqlite',
+    AIMASS_STORE__PATH: s.storePath,
+    AIMASS_PSEUDONYM__SECRET: s.pseudonymSecret,
+    AIMASS_UPDATER__GENERAL_MODEL__ADDRESS: s.generalModel,
+    AIMASS_UPDATER__PERSONAL_MODEL__ADDRESS: s.personalModel,
+  };
+}
