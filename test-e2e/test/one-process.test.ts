@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { v1 } from '@aimass/proto';
-import { freePort, healthStatus, reflectedServices, tempDir, TestProcess, type TempDir } from '@aimass/testing';
+import { AiMassClient, TrainingAdminClient } from '@aimass/sdk';
+import { freePort, healthStatus, reflectedServices, tempDir, TestProcess, waitUntil, type TempDir } from '@aimass/testing';
 import { repositoryRoot } from '../src/index.js';
 
 // The built runner, as `npm start` runs it; nx builds it before this target (test:e2e dependsOn ^build).
@@ -40,15 +41,34 @@ function classify(address: string, texts: string[]): Promise<v1.ClassifyResponse
   ).finally(() => client.close());
 }
 
-async function startRunner(dataDir: string, port: number) {
+async function startRunner(dataDir: string, port: number, env: Record<string, string> = {}) {
   const started = await TestProcess.start(process.execPath, {
     args: [runnerMain],
-    env: { AIMASS_GRPC__PORT: String(port), AIMASS_RUNNER__DATA_DIR: dataDir, AIMASS_RUNNER__SERVICE_PORT_BASE: '0' },
+    env: { AIMASS_GRPC__PORT: String(port), AIMASS_RUNNER__DATA_DIR: dataDir, AIMASS_RUNNER__SERVICE_PORT_BASE: '0', ...env },
     ready: /runner\s+(\S+:\d+)[\s\S]*general-model\s+(\S+:\d+)/,
     // The first start trains the default model: about half a minute on two idle cores.
     timeoutMs: 240_000,
   });
-  return { proc: started.process, runner: started.match[1] ?? '', generalModel: started.match[2] ?? '' };
+  const addressOf = (name: string) => started.process.output.match(new RegExp(`\\n\\s+${name}\\s+(\\S+:\\d+)`))?.[1] ?? '';
+  return { proc: started.process, runner: started.match[1] ?? '', generalModel: started.match[2] ?? '', addressOf };
+}
+
+/** The user's personal model as personal-model holds it (example count), or undefined without one. */
+async function exampleCount(address: string, pseudonym: string): Promise<number | undefined> {
+  const client = new v1.PersonalModelServiceClient(address, grpc.credentials.createInsecure());
+  const md = new grpc.Metadata();
+  md.set('x-aimass-tenant', 'default');
+  try {
+    const res = await new Promise<v1.GetModelResponse>((resolve, reject) =>
+      client.getModel({ userPseudonym: pseudonym, version: 0, includeParameters: false }, md, { deadline: Date.now() + 10_000 }, (err, r) => (err ? reject(err) : resolve(r))),
+    );
+    return Number(res.model?.exampleCount ?? 0);
+  } catch (err) {
+    if ((err as grpc.ServiceError).code === grpc.status.NOT_FOUND) return undefined;
+    throw err;
+  } finally {
+    client.close();
+  }
 }
 
 describe('one-process mode (npm start) as a separate process', () => {
@@ -99,6 +119,51 @@ describe('one-process mode (npm start) as a separate process', () => {
     expect(res.results[0]?.label).toBe('spam');
     proc.signal('SIGTERM');
     expect((await proc.waitForExit(30_000)).code).toBe(0);
+  });
+
+  it('keeps acknowledged feedback across a SIGKILL: the updater applies all of it after the restart', { timeout: 180_000 }, async () => {
+    // A batching window (its maximum, 10 s) far longer than the steps below: the updater files the events but applies none of them before the kill.
+    const first = await startRunner(dir.path, await freePort(), { AIMASS_UPDATER__APPLY__BATCH_WINDOW_MS: '10000', AIMASS_UPDATER__SWEEP__INTERVAL_MS: '600000' });
+    procs.push(first.proc);
+    const fusion = first.addressOf('fusion');
+    const client = new AiMassClient({ address: fusion, tenant: 'default', defaultDeadlineMs: 10_000 });
+    const before = new TrainingAdminClient({ address: first.addressOf('updater'), tenant: 'default', defaultDeadlineMs: 10_000 });
+    const ids: string[] = [];
+    try {
+      const p = await client.predict('frank', SPAM);
+      for (let i = 0; i < 5; i++) ids.push((await client.feedback({ userId: 'frank', predictionId: p.predictionId, label: 'ham', idempotencyKey: `frank-${i}` })).eventId);
+      await waitUntil(async () => (await before.trainingState('frank')).user?.pendingEvents === 5, 'the updater to file the 5 events', 10_000, 50);
+      expect((await before.trainingState('frank')).user?.currentVersion).toBe(0);
+    } finally {
+      client.close();
+      before.close();
+    }
+    // No drain, no chance to apply what is still in flight: the journal is all that remains.
+    first.proc.signal('SIGKILL');
+    await first.proc.waitForExit(10_000);
+
+    const second = await startRunner(dir.path, await freePort());
+    procs.push(second.proc);
+    const training = new TrainingAdminClient({ address: second.addressOf('updater'), tenant: 'default', defaultDeadlineMs: 10_000 });
+    try {
+      let pseudonym = '';
+      await waitUntil(
+        async () => {
+          const state = await training.trainingState('frank');
+          pseudonym = state.user?.userPseudonym ?? '';
+          return state.pendingEvents === 0 && state.user !== undefined && state.user.pendingEvents === 0 && state.user.currentVersion > 0;
+        },
+        "frank's feedback to be applied after the restart",
+        30_000,
+        100,
+      );
+      expect(new Set(ids).size).toBe(5);
+      expect(await exampleCount(second.addressOf('personal-model'), pseudonym)).toBe(5);
+    } finally {
+      training.close();
+    }
+    second.proc.signal('SIGTERM');
+    expect((await second.proc.waitForExit(30_000)).code).toBe(0);
   });
 
   it('stops at start with exit code 78 and names the key of a bad configuration value', async () => {
