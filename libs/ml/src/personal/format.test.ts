@@ -245,7 +245,7 @@ describe('format v1 written by the old code path', () => {
   // v1 does not store the learner options: it is read with those it was written with (the
   // defaults of the time), as personal-model reads it with its configured options.
   // Header coordinates then learnt at the word rate, and the correction's offset was clipped only at LOGIT_CLIP.
-  const V1_OPTIONS = { alpha: 1, correctionDenseAlpha: 0.05, headerAlpha: 1, correctionOffsetClip: LOGIT_CLIP };
+  const V1_OPTIONS = { alpha: 1, l1: 0.5, correctionDenseAlpha: 0.05, headerAlpha: 1, correctionOffsetClip: LOGIT_CLIP };
 
   it('loads and predicts exactly as before the upgrade (binary and three classes)', () => {
     const binary = PersonalModel.deserialize(fromBase64(fixture.binary.bytes), V1_OPTIONS);

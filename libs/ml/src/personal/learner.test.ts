@@ -79,10 +79,11 @@ describe('PersonalModel learning', () => {
     expect(errorRate(ofFlipped, (t) => stackedLabel(divergent, t), () => 0)).toBeLessThanOrEqual(0.15);
     // Mail from other senders keeps (nearly) the general answer.
     expect(errorRate(others, (t) => stackedLabel(divergent, t), (t) => t.crowdLabel)).toBeLessThanOrEqual(generalErr + 0.02);
-    // The neutral user's correction is small and costs nothing measurable. (Header coordinates
-    // learn at headerAlpha, four times the word rate, so it is not as close to 0 as the words alone.)
+    // The neutral user's correction is small and costs nothing measurable. (Not as close to 0 as
+    // with words alone at λ1 0.5: header coordinates learn at headerAlpha, and λ1 0.1 lets words
+    // that recur in a user's mail carry weights too, which is what generalizes to new senders.)
     const meanCorrection = others.reduce((s, t) => s + Math.abs(neutral.predict(t).correctionLogits[1]!), 0) / others.length;
-    expect(meanCorrection).toBeLessThan(0.25);
+    expect(meanCorrection).toBeLessThan(0.45);
     expect(errorRate(others, (t) => stackedLabel(neutral, t), (t) => t.crowdLabel)).toBeLessThanOrEqual(generalErr + 0.01);
     // The standalone head has learnt a usable classifier of its own.
     expect(errorRate([...others, ...ofFlipped], (t) => (divergent.predict(t).logits[1]! > 0 ? 1 : 0), (t) => (ofFlipped.includes(t) ? 0 : t.crowdLabel))).toBeLessThan(0.2);

@@ -102,7 +102,7 @@ export interface PersonalLearnerOptions {
 export const DEFAULT_PERSONAL_LEARNER_OPTIONS: Readonly<PersonalLearnerOptions> = Object.freeze({
   alpha: 2,
   beta: 1,
-  l1: 0.5,
+  l1: 0.1,
   denseAlpha: 1,
   correctionDenseAlpha: 0.3,
   denseL1: 1,
