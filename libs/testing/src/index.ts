@@ -4,3 +4,4 @@ export { NatsServer, natsServerBinary, type NatsServerOptions } from './nats-ser
 export { TestProcess, type StartProcessOptions } from './process.js';
 export { healthStatus, reflectedServices } from './grpc-probes.js';
 export { waitUntil } from './wait.js';
+export { SlowProxy } from './slow-proxy.js';

@@ -5,7 +5,7 @@ import { freePort } from '@aimass/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_SECRET } from './support/fusion.js';
 import { call, callError, feedback, mail, options, predict, predictStream, text, type InferenceClient } from './support/grpc.js';
-import { SlowProxy } from './support/slow-proxy.js';
+import { SlowProxy } from '@aimass/testing';
 import { startStack, type Stack } from './support/stack.js';
 
 const S = v1.FusionStrategy;

@@ -9,7 +9,7 @@ import { addToyGeneralModel } from './support/general.js';
 import { callError, feedback, inferenceClient, predict, text, type InferenceClient } from './support/grpc.js';
 import { captureLogs } from './support/logs.js';
 import { startPersonal, type TestPersonal } from './support/personal.js';
-import { SlowProxy } from './support/slow-proxy.js';
+import { SlowProxy } from '@aimass/testing';
 
 const S = v1.FusionStrategy;
 const R = v1.FallbackReason;

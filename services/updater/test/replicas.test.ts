@@ -2,7 +2,7 @@ import { waitUntil } from '@aimass/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningUpdater } from '../src/service.js';
 import { expectExactlyOnce, waitForExamples } from './support/checks.js';
-import { SlowProxy } from './support/slow-proxy.js';
+import { SlowProxy } from '@aimass/testing';
 import { pseudonymizer, startStack, type Stack } from './support/stack.js';
 
 /**

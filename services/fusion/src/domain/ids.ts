@@ -1,28 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { UUID_PATTERN, uuidv7, uuidv8FromDigest } from '@aimass/platform';
 
-/**
- * A UUID v7 (RFC 9562): 48-bit Unix milliseconds, then random bits. Time-ordered, so event ids
- * sort by creation and index well; random enough that ids cannot be guessed.
- */
-export function uuidv7(now: number = Date.now(), random: Uint8Array = randomBytes(10)): string {
-  const bytes = new Uint8Array(16);
-  let ms = Math.max(0, Math.floor(now));
-  for (let i = 5; i >= 0; i--) {
-    bytes[i] = ms % 256;
-    ms = Math.floor(ms / 256);
-  }
-  bytes.set(random.subarray(0, 10), 6);
-  return formatUuid(bytes, 7);
-}
-
-function formatUuid(bytes: Uint8Array, version: number): string {
-  bytes[6] = (version << 4) | (bytes[6]! & 0x0f);
-  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
-  const hex = Buffer.from(bytes).toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export { UUID_PATTERN, uuidv7 };
 
 /**
  * Prediction ids are UUID v7 too: unguessable (a prediction id is all Feedback needs to find a
@@ -59,5 +38,5 @@ export function feedbackFingerprint(target: { predictionId: string } | { inputHa
  */
 export function derivedFeedbackEventId(tenant: string, userPseudonym: string, fingerprint: string): string {
   const digest = createHash('sha256').update('aimass.feedback.event\0').update(tenant).update('\0').update(userPseudonym).update('\0').update(fingerprint).digest();
-  return formatUuid(new Uint8Array(digest.subarray(0, 16)), 8);
+  return uuidv8FromDigest(digest);
 }

@@ -2,7 +2,8 @@
  * Ids the updater derives rather than draws: the same inputs give the same id on every replica and
  * after every restart, which is what makes a repeated call or publish a no-op downstream.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { uuidv7, uuidv8FromDigest } from '@aimass/platform';
 
 export interface GeneralRef {
   readonly name: string;
@@ -15,29 +16,11 @@ function digest(...parts: string[]): Buffer {
   return h.digest();
 }
 
-/** RFC 9562 layout with the given version nibble (7: time-ordered random, 8: custom/derived). */
-function formatUuid(bytes: Uint8Array, version: number): string {
-  bytes[6] = (version << 4) | (bytes[6]! & 0x0f);
-  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
-  const hex = Buffer.from(bytes).toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-/** A UUID v7: time-ordered (job lists sort by it) and unguessable. */
-export function uuidv7(now: number = Date.now(), random: Uint8Array = randomBytes(10)): string {
-  const bytes = new Uint8Array(16);
-  let ms = Math.max(0, Math.floor(now));
-  for (let i = 5; i >= 0; i--) {
-    bytes[i] = ms % 256;
-    ms = Math.floor(ms / 256);
-  }
-  bytes.set(random.subarray(0, 10), 6);
-  return formatUuid(bytes, 7);
-}
+export { uuidv7 };
 
 /** A version 8 UUID derived from `parts`: the shape of every event and job id, never equal to a random v7 one. */
 export function derivedUuid(...parts: string[]): string {
-  return formatUuid(new Uint8Array(digest(...parts).subarray(0, 16)), 8);
+  return uuidv8FromDigest(digest(...parts));
 }
 
 /**

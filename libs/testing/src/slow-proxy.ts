@@ -2,8 +2,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 
 /**
  * A TCP proxy in front of a real service that can hold every byte for `delayMs` in both
- * directions: a slow network (or an overloaded host) between the updater and the personal model,
- * without changing the personal model itself. (The same as fusion's test support.)
+ * directions: a slow network (or an overloaded host) between two services, without changing either.
  */
 export class SlowProxy {
   delayMs = 0;
