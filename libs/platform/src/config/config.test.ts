@@ -123,6 +123,7 @@ describe('loadConfig', () => {
     expect(err.problems[0]).toMatchObject({ path: 'pseudonym.secret', source: 'AIMASS_PSEUDONYM__SECRET=<hidden>' });
   });
 
+
   it('composes service sections, lists and mappings from env', () => {
     const schema = z.strictObject({
       ...baseConfigShape,

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { Pseudonymizer } from '../pseudonym/pseudonymizer.js';
 import { createLogger } from './logger.js';
-import { redactSensitive } from './redact.js';
+import { isSensitiveKey, redactSensitive } from './redact.js';
 
 const RAW_ID = 'alice-7f3c@example.com';
 const pseudonymizer = new Pseudonymizer({ rootSecret: 'x'.repeat(48) });
@@ -103,5 +103,11 @@ describe('redactSensitive', () => {
   it('matches keys case- and separator-insensitively, and secret suffixes', () => {
     const out = redactSensitive({ USER_ID: 'u', 'user-id': 'u', refreshToken: 't', maxTokens: 5, tokenizer: 'bpe' });
     expect(out).toEqual({ USER_ID: '[redacted]', 'user-id': '[redacted]', refreshToken: '[redacted]', maxTokens: 5, tokenizer: 'bpe' });
+  });
+
+  it('treats a map of secrets as secret (tenantSecrets), not every plural (maxTokens)', () => {
+    expect(redactSensitive({ tenantSecrets: { acme: 'k' }, adminPasswords: ['p'], maxTokens: 5 })).toEqual({ tenantSecrets: '[redacted]', adminPasswords: '[redacted]', maxTokens: 5 });
+    expect(isSensitiveKey('tenantSecrets')).toBe(true);
+    expect(isSensitiveKey('maxTokens')).toBe(false);
   });
 });

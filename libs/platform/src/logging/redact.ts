@@ -37,7 +37,7 @@ export const CONTENT_KEYS: readonly string[] = [
 
 /**
  * Keys holding credentials: always `[redacted]`. Any key ending in one of these (`tenantSecret`,
- * `accessToken`, `adminPassword`, `xApiKey`) counts too.
+ * `accessToken`, `adminPassword`, `xApiKey`) counts too, and in `secrets` or `passwords` (`tenantSecrets`).
  */
 export const SECRET_KEYS: readonly string[] = [
   'password',
@@ -56,13 +56,16 @@ const normalize = (key: string): string => key.toLowerCase().replace(/[_-]/g, ''
 const IDENTIFIERS = new Set(IDENTIFIER_KEYS.map(normalize));
 const CONTENT = new Set(CONTENT_KEYS.map(normalize));
 const SECRETS = SECRET_KEYS.map(normalize);
+const PLURAL_SECRETS = ['secrets', 'passwords'];
 
 type KeyClass = 'identifier' | 'redacted' | 'plain';
 
 function classify(key: string): KeyClass {
   const k = normalize(key);
   if (IDENTIFIERS.has(k)) return 'identifier';
-  if (CONTENT.has(k) || SECRETS.some((s) => k.endsWith(s))) return 'redacted';
+  // `tenantSecrets` (a map of them) holds secrets as much as `tenantSecret`; other plurals
+  // (`maxTokens`) are counts, not credentials.
+  if (CONTENT.has(k) || SECRETS.some((s) => k.endsWith(s)) || PLURAL_SECRETS.some((s) => k.endsWith(s))) return 'redacted';
   return 'plain';
 }
 
