@@ -67,6 +67,23 @@ describe('fusion configuration', () => {
     expect(config.fusion.coalescing).toMatchObject({ enabled: false, maxDelayMs: 2, maxItems: 256 });
   });
 
+  it('caches users without a personal model by default (TTL chosen at start unless set); 0 entries turns it off', () => {
+    expect(fusionConfigSchema.parse({}).personalModel).toEqual({
+      address: '127.0.0.1:50053',
+      circuitFailureThreshold: 5,
+      circuitOpenMs: 5_000,
+      noModelCacheMaxEntries: 100_000,
+    });
+    const config = loadConfig(serviceConfigSchema, {
+      env: { AIMASS_PSEUDONYM__SECRET: SECRET, AIMASS_FUSION__PERSONAL_MODEL__NO_MODEL_CACHE_MAX_ENTRIES: '0', AIMASS_FUSION__PERSONAL_MODEL__NO_MODEL_CACHE_TTL_MS: '500' },
+    });
+    expect(config.fusion.personalModel).toMatchObject({ noModelCacheMaxEntries: 0, noModelCacheTtlMs: 500 });
+    const bad = fusionConfigSchema.safeParse({ personalModel: { noModelCacheMaxEntries: -1, noModelCacheTtlMs: 0 } });
+    const messages = bad.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n');
+    expect(messages).toMatch(/personalModel\.noModelCacheMaxEntries: expected a number of entries \(a whole number >= 0\)/);
+    expect(messages).toMatch(/personalModel\.noModelCacheTtlMs: expected a duration in milliseconds \(a whole number > 0\)/);
+  });
+
   it('requires a pseudonym secret and a MongoDB url for the mongodb store', () => {
     expect(() => loadConfig(serviceConfigSchema, { env: {} })).toThrow(ConfigError);
     expect(() => loadConfig(serviceConfigSchema, { env: { AIMASS_PSEUDONYM__SECRET: SECRET, AIMASS_STORE__KIND: 'mongodb' } })).toThrow(/store\.url/);

@@ -92,6 +92,19 @@ export const fusionConfigSchema = z.strictObject({
        */
       circuitFailureThreshold: nonNegativeInt('a number of failures').default(5),
       circuitOpenMs: positiveInt('a duration in milliseconds').default(5_000),
+      /**
+       * Users remembered as having no personal model (Score answered NO_MODEL), so their Predicts
+       * skip the personal features and the Score call; least recently used dropped beyond it
+       * (about 175 bytes each). 0 turns the cache off: every Predict asks Score.
+       */
+      noModelCacheMaxEntries: nonNegativeInt('a number of entries').default(100_000),
+      /**
+       * How long a NO_MODEL answer is trusted. Unset: 60 s with an event bus (a user's first model
+       * is announced by PersonalModelUpdated and drops the entry at once; the TTL only covers an
+       * event lost without a reconnect), 2 s without one (nothing announces models then, so this
+       * is how late a new model can be used).
+       */
+      noModelCacheTtlMs: positiveInt('a duration in milliseconds').optional(),
     })
     .prefault({}),
   /** The default policy, for tenants without an entry in `tenants`. */

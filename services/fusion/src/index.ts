@@ -1,10 +1,13 @@
 // Public API of @aimass/fusion: what the runner, the SDK's tests, the CLI and the benchmark use.
 export {
   FUSION_GRPC_SERVICES,
+  NO_MODEL_TTL_WITH_BUS_MS,
+  NO_MODEL_TTL_WITHOUT_BUS_MS,
   startFusion,
   type CoalescingStats,
   type FusionDependencies,
   type FusionStartConfig,
+  type NoModelStats,
   type PruneResult,
   type RunningFusion,
 } from './service.js';
@@ -41,3 +44,5 @@ export { fuse, overrideApplies, shrinkageWeight, type FusionOutcome, type Genera
 export { argmax, generalLogits, referenceLogits, softmax } from './domain/logits.js';
 export { minimumDeadlineMs, type BudgetConfig } from './domain/budget.js';
 export type { CoalescerStats } from './domain/coalescer.js';
+export type { NoModelCacheStats } from './domain/no-model-cache.js';
+export type { ModelUpdateStats } from './runtime/model-updates.js';

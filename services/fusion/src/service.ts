@@ -15,9 +15,11 @@ import { KnownTenants } from './adapters/records.js';
 import { fusionConfigSchema, type FusionConfig, type FusionConfigInput } from './config.js';
 import { CircuitBreaker } from './domain/circuit-breaker.js';
 import type { CoalescerStats } from './domain/coalescer.js';
+import { NoModelCache, type NoModelCacheStats } from './domain/no-model-cache.js';
 import { resolvePolicy, type FusionPolicy } from './domain/strategy.js';
 import { createInferenceService } from './grpc/inference-service.js';
 import { FeedbackService } from './runtime/feedback.js';
+import { ModelUpdateListener, type ModelUpdateStats } from './runtime/model-updates.js';
 import { Predictor } from './runtime/predictor.js';
 
 /** The gRPC services this process serves (for health checks). */
@@ -51,6 +53,25 @@ export interface CoalescingStats {
   readonly records: CoalescerStats | undefined;
 }
 
+/** The known-no-model cache (see the README, "Users without a personal model"). */
+export interface NoModelStats {
+  readonly cache: NoModelCacheStats;
+  /** PersonalModelUpdated events seen (undefined without an event bus). */
+  readonly events: ModelUpdateStats | undefined;
+  /** How long a NO_MODEL answer is trusted. */
+  readonly ttlMs: number;
+}
+
+/** TTL of the known-no-model cache when the configuration sets none. */
+export const NO_MODEL_TTL_WITH_BUS_MS = 60_000;
+export const NO_MODEL_TTL_WITHOUT_BUS_MS = 2_000;
+/**
+ * After a user's model is announced, NO_MODEL answers for that user are not cached for this long:
+ * personal-model replicas apply the same announcement a little later than fusion may (its README:
+ * typically milliseconds), and until then can still answer from their own "no model" entry.
+ */
+const NO_MODEL_HOLD_MS = 5_000;
+
 export interface PruneResult {
   readonly predictions: number;
   readonly feedbackKeys: number;
@@ -65,6 +86,8 @@ export interface RunningFusion {
   policyOf(tenant: string): FusionPolicy;
   /** Downstream calls, members and items the coalescers sent so far. */
   coalescingStats(): CoalescingStats;
+  /** Counters of the known-no-model cache (undefined when it is off). */
+  noModelStats(): NoModelStats | undefined;
   /** Deletes expired prediction records and idempotency keys of every tenant seen (also run periodically). */
   prune(now?: Date): Promise<PruneResult>;
   /** Stops the prune timer and closes the downstream clients (after the server has drained). */
@@ -109,6 +132,18 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
   const records = await PredictionRecords.open(store, { retentionMs: fusion.predictions.retentionHours * HOUR_MS, coalescing });
   const keys = await FeedbackKeys.open(store, { retentionMs: fusion.predictions.idempotencyRetentionHours * HOUR_MS });
   const tenants = await KnownTenants.open(store);
+  const noModelTtlMs = fusion.personalModel.noModelCacheTtlMs ?? (bus ? NO_MODEL_TTL_WITH_BUS_MS : NO_MODEL_TTL_WITHOUT_BUS_MS);
+  const noModelCache =
+    fusion.personalModel.noModelCacheMaxEntries > 0
+      ? new NoModelCache({
+          maxEntries: fusion.personalModel.noModelCacheMaxEntries,
+          ttlMs: noModelTtlMs,
+          // Also covers a Score call in flight (at most maxPersonalMs) when the announcement arrives.
+          holdMs: Math.max(NO_MODEL_HOLD_MS, fusion.budget.maxPersonalMs + 1_000),
+        })
+      : undefined;
+  // Listening before serving, so no model written after the first Predict can go unannounced here.
+  const modelUpdates = bus && noModelCache ? await ModelUpdateListener.start(bus, noModelCache, logger) : undefined;
   const general = new GeneralModelClient(fusion.generalModel.address, {
     defaultDeadlineMs: fusion.budget.defaultDeadlineMs,
     coalescing,
@@ -136,6 +171,7 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
     ...shared,
     personal,
     policyOf,
+    noModelCache,
     breaker: new CircuitBreaker({ threshold: fusion.personalModel.circuitFailureThreshold, openMs: fusion.personalModel.circuitOpenMs }),
   });
   const feedback = new FeedbackService({
@@ -143,12 +179,14 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
     keys,
     recorder: deps.recorder ?? (bus ? new EventFeedbackRecorder(bus, { sealer: deps.sealer, logger }) : new DirectTrainingRecorder(personal)),
     retentionHours: fusion.predictions.retentionHours,
+    noModelCache,
   });
 
   const closeClients = () => {
     general.close();
     personal.close();
   };
+  const closeListener = () => modelUpdates?.close().catch((err: unknown) => logger.warn({ err }, 'closing the model update subscription failed'));
   let server: GrpcServer;
   let bound;
   try {
@@ -172,6 +210,7 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
     bound = await server.start();
   } catch (err) {
     closeClients();
+    await closeListener();
     throw err;
   }
 
@@ -204,6 +243,8 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
       personalModel: fusion.personalModel.address,
       defaultStrategy: fusion.defaults.strategy,
       coalescing: coalescing ? { maxItems: coalescing.maxItems, maxDelayMs: coalescing.maxDelayMs } : false,
+      // events: entries dropped by PersonalModelUpdated; ttl: only the TTL bounds a stale entry.
+      noModelCache: noModelCache ? { maxEntries: fusion.personalModel.noModelCacheMaxEntries, ttlMs: noModelTtlMs, invalidation: modelUpdates ? 'events' : 'ttl' } : false,
       tenantsConfigured: Object.keys(fusion.tenants).length,
       // events: FeedbackRecorded for the updater; direct: no bus, so no updater, Feedback trains in the call.
       feedback: deps.recorder ? 'custom' : bus ? 'events' : 'direct',
@@ -216,6 +257,7 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
     closing ??= (async () => {
       if (timer) clearInterval(timer);
       await pruning;
+      await closeListener();
       closeClients();
     })();
     return closing;
@@ -226,6 +268,7 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
     server,
     policyOf,
     coalescingStats: () => ({ generalModel: general.coalescingStats(), personalModel: personal.coalescingStats(), records: records.coalescingStats() }),
+    noModelStats: () => (noModelCache ? { cache: noModelCache.stats(), events: modelUpdates?.stats(), ttlMs: noModelTtlMs } : undefined),
     prune,
     close,
     async stop() {

@@ -40,6 +40,17 @@ describe('records in a real SQLite store', () => {
     expect(await records.find('acme', 'p1', 'user-a', now)).toBeUndefined();
   });
 
+  it('keeps no sparse features for a prediction that did not compute them', async () => {
+    const records = await PredictionRecords.open(store, { retentionMs: HOUR });
+    const { sparse: _, ...withoutFeatures } = record('p-skipped', 'user-a');
+    await records.save('acme', [withoutFeatures]);
+    const found = await records.find('acme', 'p-skipped', 'user-a');
+    expect(found).toEqual(withoutFeatures);
+    expect(found!.sparse).toBeUndefined();
+    const doc = await (await store.collection<Record<string, unknown>>({ name: 'predictions' })).get('acme', 'p-skipped');
+    expect(Object.keys(doc!.data).filter((k) => k.startsWith('sparse'))).toEqual([]);
+  });
+
   it('never overwrites a prediction id and saves large batches in atomic chunks', async () => {
     const records = await PredictionRecords.open(store, { retentionMs: HOUR });
     await records.save('acme', [record('p1', 'u')]);

@@ -16,7 +16,8 @@ import {
 /**
  * What Feedback needs to train on a prediction without running the general model again: the
  * general model's output (logits referenced to class 0, probabilities, embedding) and the sparse
- * personal features. The input itself is kept too (encoded): feedback on the prediction carries
+ * personal features when the prediction computed them (only a Score call needs them: a user known
+ * to have no model, or a GENERAL_ONLY request, skips them, and Feedback featurizes the input). The input itself is kept too (encoded): feedback on the prediction carries
  * it into the user's history, from which the updater refits the user's model when the general
  * model's version changes (the stored general output belongs to the old version, so the new one
  * must run on the input again). It is personal data, kept only as long as the record
@@ -30,7 +31,8 @@ export interface PredictionRecord {
   readonly input: v1.InputPayload;
   readonly general: v1.GeneralOutput;
   readonly labels: readonly string[];
-  readonly sparse: v1.SparseVector;
+  /** The personal features sent with Score; absent when Score was not asked. */
+  readonly sparse?: v1.SparseVector | undefined;
   /** The fused label the user was shown. */
   readonly label: string;
 }
@@ -43,9 +45,10 @@ interface PredictionDoc extends Expiring {
   logits: number[];
   probabilities: number[];
   embedding: Uint8Array;
-  sparseDimension: number;
-  sparseIndices: Uint8Array;
-  sparseValues: Uint8Array;
+  /** Absent (all three) when the prediction did not compute the features. */
+  sparseDimension?: number;
+  sparseIndices?: Uint8Array;
+  sparseValues?: Uint8Array;
   label: string;
 }
 
@@ -123,9 +126,9 @@ export class PredictionRecords {
           logits: [...r.general.logits],
           probabilities: [...r.general.probabilities],
           embedding: floatsToBytes(r.general.embedding),
-          sparseDimension: r.sparse.dimension,
-          sparseIndices: uintsToBytes(r.sparse.indices),
-          sparseValues: floatsToBytes(r.sparse.values),
+          ...(r.sparse
+            ? { sparseDimension: r.sparse.dimension, sparseIndices: uintsToBytes(r.sparse.indices), sparseValues: floatsToBytes(r.sparse.values) }
+            : {}),
           label: r.label,
           expiresAt,
         },
@@ -151,7 +154,10 @@ export class PredictionRecords {
       input: v1.InputPayload.decode(d.input),
       general: { model: { ...d.generalModel }, logits: d.logits, probabilities: d.probabilities, embedding: bytesToFloats(d.embedding) },
       labels: d.labels,
-      sparse: { dimension: d.sparseDimension, indices: bytesToUints(d.sparseIndices), values: bytesToFloats(d.sparseValues) },
+      sparse:
+        d.sparseDimension !== undefined && d.sparseIndices instanceof Uint8Array && d.sparseValues instanceof Uint8Array
+          ? { dimension: d.sparseDimension, indices: bytesToUints(d.sparseIndices), values: bytesToFloats(d.sparseValues) }
+          : undefined,
       label: d.label,
     };
   }

@@ -114,7 +114,8 @@ describe('fuse', () => {
   });
 
   it.each([
-    [{ kind: 'no_model' } as PersonalOutcome, R.FALLBACK_REASON_NO_PERSONAL_MODEL, /no personal model/],
+    [{ kind: 'no_model' } as PersonalOutcome, R.FALLBACK_REASON_NO_PERSONAL_MODEL, /^the user has no personal model yet: feedback creates one$/],
+    [{ kind: 'no_model', cached: true } as PersonalOutcome, R.FALLBACK_REASON_NO_PERSONAL_MODEL, /^the user has no personal model yet: feedback creates one \(cached\)$/],
     [{ kind: 'timeout', detail: 'took too long' } as PersonalOutcome, R.FALLBACK_REASON_PERSONAL_TIMEOUT, /took too long/],
     [{ kind: 'error', detail: 'UNAVAILABLE: down' } as PersonalOutcome, R.FALLBACK_REASON_PERSONAL_ERROR, /UNAVAILABLE/],
     [{ kind: 'circuit_open', detail: 'skipped' } as PersonalOutcome, R.FALLBACK_REASON_CIRCUIT_OPEN, /skipped/],

@@ -27,7 +27,8 @@ export type PersonalOutcome =
     }
   /** The strategy does not consult the personal model (GENERAL_ONLY). */
   | { readonly kind: 'not_consulted' }
-  | { readonly kind: 'no_model' }
+  /** `cached`: known from an earlier Score answer, so Score was not asked this time. */
+  | { readonly kind: 'no_model'; readonly cached?: boolean | undefined }
   | { readonly kind: 'version_mismatch'; readonly model?: v1.ModelRef | undefined; readonly paired?: v1.ModelRef | undefined }
   | { readonly kind: 'timeout'; readonly detail: string }
   | { readonly kind: 'error'; readonly detail: string }
@@ -73,7 +74,11 @@ function fallbackFor(outcome: PersonalOutcome): v1.Fallback | undefined {
   const personal = ModelRole.MODEL_ROLE_PERSONAL;
   switch (outcome.kind) {
     case 'no_model':
-      return { reason: FallbackReason.FALLBACK_REASON_NO_PERSONAL_MODEL, role: personal, detail: 'the user has no personal model yet: feedback creates one' };
+      return {
+        reason: FallbackReason.FALLBACK_REASON_NO_PERSONAL_MODEL,
+        role: personal,
+        detail: `the user has no personal model yet: feedback creates one${outcome.cached ? ' (cached)' : ''}`,
+      };
     case 'version_mismatch':
       return {
         reason: FallbackReason.FALLBACK_REASON_GENERAL_VERSION_MISMATCH,

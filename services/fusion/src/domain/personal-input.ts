@@ -1,4 +1,4 @@
-import { mailFromRfc822, type PersonalInput } from '@aimass/ml';
+import { mailFromRfc822, type PersonalFeaturizer, type PersonalInput } from '@aimass/ml';
 import type { v1 } from '@aimass/proto';
 
 /**
@@ -29,4 +29,10 @@ export function personalInputOf(input: v1.InputPayload): PersonalInput {
       // Validation rejects every other kind before this point.
       throw new TypeError(`personalInputOf: unsupported input kind ${kind?.$case ?? 'none'}`);
   }
+}
+
+/** The input's sparse personal features: what Score reads and what a personal model trains on. */
+export function personalFeatures(featurizer: PersonalFeaturizer, input: v1.InputPayload): v1.SparseVector {
+  const f = featurizer.featurize(personalInputOf(input));
+  return { dimension: f.dimension, indices: f.indices, values: f.values };
 }

@@ -18,7 +18,8 @@ import type { KnownTenants } from '../adapters/records.js';
 import { admit, generalDeadline, type BudgetConfig } from '../domain/budget.js';
 import { derivedFeedbackEventId, feedbackFingerprint, newEventId } from '../domain/ids.js';
 import { generalLogits } from '../domain/logits.js';
-import { personalInputOf } from '../domain/personal-input.js';
+import type { NoModelCache } from '../domain/no-model-cache.js';
+import { personalFeatures } from '../domain/personal-input.js';
 import { validateInput, validateKey, validateLabel, validateUserId, type InputLimits } from '../domain/validation.js';
 import type { PredictContext } from './predictor.js';
 
@@ -36,6 +37,8 @@ export interface FeedbackServiceOptions {
   readonly defaultDeadlineMs: number;
   /** For the NOT_FOUND message: how long predictions can be referred to. */
   readonly retentionHours: number;
+  /** Predict's known-no-model cache: a user's entry goes once their feedback is recorded. */
+  readonly noModelCache?: NoModelCache | undefined;
 }
 
 /** The example a piece of feedback trains on. */
@@ -44,6 +47,10 @@ interface Example {
   readonly general: v1.GeneralOutput;
   readonly labels: readonly string[];
   readonly sparse: v1.SparseVector;
+}
+
+function float32Values(sparse: v1.SparseVector): v1.SparseVector {
+  return { ...sparse, values: sparse.values.map(Math.fround) };
 }
 
 /**
@@ -133,6 +140,11 @@ export class FeedbackService {
     } catch (err) {
       if (held && claimedHere && !outcomeUnknown(err)) await o.keys.release(tenant, pseudonym, key, held).catch(() => undefined);
       throw err;
+    } finally {
+      // The user's model exists now (direct training) or soon will (the updater; its
+      // PersonalModelUpdated drops the entry again then). Also after a failure: it may have
+      // been applied all the same.
+      o.noModelCache?.forget(tenant, pseudonym);
     }
   }
 
@@ -152,7 +164,10 @@ export class FeedbackService {
         `prediction '${predictionId.slice(0, 64)}' not found for this user: ids are kept ${this.#o.retentionHours} hours and belong to the user they were made for; send the input instead`,
       );
     }
-    return { input: record.input, general: record.general, labels: record.labels, sparse: record.sparse };
+    // A prediction that did not ask Score kept no features: the same featurizer on the same input
+    // gives those it would have had, in the float32 precision a record keeps them in.
+    const sparse = record.sparse ?? float32Values(personalFeatures(this.#o.featurizer, record.input));
+    return { input: record.input, general: record.general, labels: record.labels, sparse };
   }
 
   async #fromInput(tenant: string, input: v1.InputPayload, deadline: number, ctx: PredictContext): Promise<Example> {
@@ -162,12 +177,11 @@ export class FeedbackService {
     const answer = await o.general.classify(tenant, [input], model, { deadline: generalDeadline(deadline, o.budget), signal: ctx.signal });
     const r = answer.results[0]!;
     const logits = generalLogits(r.logits, r.probabilities);
-    const f = o.featurizer.featurize(personalInputOf(input));
     return {
       input,
       general: { model: answer.model, logits, probabilities: r.probabilities, embedding: r.embedding },
       labels: answer.labels,
-      sparse: { dimension: f.dimension, indices: f.indices, values: f.values },
+      sparse: personalFeatures(o.featurizer, input),
     };
   }
 }

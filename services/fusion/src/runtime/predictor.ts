@@ -7,10 +7,11 @@ import type { PredictionRecord, PredictionRecords } from '../adapters/prediction
 import type { KnownTenants } from '../adapters/records.js';
 import { admit, generalDeadline, personalBudget, type BudgetConfig } from '../domain/budget.js';
 import type { CircuitBreaker } from '../domain/circuit-breaker.js';
+import type { NoModelCache } from '../domain/no-model-cache.js';
 import { fuse, type FusionOutcome, type GeneralComponent, type PersonalOutcome } from '../domain/fusion.js';
 import { newPredictionId } from '../domain/ids.js';
 import { argmax, generalLogits } from '../domain/logits.js';
-import { personalInputOf } from '../domain/personal-input.js';
+import { personalFeatures } from '../domain/personal-input.js';
 import { StageTimer, buildProvenance } from '../domain/provenance.js';
 import { needsPersonal, requestedStrategy, type FusionPolicy } from '../domain/strategy.js';
 import { fieldPath, validateInput, validateKey, validateUserId, type InputLimits } from '../domain/validation.js';
@@ -44,6 +45,11 @@ export interface PredictorOptions {
   readonly featurizer: PersonalFeaturizer;
   readonly pseudonymizer: Pseudonymizer;
   readonly breaker: CircuitBreaker;
+  /**
+   * Users known to have no personal model: their Predicts skip the personal features and the
+   * Score call. Undefined: every Predict that consults the personal model asks Score.
+   */
+  readonly noModelCache?: NoModelCache | undefined;
   /** The policy of a tenant (defaults with its overrides). */
   readonly policyOf: (tenant: string) => FusionPolicy;
   readonly budget: BudgetConfig;
@@ -64,6 +70,7 @@ interface Admitted {
   readonly modelKey: string;
   readonly modelRef: v1.ModelRef | undefined;
   general?: GeneralComponent & { readonly embedding: number[]; readonly output: v1.GeneralOutput };
+  /** Computed only for Score; a record without them is featurized from its input if Feedback names it. */
   sparse?: v1.SparseVector;
   personal?: PersonalOutcome;
 }
@@ -93,7 +100,8 @@ function component(model: v1.ModelRef, labels: readonly string[], probabilities:
 /**
  * The prediction pipeline shared by Predict, PredictBatch and PredictStream: admission, one general
  * model call for all items (per pinned model), one personal Score call for all items that need it
- * within its share of the deadline, fusion per item, and one write of the prediction records.
+ * within its share of the deadline (users known to have no model are answered NO_MODEL without
+ * it), fusion per item, and one write of the prediction records.
  * Items fail independently; a failure of the whole call (deadline too short) throws. The clients
  * may share these calls with concurrent requests (request coalescing, in the adapters); that is
  * invisible here: each call still resolves with this request's own results, error or timeout, and
@@ -185,17 +193,15 @@ export class Predictor {
     const answered = admitted.filter((a) => a.general !== undefined);
     if (answered.length === 0) return outcomes as ItemOutcome[];
 
-    // Personal model: sparse features for every item (the records keep them for Feedback), one
-    // Score call for the items whose strategy consults it.
-    const consulting = answered.filter((a) => needsPersonal(a.strategy));
-    await timer.time(consulting.length > 0 ? Stage.STAGE_PERSONAL_MODEL : Stage.STAGE_FUSION, async () => {
-      for (const a of answered) {
-        const f = o.featurizer.featurize(personalInputOf(a.input));
-        a.sparse = { dimension: f.dimension, indices: f.indices, values: f.values };
-      }
-      for (const a of answered) if (!needsPersonal(a.strategy)) a.personal = { kind: 'not_consulted' };
-      if (consulting.length > 0) await this.#scorePersonal(tenant, consulting, deadline, ctx);
-    });
+    // Personal model: one Score call for the items whose strategy consults it, except users known
+    // to have none (Score would answer NO_MODEL again: the answer is the same without the call).
+    const scoring: Admitted[] = [];
+    for (const a of answered) {
+      if (!needsPersonal(a.strategy)) a.personal = { kind: 'not_consulted' };
+      else if (o.noModelCache?.has(tenant, a.pseudonym)) a.personal = { kind: 'no_model', cached: true };
+      else scoring.push(a);
+    }
+    if (scoring.length > 0) await timer.time(Stage.STAGE_PERSONAL_MODEL, () => this.#scorePersonal(tenant, scoring, deadline, ctx));
 
     // Fusion, records, answers.
     const predictions: { a: Admitted; outcome: FusionOutcome; id: string }[] = [];
@@ -240,10 +246,14 @@ export class Predictor {
     if (!o.breaker.allow()) {
       return set({ kind: 'circuit_open', detail: `personal model skipped after repeated failures; next try in ${o.breaker.retryInMs()} ms` });
     }
+    const personalDeadline = Date.now() + budget.ms;
+    for (const a of items) a.sparse = personalFeatures(o.featurizer, a.input);
+    // Before the call: a model announced while it is out must not be hidden by its NO_MODEL answer.
+    const ticket = o.noModelCache?.ticket();
     const result = await o.personal.score(
       tenant,
       items.map((a, i) => ({ itemId: String(i), userPseudonym: a.pseudonym, general: a.general!.output, sparseFeatures: a.sparse })),
-      { deadline: Date.now() + budget.ms, signal: ctx.signal },
+      { deadline: personalDeadline, signal: ctx.signal },
     );
     if (!result.ok) {
       o.breaker.failure();
@@ -266,6 +276,7 @@ export class Predictor {
           break;
         case ScoreStatus.SCORE_STATUS_NO_MODEL:
           a.personal = { kind: 'no_model' };
+          if (ticket) o.noModelCache!.remember(tenant, a.pseudonym, ticket);
           break;
         case ScoreStatus.SCORE_STATUS_GENERAL_VERSION_MISMATCH:
           a.personal = { kind: 'version_mismatch', model: r.model, paired: r.pairedGeneralModel };
@@ -277,9 +288,9 @@ export class Predictor {
   }
 
   /**
-   * Keeps each prediction's general output and features so Feedback can name it by id. A store
-   * failure does not fail the prediction (the answer is still right); it is logged, and Feedback
-   * on that id answers NOT_FOUND (feedback with the input itself still works).
+   * Keeps each prediction's input, general output and (when computed) features so Feedback can
+   * name it by id. A store failure does not fail the prediction (the answer is still right); it is
+   * logged, and Feedback on that id answers NOT_FOUND (feedback with the input itself still works).
    */
   async #saveRecords(tenant: string, predictions: readonly { a: Admitted; outcome: FusionOutcome; id: string }[], logger: Logger): Promise<void> {
     if (predictions.length === 0) return;
@@ -289,7 +300,7 @@ export class Predictor {
       input: a.input,
       general: a.general!.output,
       labels: a.general!.labels,
-      sparse: a.sparse!,
+      sparse: a.sparse,
       label: outcome.label,
     }));
     try {

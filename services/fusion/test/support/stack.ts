@@ -1,3 +1,4 @@
+import type { EventBus } from '@aimass/events';
 import type { RunningGeneralModel } from '@aimass/general-model';
 import { tempDir, type TempDir } from '@aimass/testing';
 import type { FusionConfigInput } from '../../src/config.js';
@@ -25,11 +26,12 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(fusionConfig: FusionConfigInput = {}): Promise<Stack> {
+/** `personalBus`: personal-model announces its writes there (the first fusion gets no bus). */
+export async function startStack(fusionConfig: FusionConfigInput = {}, options: { personalBus?: EventBus } = {}): Promise<Stack> {
   const dir = await tempDir('fusion-it');
   const downstreamLogs = captureLogs('downstream');
   await addToyGeneralModel(dir.path);
-  const [general, personal] = await Promise.all([startGeneral(dir.path, downstreamLogs.logger), startPersonal(downstreamLogs.logger)]);
+  const [general, personal] = await Promise.all([startGeneral(dir.path, downstreamLogs.logger), startPersonal(downstreamLogs.logger, options.personalBus)]);
   const extra: { fusion: TestFusion; client: InferenceClient }[] = [];
   const addFusion = async (config: FusionConfigInput = {}, addresses: Partial<{ general: string; personal: string }> = {}, deps: Omit<FusionDependencies, 'store'> = {}) => {
     const fusion = await startTestFusion({ general: general.address, personal: personal.address, ...addresses }, config, undefined, deps);
