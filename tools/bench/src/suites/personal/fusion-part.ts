@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { fusionConfigSchema, strategyName } from '@aimass/fusion';
+import { NO_MODEL_TTL_WITH_BUS_MS as CLUSTER_NO_MODEL_TTL_MS, fusionConfigSchema, strategyName } from '@aimass/fusion';
 import { SERVICE_NAMES, v1 } from '@aimass/proto';
 import { packageMainPath, startServiceProcess, type ServiceProcess } from '../../contenders/service-process.js';
 import type { LoadGenerator } from '../../load/load-generator.js';
@@ -64,13 +64,20 @@ export async function runFusionPart(o: FusionPartOptions): Promise<FusionFigures
     const fusion = await startServiceProcess({
       mainPath: packageMainPath('@aimass/fusion'),
       port: fusionPort,
-      env: fusionEnvironment({
-        port: fusionPort,
-        storePath: join(o.work, 'fusion.sqlite'),
-        pseudonymSecret: PSEUDONYM_SECRET,
-        generalModel: o.generalAddress,
-        personalModel: personal.address,
-      }),
+      env: {
+        ...fusionEnvironment({
+          port: fusionPort,
+          storePath: join(o.work, 'fusion.sqlite'),
+          pseudonymSecret: PSEUDONYM_SECRET,
+          generalModel: o.generalAddress,
+          personalModel: personal.address,
+        }),
+        // In a cluster fusion has an event bus and remembers users without a personal model for
+        // 60 s (PersonalModelUpdated invalidates them). Here it has none (feedback trains directly,
+        // no updater needed) and would fall back to 2 s; no model is written while Predicts are
+        // measured, so the cluster's setting is the faithful one.
+        AIMASS_FUSION__PERSONAL_MODEL__NO_MODEL_CACHE_TTL_MS: String(CLUSTER_NO_MODEL_TTL_MS),
+      },
       ready: { kind: 'health', service: SERVICE_NAMES.predict },
       startTimeoutMs: 60_000,
     });
