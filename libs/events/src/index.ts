@@ -23,14 +23,17 @@ export { createInProcessBus, InProcessEventBus, type InProcessBusOptions } from 
 export { InProcessBroker, type InProcessBrokerOptions } from './in-process/broker.js';
 export { eventsConfigSchema, openConfiguredBus, type EventsConfig, type EventsConfigInput } from './config.js';
 export {
+  ALL_CONSENT_CHANGED,
   ALL_FEEDBACK_PREFIX,
   ALL_GENERAL_CHANGED,
   ALL_MODEL_UPDATED,
+  CONSENT_STREAM,
   DEAD_LETTER_STREAM,
   FEEDBACK_PARTITIONS,
   FEEDBACK_STREAM,
   MODEL_EVENTS_STREAM,
   PLATFORM_STREAMS,
+  consentChangedSubject,
   deadLetterSubject,
   feedbackPrefix,
   feedbackSubject,
@@ -48,3 +51,24 @@ export {
   type EnvelopeInit,
 } from './catalogue/codec.js';
 export { PLAINTEXT_ALGORITHM, PayloadUnreadableError, plaintextSealer, type PayloadSealer, type SealScope } from './catalogue/sealer.js';
+export {
+  CONSENT_PURPOSES,
+  CONSENT_STATES,
+  consentStateFromProto,
+  consentStateToProto,
+  purposeFromProto,
+  purposeToProto,
+  type ConsentPurpose,
+  type ConsentStateName,
+} from './consent/purposes.js';
+export {
+  ConsentCache,
+  DEFAULT_CONSENT_FAILURE_TTL_MS,
+  DEFAULT_CONSENT_MAX_ENTRIES,
+  DEFAULT_CONSENT_TTL_MS,
+  type ConsentCacheOptions,
+  type ConsentCacheStats,
+  type ConsentCheck,
+  type ConsentDecisionView,
+  type ConsentLookup,
+} from './consent/cache.js';

@@ -1,2 +1,37 @@
-// Public API of @aimass/privacy (filled in as the service is built).
-export {};
+// Public API of @aimass/privacy: what the runner, the services that enforce consent, the CLI and tests use.
+export { PRIVACY_GRPC_SERVICES, consentDefaults, startPrivacy, type PrivacyDependencies, type PrivacyStartConfig, type RunningPrivacy } from './service.js';
+export {
+  privacyConfigSchema,
+  privacyEventsConfigSchema,
+  privacyStoreConfigSchema,
+  serviceConfigSchema,
+  type PrivacyConfig,
+  type PrivacyConfigInput,
+  type ServiceConfig,
+} from './config.js';
+export {
+  EMBEDDED_PSEUDONYM_SECRET_FILE,
+  PRIVACY_SERVICE_NAME,
+  createPrivacyEmbedded,
+  privacyEmbedded,
+  type PrivacyEmbeddedEnvironment,
+  type PrivacyEmbeddedOptions,
+  type PrivacyEmbeddedRunning,
+} from './embedded.js';
+export { PrivacyConsentLookup, type PrivacyConsentLookupOptions } from './adapters/consent-lookup.js';
+export { USER_PSEUDONYM_METADATA_KEY } from './grpc/privacy-service.js';
+export { COLLECTIONS, GLOBAL_TENANT } from './adapters/consent-store.js';
+export { PRIVACY_PRODUCER, consentChangedEvent } from './adapters/consent-events.js';
+export {
+  CONSENT_RECORD_DOMAIN,
+  GENESIS_HASH,
+  canonicalRecord,
+  recordHash,
+  verifyChain,
+  type ChainOwner,
+  type ChainVerification,
+  type ConsentRecord,
+  type PreviousState,
+} from './domain/chain.js';
+export { DENY_BY_DEFAULT, type ConsentDefaults, type DefaultState, type PurposeDefaults } from './domain/decisions.js';
+export { consentEventId } from './domain/ids.js';

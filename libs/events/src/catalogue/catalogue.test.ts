@@ -3,7 +3,29 @@ import { v1 } from '@aimass/proto';
 import { partitionOf, subjectMatches } from '../subjects.js';
 import { MalformedEventError, decodeEvent, encodeEvent, newEnvelope } from './codec.js';
 import { PayloadUnreadableError, plaintextSealer } from './sealer.js';
-import { FEEDBACK_PARTITIONS, FEEDBACK_STREAM, deadLetterSubject, DEAD_LETTER_STREAM, feedbackSubject, modelUpdatedSubject, MODEL_EVENTS_STREAM } from './subjects.js';
+import {
+  CONSENT_STREAM,
+  FEEDBACK_PARTITIONS,
+  FEEDBACK_STREAM,
+  PLATFORM_STREAMS,
+  consentChangedSubject,
+  deadLetterSubject,
+  DEAD_LETTER_STREAM,
+  feedbackSubject,
+  modelUpdatedSubject,
+  MODEL_EVENTS_STREAM,
+} from './subjects.js';
+
+/** True when some subject matches both filters (JetStream refuses streams whose subjects overlap). */
+function overlap(a: string, b: string): boolean {
+  const x = a.split('.');
+  const y = b.split('.');
+  for (let i = 0; ; i++) {
+    if (x[i] === '>' || y[i] === '>') return i < x.length && i < y.length;
+    if (i === x.length || i === y.length) return x.length === y.length;
+    if (x[i] !== '*' && y[i] !== '*' && x[i] !== y[i]) return false;
+  }
+}
 
 const pseudonym = 'a'.repeat(64);
 
@@ -14,6 +36,20 @@ describe('event catalogue', () => {
     expect(FEEDBACK_STREAM.subjects.some((s) => subjectMatches(s, subject))).toBe(true);
     expect(MODEL_EVENTS_STREAM.subjects.some((s) => subjectMatches(s, modelUpdatedSubject('t1', pseudonym)))).toBe(true);
     expect(DEAD_LETTER_STREAM.subjects.some((s) => subjectMatches(s, deadLetterSubject('updater')))).toBe(true);
+    expect(consentChangedSubject('t1', pseudonym)).toBe(`aimass.t1.consent.changed.${pseudonym}`);
+    expect(CONSENT_STREAM.subjects.some((s) => subjectMatches(s, consentChangedSubject('t1', pseudonym)))).toBe(true);
+  });
+
+  it('keeps the subjects of different streams apart', () => {
+    expect(overlap('aimass.*.feedback.>', 'aimass.t1.feedback.3.x')).toBe(true);
+    expect(overlap('aimass.*.consent.changed.*', 'aimass.>')).toBe(true);
+    expect(overlap('aimass.*.consent.changed.*', 'aimass.*.model.updated.*')).toBe(false);
+    for (const a of PLATFORM_STREAMS) {
+      for (const b of PLATFORM_STREAMS) {
+        if (a === b) continue;
+        for (const x of a.subjects) for (const y of b.subjects) expect(overlap(x, y), `${a.name} ${x} / ${b.name} ${y}`).toBe(false);
+      }
+    }
   });
 
   it('round-trips an event and refuses one that is not what it claims', () => {

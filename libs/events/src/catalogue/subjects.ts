@@ -38,6 +38,14 @@ export function generalChangedSubject(tenant: string): string {
 /** Every GeneralModelVersionChanged event. */
 export const ALL_GENERAL_CHANGED = 'aimass.*.general.changed';
 
+/** `aimass.<tenant>.consent.changed.<pseudonym>`: ConsentChanged, published by the privacy service. */
+export function consentChangedSubject(tenant: string, userPseudonym: string): string {
+  return `aimass.${tenant}.consent.changed.${userPseudonym}`;
+}
+
+/** Every ConsentChanged event, for the consent caches of the services that enforce consent. */
+export const ALL_CONSENT_CHANGED = 'aimass.*.consent.changed.*';
+
 /**
  * Where a consumer group's exhausted events go: `aimass-deadletter.<consumer>`. Not per tenant
  * (as events.proto first sketched) because one group consumes every tenant and the bus takes one
@@ -66,6 +74,21 @@ export const MODEL_EVENTS_STREAM: StreamSpec = {
   duplicateWindowMs: 10 * 60_000,
 };
 
+/**
+ * Consent changes. Nobody replays them today (caches subscribe live and read GetConsent on a
+ * miss), but each event carries its consent record's hash, so the stream is a witness of the
+ * history outside the privacy service's store for as long as it keeps them.
+ */
+export const CONSENT_STREAM: StreamSpec = {
+  name: 'AIMASS_CONSENT',
+  // `consent` as the third token keeps it apart from every other `aimass.*.` stream (JetStream
+  // refuses overlapping subjects).
+  subjects: ['aimass.*.consent.changed.*'],
+  maxAgeMs: 30 * DAY_MS,
+  // A SetConsent retried (same record, hence same event id) within this window is stored once.
+  duplicateWindowMs: 10 * 60_000,
+};
+
 /** Dead letters of every consumer group, kept a month for inspection and replay. */
 export const DEAD_LETTER_STREAM: StreamSpec = {
   name: 'AIMASS_DEADLETTER',
@@ -75,4 +98,4 @@ export const DEAD_LETTER_STREAM: StreamSpec = {
 };
 
 /** The streams of the platform's event catalogue, for `ensureStream` at start-up. */
-export const PLATFORM_STREAMS: readonly StreamSpec[] = [FEEDBACK_STREAM, MODEL_EVENTS_STREAM, DEAD_LETTER_STREAM];
+export const PLATFORM_STREAMS: readonly StreamSpec[] = [FEEDBACK_STREAM, MODEL_EVENTS_STREAM, CONSENT_STREAM, DEAD_LETTER_STREAM];

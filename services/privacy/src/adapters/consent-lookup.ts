@@ -1,0 +1,46 @@
+import { consentStateFromProto, purposeFromProto, type ConsentDecisionView, type ConsentLookup } from '@aimass/events';
+import { InternalError, callUnary, createClient, tenantMetadata } from '@aimass/platform';
+import { v1 } from '@aimass/proto';
+import { USER_PSEUDONYM_METADATA_KEY } from '../grpc/privacy-service.js';
+
+export interface PrivacyConsentLookupOptions {
+  /** Deadline of one GetConsent (a consent check on a miss waits for it). */
+  readonly callTimeoutMs?: number | undefined;
+}
+
+/**
+ * The privacy service's GetConsent as a `ConsentLookup`, for the `ConsentCache` of a service that
+ * enforces consent. Users are named by pseudonym (the `x-aimass-user-pseudonym` header), which is
+ * all the services behind the edge know. GetConsent is read-only, so it is retried on UNAVAILABLE
+ * within the call's deadline.
+ */
+export class PrivacyConsentLookup {
+  readonly #client: v1.PrivacyServiceClient;
+  readonly #timeoutMs: number;
+
+  constructor(address: string, options: PrivacyConsentLookupOptions = {}) {
+    this.#timeoutMs = options.callTimeoutMs ?? 2_000;
+    this.#client = createClient(v1.PrivacyServiceClient, {
+      address,
+      idempotentMethods: ['GetConsent'],
+      defaultDeadlineMs: this.#timeoutMs,
+      retry: { maxAttempts: 3, initialBackoffMs: 50, maxBackoffMs: 500 },
+    });
+  }
+
+  readonly lookup: ConsentLookup = async (tenant, userPseudonym) => {
+    const metadata = tenantMetadata(tenant);
+    metadata.set(USER_PSEUDONYM_METADATA_KEY, userPseudonym);
+    const res = await callUnary(this.#client.getConsent.bind(this.#client), { userId: '', purposes: [] }, { deadline: Date.now() + this.#timeoutMs, metadata });
+    return res.decisions.map((d): ConsentDecisionView => {
+      const purpose = purposeFromProto(d.purpose);
+      const state = consentStateFromProto(d.state);
+      if (!purpose || !state) throw new InternalError(`GetConsent answered a decision this build cannot read (purpose ${d.purpose}, state ${d.state})`);
+      return { purpose, state, sequence: d.record?.sequence ?? 0, isDefault: d.isDefault };
+    });
+  };
+
+  close(): void {
+    this.#client.close();
+  }
+}

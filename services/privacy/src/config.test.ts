@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '@aimass/platform';
+import { privacyConfigSchema, serviceConfigSchema } from './config.js';
+
+const secret = 'x'.repeat(40);
+const bus = { AIMASS_EVENTS__KIND: 'nats', AIMASS_EVENTS__SERVERS: 'nats://a:4222' };
+
+describe('privacy configuration', () => {
+  it('has working defaults: nothing granted until the user opts in', () => {
+    const c = privacyConfigSchema.parse({});
+    expect(c.consent).toEqual({ defaults: { personalization: 'denied', training: 'denied' }, tenants: {}, maxAppendAttempts: 16 });
+    expect(c.limits).toMatchObject({ maxUserIdBytes: 256, maxPolicyVersionBytes: 128 });
+    expect(c.outbox).toEqual({ sweepIntervalMs: 10_000, graceMs: 5_000 });
+  });
+
+  it('reads AIMASS_PRIVACY__* variables, per-tenant defaults as JSON', () => {
+    const c = loadConfig(serviceConfigSchema, {
+      env: {
+        AIMASS_PSEUDONYM__SECRET: secret,
+        ...bus,
+        AIMASS_PRIVACY__CONSENT__DEFAULTS__TRAINING: 'granted',
+        AIMASS_PRIVACY__CONSENT__TENANTS: '{"acme":{"personalization":"granted"}}',
+        AIMASS_PRIVACY__OUTBOX__SWEEP_INTERVAL_MS: '0',
+      },
+    });
+    expect(c.serviceName).toBe('privacy');
+    expect(c.privacy.consent.defaults).toEqual({ personalization: 'denied', training: 'granted' });
+    expect(c.privacy.consent.tenants).toEqual({ acme: { personalization: 'granted' } });
+    expect(c.privacy.outbox.sweepIntervalMs).toBe(0);
+    expect(c.store).toMatchObject({ kind: 'sqlite' });
+  });
+
+  it('refuses a default other than granted or denied, and a bad tenant id, naming the key', () => {
+    expect(() => loadConfig(serviceConfigSchema, { env: { AIMASS_PSEUDONYM__SECRET: secret, ...bus, AIMASS_PRIVACY__CONSENT__DEFAULTS__TRAINING: 'withdrawn' } })).toThrow(
+      /privacy\.consent\.defaults\.training.*expected granted or denied/,
+    );
+    expect(() => loadConfig(serviceConfigSchema, { env: { AIMASS_PSEUDONYM__SECRET: secret, ...bus, AIMASS_PRIVACY__CONSENT__TENANTS: '{"Acme!":{}}' } })).toThrow(/expected a tenant id/);
+  });
+
+  it('refuses to start without a bus: every change is announced', () => {
+    let err: unknown;
+    try {
+      loadConfig(serviceConfigSchema, { env: { AIMASS_PSEUDONYM__SECRET: secret } });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(String((err as Error).message)).toMatch(/events\.kind.*announces consent changes/);
+  });
+});

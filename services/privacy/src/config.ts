@@ -1,0 +1,106 @@
+import { eventsConfigSchema } from '@aimass/events';
+import { TENANT_ID_PATTERN, baseConfigShape, pseudonymConfigSchema } from '@aimass/platform';
+import { storeConfigSchema } from '@aimass/storage';
+import { z } from 'zod';
+
+const positiveInt = (what: string) => {
+  const error = `expected ${what} (a whole number > 0)`;
+  return z.number({ error }).int({ error }).positive({ error });
+};
+
+const nonNegativeInt = (what: string) => {
+  const error = `expected ${what} (a whole number >= 0)`;
+  return z.number({ error }).int({ error }).min(0, { error });
+};
+
+const defaultState = z.enum(['granted', 'denied'], { error: 'expected granted or denied' });
+
+const purposeDefaults = z.strictObject({
+  /** Predictions may use the user's personal model. */
+  personalization: defaultState.default('denied'),
+  /** The user's feedback may be stored and learnt from. */
+  training: defaultState.default('denied'),
+});
+
+/** A tenant's own defaults: only the purposes it sets differently. */
+const tenantDefaults = z.strictObject({ personalization: defaultState.optional(), training: defaultState.optional() });
+
+/** The `privacy` section (env: `AIMASS_PRIVACY__<KEY>`). */
+export const privacyConfigSchema = z.strictObject({
+  consent: z
+    .strictObject({
+      /** What a user who never decided is assumed to have decided: not granted until they opt in. */
+      defaults: purposeDefaults.prefault({}),
+      /**
+       * Tenants whose defaults differ, e.g. `{"acme": {"training": "granted"}}`
+       * (AIMASS_PRIVACY__CONSENT__TENANTS as JSON); purposes not named keep `defaults`.
+       */
+      tenants: z
+        .record(z.string(), tenantDefaults)
+        .superRefine((tenants, ctx) => {
+          for (const tenant of Object.keys(tenants)) {
+            if (!TENANT_ID_PATTERN.test(tenant)) ctx.addIssue({ code: 'custom', path: [tenant], message: 'expected a tenant id (lower-case letters, digits and dashes) as the key' });
+          }
+        })
+        .default({}),
+      /** Appends that lost to a concurrent one for the same user and start again before the call gets ABORTED. */
+      maxAppendAttempts: positiveInt('a number of attempts').max(100).default(16),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      /** Bytes of a user id. */
+      maxUserIdBytes: positiveInt('a size in bytes').max(1024).default(256),
+      /** Bytes of a policy version. */
+      maxPolicyVersionBytes: positiveInt('a size in bytes').max(1024).default(128),
+      /** Bytes of a decision's source. */
+      maxSourceBytes: positiveInt('a size in bytes').max(4096).default(256),
+      /** Bytes of an idempotency key. */
+      maxKeyBytes: positiveInt('a size in bytes').max(1024).default(256),
+      /** How far in the future a decided_at may lie (clocks of callers run a little ahead). */
+      maxClockSkewMs: nonNegativeInt('a duration in milliseconds').default(300_000),
+    })
+    .prefault({}),
+  history: z
+    .strictObject({
+      /** Records per GetConsentHistory page when the request asks for none. */
+      defaultPageSize: positiveInt('a number of records').max(1000).default(100),
+      /** Most records per page. */
+      maxPageSize: positiveInt('a number of records').max(1000).default(1000),
+    })
+    .prefault({}),
+  /** The search for changes recorded but not announced (a call that failed on the bus and was not retried, a crash). */
+  outbox: z
+    .strictObject({
+      /** 0 turns the periodic sweep off (the one at start still runs). */
+      sweepIntervalMs: nonNegativeInt('a duration in milliseconds').default(10_000),
+      /** Entries younger than this are left to the call that wrote them. */
+      graceMs: nonNegativeInt('a duration in milliseconds').default(5_000),
+    })
+    .prefault({}),
+});
+
+export type PrivacyConfig = z.output<typeof privacyConfigSchema>;
+/** What `startPrivacy` accepts: any subset, in the text or parsed form. */
+export type PrivacyConfigInput = z.input<typeof privacyConfigSchema>;
+
+/** The `store` section of the standalone service: consent histories. */
+export const privacyStoreConfigSchema = storeConfigSchema({ path: 'data/privacy.sqlite', database: 'privacy' });
+
+/** Every consent change is announced on the bus: the service cannot run without one. */
+export const privacyEventsConfigSchema = eventsConfigSchema.refine((c) => c.kind !== 'none', {
+  error: 'the privacy service announces consent changes: set events.kind (AIMASS_EVENTS__KIND) to nats and events.servers (AIMASS_EVENTS__SERVERS)',
+  path: ['kind'],
+});
+
+/** The service's whole configuration: base keys, `pseudonym`, `store`, `events` and `privacy`. */
+export const serviceConfigSchema = z.strictObject({
+  ...baseConfigShape,
+  serviceName: baseConfigShape.serviceName.default('privacy'),
+  pseudonym: pseudonymConfigSchema,
+  store: privacyStoreConfigSchema.prefault({}),
+  events: privacyEventsConfigSchema.prefault({}),
+  privacy: privacyConfigSchema.prefault({}),
+});
+
+export type ServiceConfig = z.output<typeof serviceConfigSchema>;

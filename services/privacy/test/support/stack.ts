@@ -1,0 +1,163 @@
+import { Writable } from 'node:stream';
+import { join } from 'node:path';
+import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
+import Database from 'better-sqlite3';
+import { ALL_CONSENT_CHANGED, CONSENT_STREAM, DEAD_LETTER_STREAM, connectNatsBus, deadLetterSubject, decodeEvent, type DeliveredEvent, type LiveEvent, type NatsEventBus } from '@aimass/events';
+import { Pseudonymizer, TENANT_METADATA_KEY, createLogger, type Logger } from '@aimass/platform';
+import { v1 } from '@aimass/proto';
+import { openSqliteStore, type DocumentStore } from '@aimass/storage';
+import { NatsServer, tempDir, type TempDir } from '@aimass/testing';
+import type { PrivacyConfigInput } from '../../src/config.js';
+import { startPrivacy, type RunningPrivacy } from '../../src/service.js';
+
+export const SECRET = 'privacy-test-secret-privacy-test-secret!';
+export const pseudonymizer = new Pseudonymizer({ rootSecret: SECRET });
+
+export interface LogSink {
+  readonly logger: Logger;
+  text(): string;
+}
+
+export function captureLogs(service: string): LogSink {
+  const chunks: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk.toString());
+      cb();
+    },
+  });
+  return { logger: createLogger({ service, level: 'debug', destination }), text: () => chunks.join('') };
+}
+
+type Unary = (req: never, md: Metadata, opts: never, cb: never) => unknown;
+type Method = { [K in keyof v1.PrivacyServiceClient]: v1.PrivacyServiceClient[K] extends Unary ? K : never }[keyof v1.PrivacyServiceClient];
+type RequestOf<K extends Method> = Parameters<Extract<v1.PrivacyServiceClient[K], Unary>>[0];
+type ResponseOf<K extends Method> = Parameters<NonNullable<Parameters<Extract<v1.PrivacyServiceClient[K], Unary>>[3]>>[1];
+
+export interface CallOptions {
+  /** Omit the tenant header. */
+  readonly noTenant?: boolean;
+  /** Omit the deadline. */
+  readonly noDeadline?: boolean;
+  readonly deadlineMs?: number;
+  readonly metadata?: Record<string, string>;
+}
+
+/** A ConsentChanged as a live subscriber received it. */
+export interface SeenEvent {
+  readonly subject: string;
+  readonly dedupeId: string | undefined;
+  readonly event: v1.ConsentChanged;
+  readonly raw: Uint8Array;
+  readonly at: number;
+}
+
+export function call<K extends Method>(client: v1.PrivacyServiceClient, method: K, tenant: string, request: RequestOf<K>, options: CallOptions = {}): Promise<ResponseOf<K>> {
+  const md = new Metadata();
+  if (!options.noTenant) md.set(TENANT_METADATA_KEY, tenant);
+  for (const [k, v] of Object.entries(options.metadata ?? {})) md.set(k, v);
+  const callOptions = options.noDeadline ? {} : { deadline: Date.now() + (options.deadlineMs ?? 10_000) };
+  return new Promise((resolve, reject) => {
+    (client[method] as (...a: unknown[]) => unknown).call(client, request, md, callOptions, (err: ServiceError | null, res: ResponseOf<K>) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+/** The error a call fails with (the test fails when it succeeds). */
+export async function failure(promise: Promise<unknown>): Promise<ServiceError> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as ServiceError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+export function setRequest(userId: string, purpose: v1.Purpose, state: v1.ConsentState, more: Partial<v1.SetConsentRequest> = {}): v1.SetConsentRequest {
+  return { userId, purpose, state, policyVersion: 'v1', source: 'web-settings', decidedAt: undefined, idempotencyKey: '', ...more };
+}
+
+export const P = v1.Purpose;
+export const S = v1.ConsentState;
+
+export interface Stack {
+  readonly nats: NatsServer;
+  readonly dir: TempDir;
+  readonly logs: LogSink;
+  readonly dbPath: string;
+  readonly privacy: RunningPrivacy;
+  readonly client: v1.PrivacyServiceClient;
+  /** Every ConsentChanged published since the stack started, as a live subscriber saw it. */
+  readonly seen: SeenEvent[];
+  /** Every ConsentChanged the stream stored, read by a durable consumer. */
+  readonly stored: DeliveredEvent[];
+  call<K extends Method>(method: K, tenant: string, request: RequestOf<K>, options?: CallOptions): Promise<ResponseOf<K>>;
+  /** A new connection to the test's nats-server (closed by stop). */
+  newBus(name: string): Promise<NatsEventBus>;
+  /** Runs SQL on the privacy store's file, as someone with access to the database would. */
+  sql<T = unknown>(statement: string, ...params: unknown[]): T[];
+  stop(): Promise<void>;
+}
+
+function seenFrom(e: LiveEvent): SeenEvent {
+  return { subject: e.subject, dedupeId: e.dedupeId, event: decodeEvent('aimass.v1.ConsentChanged', e.data), raw: e.data, at: Date.now() };
+}
+
+/** A nats-server, a privacy service on a SQLite file, a gRPC client and event observers. */
+export async function startStack(config: PrivacyConfigInput = {}): Promise<Stack> {
+  const dir = await tempDir('privacy-it-');
+  const logs = captureLogs('privacy-test');
+  const nats = await NatsServer.start();
+  const buses: NatsEventBus[] = [];
+  const newBus = async (name: string) => {
+    // Short publish bounds: an outage answers within about a second instead of six.
+    const b = await connectNatsBus({ servers: nats.url, name, pullExpiresMs: 1_000, reconnectTimeWaitMs: 100, publishTimeoutMs: 500, publishRetries: 1, publishRetryDelayMs: 50 });
+    buses.push(b);
+    return b;
+  };
+  const dbPath = join(dir.path, 'privacy.sqlite');
+  const store: DocumentStore = await openSqliteStore({ path: dbPath });
+  const privacy = await startPrivacy(
+    { grpc: { host: '127.0.0.1', port: 0, drainTimeoutMs: 2_000 }, pseudonym: { secret: SECRET }, privacy: { ...config, outbox: { sweepIntervalMs: 0, ...config.outbox } } },
+    logs.logger,
+    { store, bus: await newBus('privacy') },
+  );
+  const client = new v1.PrivacyServiceClient(privacy.address, credentials.createInsecure());
+
+  const observer = await newBus('observer');
+  for (const s of [CONSENT_STREAM, DEAD_LETTER_STREAM]) await observer.ensureStream(s);
+  const seen: SeenEvent[] = [];
+  await observer.subscribe(ALL_CONSENT_CHANGED, (e) => void seen.push(seenFrom(e)));
+  const stored: DeliveredEvent[] = [];
+  await observer.consume(
+    { durable: 'privacy-test-reader', stream: CONSENT_STREAM.name, filterSubject: ALL_CONSENT_CHANGED, maxDeliver: 1, backoffMs: [0], ackWaitMs: 5_000, deadLetterSubject: deadLetterSubject('privacy-test'), leaseTtlMs: 2_000 },
+    async (e) => void stored.push(e),
+  );
+
+  let db: Database.Database | undefined;
+  return {
+    nats,
+    dir,
+    logs,
+    dbPath,
+    privacy,
+    client,
+    seen,
+    stored,
+    call: (method, tenant, request, options) => call(client, method, tenant, request, options),
+    newBus,
+    sql<T>(statement: string, ...params: unknown[]): T[] {
+      db ??= new Database(dbPath);
+      const prepared = db.prepare(statement);
+      return (prepared.reader ? prepared.all(...params) : (prepared.run(...params), [])) as T[];
+    },
+    async stop() {
+      client.close();
+      db?.close();
+      await privacy.stop();
+      for (const b of buses) await b.close().catch(() => undefined);
+      await store.close();
+      await nats.dispose();
+      await dir.remove();
+    },
+  };
+}
