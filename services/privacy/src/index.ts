@@ -19,7 +19,6 @@ export {
   type PrivacyEmbeddedRunning,
 } from './embedded.js';
 export { PrivacyConsentLookup, type PrivacyConsentLookupOptions } from './adapters/consent-lookup.js';
-export { USER_PSEUDONYM_METADATA_KEY } from './grpc/privacy-service.js';
 export { COLLECTIONS, GLOBAL_TENANT } from './adapters/consent-store.js';
 export { PRIVACY_PRODUCER, consentChangedEvent } from './adapters/consent-events.js';
 export {

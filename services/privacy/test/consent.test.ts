@@ -5,8 +5,7 @@ import { v1 } from '@aimass/proto';
 import { waitUntil } from '@aimass/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consentEventId } from '../src/domain/ids.js';
-import { USER_PSEUDONYM_METADATA_KEY } from '../src/grpc/privacy-service.js';
-import { P, S, failure, pseudonymizer, setRequest, startStack, type Stack } from './support/stack.js';
+import { P, S, failure, getRequest, pseudonymizer, setRequest, startStack, type Stack } from './support/stack.js';
 
 const T = 't1';
 
@@ -59,27 +58,37 @@ describe('consent (integration)', () => {
 
   it('answers the current decision per purpose: the record, or the tenant default where the user never decided', async () => {
     const userId = 'bob';
-    expect((await stack.call('getConsent', T, { userId, purposes: [] })).decisions).toEqual([
+    expect((await stack.call('getConsent', T, getRequest(userId))).decisions).toEqual([
       { purpose: P.PURPOSE_PERSONALIZATION, state: S.CONSENT_STATE_DENIED, isDefault: true, record: undefined },
       { purpose: P.PURPOSE_TRAINING, state: S.CONSENT_STATE_DENIED, isDefault: true, record: undefined },
     ]);
     // A tenant that assumes training until the user says otherwise.
-    expect((await stack.call('getConsent', 'acme', { userId, purposes: [P.PURPOSE_TRAINING] })).decisions).toMatchObject([{ state: S.CONSENT_STATE_GRANTED, isDefault: true }]);
+    expect((await stack.call('getConsent', 'acme', getRequest(userId, [P.PURPOSE_TRAINING]))).decisions).toMatchObject([{ state: S.CONSENT_STATE_GRANTED, isDefault: true }]);
 
     await stack.call('setConsent', T, setRequest(userId, P.PURPOSE_TRAINING, S.CONSENT_STATE_GRANTED));
     const withdrawn = await stack.call('setConsent', T, setRequest(userId, P.PURPOSE_TRAINING, S.CONSENT_STATE_WITHDRAWN));
     expect(withdrawn).toMatchObject({ changed: true, record: { sequence: 2 } });
-    const { decisions } = await stack.call('getConsent', T, { userId, purposes: [P.PURPOSE_TRAINING, P.PURPOSE_PERSONALIZATION] });
+    const { decisions } = await stack.call('getConsent', T, getRequest(userId, [P.PURPOSE_TRAINING, P.PURPOSE_PERSONALIZATION]));
     expect(decisions[0]).toMatchObject({ purpose: P.PURPOSE_TRAINING, state: S.CONSENT_STATE_WITHDRAWN, isDefault: false, record: { sequence: 2, hash: withdrawn.record!.hash, verified: true } });
     expect(decisions[1]).toMatchObject({ purpose: P.PURPOSE_PERSONALIZATION, state: S.CONSENT_STATE_DENIED, isDefault: true });
 
     // Services behind the edge ask by pseudonym.
     const pseudonym = pseudonymizer.pseudonymize(T, userId);
-    const byPseudonym = await stack.call('getConsent', T, { userId: '', purposes: [P.PURPOSE_TRAINING] }, { metadata: { [USER_PSEUDONYM_METADATA_KEY]: pseudonym } });
-    expect(byPseudonym.decisions[0]).toMatchObject({ state: S.CONSENT_STATE_WITHDRAWN, record: { sequence: 2 } });
-    const both = await failure(stack.call('getConsent', T, { userId, purposes: [] }, { metadata: { [USER_PSEUDONYM_METADATA_KEY]: pseudonym } }));
+    const byPseudonym = await stack.call('getConsent', T, getRequest('', [P.PURPOSE_TRAINING], { userPseudonym: pseudonym }));
+    expect(byPseudonym.decisions[0]).toMatchObject({ state: S.CONSENT_STATE_WITHDRAWN, record: { sequence: 2, hash: withdrawn.record!.hash } });
+    // A pseudonym of another tenant names nobody here: the tenant's default.
+    const elsewhere = await stack.call('getConsent', 'acme', getRequest('', [P.PURPOSE_TRAINING], { userPseudonym: pseudonym }));
+    expect(elsewhere.decisions).toMatchObject([{ state: S.CONSENT_STATE_GRANTED, isDefault: true }]);
+    const both = await failure(stack.call('getConsent', T, getRequest(userId, [], { userPseudonym: pseudonym })));
     expect(both.code).toBe(status.INVALID_ARGUMENT);
-    const notPseudonym = await failure(stack.call('getConsent', T, { userId: '', purposes: [] }, { metadata: { [USER_PSEUDONYM_METADATA_KEY]: 'bob' } }));
+    expect(both.metadata.get(INVALID_FIELD_KEY)).toEqual(['user_pseudonym']);
+    expect(both.details).toMatch(/both set/);
+    const neither = await failure(stack.call('getConsent', T, getRequest('')));
+    expect(neither.code).toBe(status.INVALID_ARGUMENT);
+    expect(neither.metadata.get(INVALID_FIELD_KEY)).toEqual(['user_id']);
+    const notPseudonym = await failure(stack.call('getConsent', T, getRequest('', [], { userPseudonym: 'bob' })));
+    expect(notPseudonym.code).toBe(status.INVALID_ARGUMENT);
+    expect(notPseudonym.metadata.get(INVALID_FIELD_KEY)).toEqual(['user_pseudonym']);
     expect(notPseudonym.details).toMatch(/not a user pseudonym/);
   });
 
@@ -162,10 +171,10 @@ describe('consent (integration)', () => {
     expect(stack.logs.text()).toMatch(/consent history fails verification/);
 
     // The latest decisions rest on records 3 and 4, which still check out.
-    expect((await stack.call('getConsent', T, { userId, purposes: [] })).decisions.map((d) => d.state)).toEqual([S.CONSENT_STATE_GRANTED, S.CONSENT_STATE_DENIED]);
+    expect((await stack.call('getConsent', T, getRequest(userId))).decisions.map((d) => d.state)).toEqual([S.CONSENT_STATE_GRANTED, S.CONSENT_STATE_DENIED]);
     // Editing the record a current decision rests on is caught by GetConsent too.
     stack.sql(`UPDATE doc_consent_records SET data = json_set(data, '$.state', 'granted') WHERE tenant = ? AND id = ?`, T, `${pseudonym}:000000000003`);
-    const current = await failure(stack.call('getConsent', T, { userId, purposes: [P.PURPOSE_TRAINING] }));
+    const current = await failure(stack.call('getConsent', T, getRequest(userId, [P.PURPOSE_TRAINING])));
     expect(current.code).toBe(status.FAILED_PRECONDITION);
     expect(current.details).toMatch(/record 3 does not match its hash/);
     // A retry that would answer with the altered record is refused, and its key is not spent on it.
@@ -190,7 +199,7 @@ describe('consent (integration)', () => {
     expect(a.details).toMatch(/at record 2: record 2 is missing/);
     const b = await failure(stack.call('getConsentHistory', T, { userId: end, purpose: P.PURPOSE_UNSPECIFIED, page: undefined }));
     expect(b.details).toMatch(/at record 3: record 3 is missing: the history ends at record 2/);
-    expect((await failure(stack.call('getConsent', T, { userId: end, purposes: [] }))).code).toBe(status.FAILED_PRECONDITION);
+    expect((await failure(stack.call('getConsent', T, getRequest(end)))).code).toBe(status.FAILED_PRECONDITION);
   });
 
   it('keeps one linear chain when many SetConsent calls for one user race', async () => {
@@ -231,15 +240,15 @@ describe('consent (integration)', () => {
       expect(err.code, field).toBe(status.INVALID_ARGUMENT);
       expect(err.metadata.get(INVALID_FIELD_KEY)).toEqual([field]);
     }
-    const badPurposes = await failure(stack.call('getConsent', T, { userId: 'ivan', purposes: [P.PURPOSE_TRAINING, 77 as v1.Purpose] }));
+    const badPurposes = await failure(stack.call('getConsent', T, getRequest('ivan', [P.PURPOSE_TRAINING, 77 as v1.Purpose])));
     expect(badPurposes.metadata.get(INVALID_FIELD_KEY)).toEqual(['purposes[1]']);
     const badHistory = await failure(stack.call('getConsentHistory', T, { userId: 'ivan', purpose: P.PURPOSE_UNSPECIFIED, page: { pageSize: 10, pageToken: 'garbage' } }));
     expect(badHistory.metadata.get(INVALID_FIELD_KEY)).toEqual(['page.page_token']);
 
-    const noTenant = await failure(stack.call('getConsent', T, { userId: 'ivan', purposes: [] }, { noTenant: true }));
+    const noTenant = await failure(stack.call('getConsent', T, getRequest('ivan'), { noTenant: true }));
     expect(noTenant.code).toBe(status.INVALID_ARGUMENT);
     expect(noTenant.details).toMatch(/tenant required/);
-    const noDeadline = await failure(stack.call('getConsent', T, { userId: 'ivan', purposes: [] }, { noDeadline: true }));
+    const noDeadline = await failure(stack.call('getConsent', T, getRequest('ivan'), { noDeadline: true }));
     expect(noDeadline.code).toBe(status.INVALID_ARGUMENT);
     expect(noDeadline.details).toMatch(/deadline required/);
 

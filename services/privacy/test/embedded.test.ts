@@ -8,7 +8,7 @@ import { openSqliteStore, type DocumentStore } from '@aimass/storage';
 import { tempDir, waitUntil, type TempDir } from '@aimass/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EMBEDDED_PSEUDONYM_SECRET_FILE, createPrivacyEmbedded } from '../src/embedded.js';
-import { P, S, call, captureLogs, setRequest } from './support/stack.js';
+import { P, S, call, captureLogs, getRequest, setRequest } from './support/stack.js';
 
 /** The one-process mode: the runner's in-process bus with a journal, its SQLite store, the shared secret file. */
 describe('the embedded privacy service (one-process mode)', () => {
@@ -48,7 +48,7 @@ describe('the embedded privacy service (one-process mode)', () => {
     expect(first).toMatchObject({ name: 'privacy', grpcServices: ['aimass.v1.PrivacyService'] });
     const client = new v1.PrivacyServiceClient(first.address, credentials.createInsecure());
     // The variable reached the service: a user who never decided gets personalization.
-    expect((await call(client, 'getConsent', 'solo', { userId: 'solo-user', purposes: [P.PURPOSE_PERSONALIZATION] })).decisions[0]).toMatchObject({ state: S.CONSENT_STATE_GRANTED, isDefault: true });
+    expect((await call(client, 'getConsent', 'solo', getRequest('solo-user', [P.PURPOSE_PERSONALIZATION]))).decisions[0]).toMatchObject({ state: S.CONSENT_STATE_GRANTED, isDefault: true });
     const res = await call(client, 'setConsent', 'solo', setRequest('solo-user', P.PURPOSE_TRAINING, S.CONSENT_STATE_GRANTED));
     client.close();
 

@@ -1,7 +1,6 @@
 import { consentStateFromProto, purposeFromProto, type ConsentDecisionView, type ConsentLookup } from '@aimass/events';
 import { InternalError, callUnary, createClient, tenantMetadata } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
-import { USER_PSEUDONYM_METADATA_KEY } from '../grpc/privacy-service.js';
 
 export interface PrivacyConsentLookupOptions {
   /** Deadline of one GetConsent (a consent check on a miss waits for it). */
@@ -10,9 +9,9 @@ export interface PrivacyConsentLookupOptions {
 
 /**
  * The privacy service's GetConsent as a `ConsentLookup`, for the `ConsentCache` of a service that
- * enforces consent. Users are named by pseudonym (the `x-aimass-user-pseudonym` header), which is
- * all the services behind the edge know. GetConsent is read-only, so it is retried on UNAVAILABLE
- * within the call's deadline.
+ * enforces consent. Users are named by pseudonym (`user_pseudonym`), which is all the services
+ * behind the edge know. GetConsent is read-only, so it is retried on UNAVAILABLE within the call's
+ * deadline.
  */
 export class PrivacyConsentLookup {
   readonly #client: v1.PrivacyServiceClient;
@@ -29,9 +28,11 @@ export class PrivacyConsentLookup {
   }
 
   readonly lookup: ConsentLookup = async (tenant, userPseudonym) => {
-    const metadata = tenantMetadata(tenant);
-    metadata.set(USER_PSEUDONYM_METADATA_KEY, userPseudonym);
-    const res = await callUnary(this.#client.getConsent.bind(this.#client), { userId: '', purposes: [] }, { deadline: Date.now() + this.#timeoutMs, metadata });
+    const res = await callUnary(
+      this.#client.getConsent.bind(this.#client),
+      { userId: '', userPseudonym, purposes: [] },
+      { deadline: Date.now() + this.#timeoutMs, metadata: tenantMetadata(tenant) },
+    );
     return res.decisions.map((d): ConsentDecisionView => {
       const purpose = purposeFromProto(d.purpose);
       const state = consentStateFromProto(d.state);

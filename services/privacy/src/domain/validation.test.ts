@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
-import { validatePseudonym, validatePurposes, validateSetConsent, type RequestLimits } from './validation.js';
+import { validatePseudonym, validatePurposes, validateSetConsent, validateUserReference, type RequestLimits } from './validation.js';
 
 const limits: RequestLimits = { maxUserIdBytes: 16, maxPolicyVersionBytes: 8, maxSourceBytes: 8, maxKeyBytes: 8, maxClockSkewMs: 60_000 };
 const now = new Date('2026-12-05T10:00:00Z');
@@ -62,6 +62,25 @@ describe('request validation', () => {
     expect(validatePurposes([v1.Purpose.PURPOSE_PERSONALIZATION])).toEqual(['personalization']);
     expect(fieldOf(() => validatePurposes([v1.Purpose.PURPOSE_TRAINING, v1.Purpose.PURPOSE_UNSPECIFIED])).field).toBe('purposes[1]');
     expect(validatePseudonym('abcdefghijklmnopqrstuvwxyz234567', 'h')).toBe('abcdefghijklmnopqrstuvwxyz234567');
-    expect(fieldOf(() => validatePseudonym('alice@example.com', 'x-aimass-user-pseudonym')).field).toBe('x-aimass-user-pseudonym');
+    expect(fieldOf(() => validatePseudonym('alice@example.com', 'user_pseudonym')).field).toBe('user_pseudonym');
+  });
+
+  it('takes exactly one of user_id and user_pseudonym for GetConsent, naming the field otherwise', () => {
+    const pseudonym = 'abcdefghijklmnopqrstuvwxyz234567';
+    expect(validateUserReference({ userId: 'alice', userPseudonym: '' }, limits)).toEqual({ userId: 'alice' });
+    expect(validateUserReference({ userId: '', userPseudonym: pseudonym }, limits)).toEqual({ pseudonym });
+    const cases: [{ userId: string; userPseudonym: string }, string, RegExp][] = [
+      [{ userId: '', userPseudonym: '' }, 'user_id', /user_id is required: .*or user_pseudonym/],
+      [{ userId: 'alice', userPseudonym: pseudonym }, 'user_pseudonym', /both set: send exactly one/],
+      [{ userId: '', userPseudonym: 'alice@example.com' }, 'user_pseudonym', /user_pseudonym is not a user pseudonym/],
+      // Upper case is not what the Pseudonymizer makes: refused rather than silently not found.
+      [{ userId: '', userPseudonym: pseudonym.toUpperCase() }, 'user_pseudonym', /not a user pseudonym/],
+      [{ userId: 'x'.repeat(17), userPseudonym: '' }, 'user_id', /17 bytes, more than the limit of 16/],
+    ];
+    for (const [req, field, message] of cases) {
+      const got = fieldOf(() => validateUserReference(req, limits));
+      expect(got.field).toBe(field);
+      expect(got.message).toMatch(message);
+    }
   });
 });

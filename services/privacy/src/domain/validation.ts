@@ -35,6 +35,23 @@ export function validatePseudonym(value: string, field: string): string {
   return value;
 }
 
+/**
+ * Whom a GetConsent names: the enterprise's id at the edge, or the pseudonym from the platform's own
+ * services (personal-model and the updater never see user ids).
+ */
+export type UserReference = { readonly userId: string } | { readonly pseudonym: string };
+
+export function validateUserReference(req: Pick<v1.GetConsentRequest, 'userId' | 'userPseudonym'>, limits: RequestLimits): UserReference {
+  if (req.userId !== '' && req.userPseudonym !== '') {
+    throw new InvalidArgumentError('user_id and user_pseudonym are both set: send exactly one (user_pseudonym is for the platform\'s own services)', { field: 'user_pseudonym' });
+  }
+  if (req.userPseudonym !== '') return { pseudonym: validatePseudonym(req.userPseudonym, 'user_pseudonym') };
+  if (req.userId === '') {
+    throw new InvalidArgumentError("user_id is required: the enterprise's id of the user (or user_pseudonym, from the platform's own services)", { field: 'user_id' });
+  }
+  return { userId: validateUserId(req.userId, limits) };
+}
+
 export function validatePurpose(value: v1.Purpose, field = 'purpose'): ConsentPurpose {
   const purpose = purposeFromProto(value);
   if (purpose) return purpose;

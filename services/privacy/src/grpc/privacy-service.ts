@@ -3,15 +3,8 @@ import { InvalidArgumentError, UnimplementedError, tenantFromMetadata, unary, ty
 import { v1 } from '@aimass/proto';
 import type { ConsentRecord } from '../domain/chain.js';
 import { purposesAsked } from '../domain/decisions.js';
-import { validatePseudonym, validatePurpose, validatePurposes, validateSetConsent, validateUserId, type RequestLimits } from '../domain/validation.js';
+import { validatePurpose, validatePurposes, validateSetConsent, validateUserId, validateUserReference, type RequestLimits } from '../domain/validation.js';
 import type { ConsentService, Decision } from '../runtime/consent.js';
-
-/**
- * Metadata naming the user by pseudonym instead of `user_id`, on GetConsent only: the services
- * that enforce consent behind the edge (personal-model, the updater) know users only by their
- * pseudonym. GetConsentRequest has no field for it yet; the header stands in until it has one.
- */
-export const USER_PSEUDONYM_METADATA_KEY = 'x-aimass-user-pseudonym';
 
 export interface PrivacyServiceOptions {
   readonly consent: ConsentService;
@@ -74,16 +67,6 @@ function unimplemented(what: string): never {
   throw new UnimplementedError(`${what} is not built yet: it arrives with erasure, receipts and export (issue 6); only consent (SetConsent, GetConsent, GetConsentHistory) is served for now`);
 }
 
-/** The user a GetConsent names: by `user_id`, or by pseudonym in the metadata (services behind the edge). */
-function userOf(userId: string, ctx: CallContext, tenant: string, o: PrivacyServiceOptions): string {
-  const values = ctx.metadata.get(USER_PSEUDONYM_METADATA_KEY);
-  if (values.length === 0) return o.pseudonymizer.pseudonymize(tenant, validateUserId(userId, o.limits));
-  if (userId !== '') throw new InvalidArgumentError(`send either user_id or the ${USER_PSEUDONYM_METADATA_KEY} header, not both`, { field: 'user_id' });
-  if (values.length > 1) throw new InvalidArgumentError(`exactly one ${USER_PSEUDONYM_METADATA_KEY} header expected, got ${values.length}`, { field: USER_PSEUDONYM_METADATA_KEY });
-  const value = values[0]!;
-  return validatePseudonym(typeof value === 'string' ? value : value.toString('utf8'), USER_PSEUDONYM_METADATA_KEY);
-}
-
 export function createPrivacyService(o: PrivacyServiceOptions): v1.PrivacyServiceServer {
   const { consent, pseudonymizer, limits } = o;
   const bounds = (ctx: CallContext) => ({ deadline: ctx.deadline?.getTime(), signal: ctx.signal });
@@ -100,7 +83,8 @@ export function createPrivacyService(o: PrivacyServiceOptions): v1.PrivacyServic
     getConsent: unary<v1.GetConsentRequest, v1.GetConsentResponse>(async (req, ctx) => {
       const tenant = tenantFromMetadata(ctx.metadata);
       const purposes = purposesAsked(validatePurposes(req.purposes));
-      const owner = { tenant, userPseudonym: userOf(req.userId, ctx, tenant, o) };
+      const user = validateUserReference(req, limits);
+      const owner = { tenant, userPseudonym: 'pseudonym' in user ? user.pseudonym : pseudonymizer.pseudonymize(tenant, user.userId) };
       const decisions = await consent.current(owner, purposes);
       return { decisions: decisions.map(decisionToProto) };
     }),

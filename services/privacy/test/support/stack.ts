@@ -40,7 +40,6 @@ export interface CallOptions {
   /** Omit the deadline. */
   readonly noDeadline?: boolean;
   readonly deadlineMs?: number;
-  readonly metadata?: Record<string, string>;
 }
 
 /** A ConsentChanged as a live subscriber received it. */
@@ -55,7 +54,6 @@ export interface SeenEvent {
 export function call<K extends Method>(client: v1.PrivacyServiceClient, method: K, tenant: string, request: RequestOf<K>, options: CallOptions = {}): Promise<ResponseOf<K>> {
   const md = new Metadata();
   if (!options.noTenant) md.set(TENANT_METADATA_KEY, tenant);
-  for (const [k, v] of Object.entries(options.metadata ?? {})) md.set(k, v);
   const callOptions = options.noDeadline ? {} : { deadline: Date.now() + (options.deadlineMs ?? 10_000) };
   return new Promise((resolve, reject) => {
     (client[method] as (...a: unknown[]) => unknown).call(client, request, md, callOptions, (err: ServiceError | null, res: ResponseOf<K>) => (err ? reject(err) : resolve(res)));
@@ -74,6 +72,11 @@ export async function failure(promise: Promise<unknown>): Promise<ServiceError> 
 
 export function setRequest(userId: string, purpose: v1.Purpose, state: v1.ConsentState, more: Partial<v1.SetConsentRequest> = {}): v1.SetConsentRequest {
   return { userId, purpose, state, policyVersion: 'v1', source: 'web-settings', decidedAt: undefined, idempotencyKey: '', ...more };
+}
+
+/** A GetConsent naming the user by id, as the edge does (`more` may name it by pseudonym instead). */
+export function getRequest(userId: string, purposes: v1.Purpose[] = [], more: Partial<v1.GetConsentRequest> = {}): v1.GetConsentRequest {
+  return { userId, userPseudonym: '', purposes, ...more };
 }
 
 export const P = v1.Purpose;

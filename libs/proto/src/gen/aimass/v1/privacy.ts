@@ -289,10 +289,15 @@ export interface SetConsentResponse {
 
 /** GetConsent's input. */
 export interface GetConsentRequest {
-  /** The user. */
+  /** The user, by the enterprise's id. Exactly one of user_id and user_pseudonym. */
   userId: string;
   /** Purposes to return; empty returns all. */
   purposes: Purpose[];
+  /**
+   * The user, by the platform's pseudonym: for the platform's own services, which know users only
+   * by pseudonym. Exactly one of user_id and user_pseudonym.
+   */
+  userPseudonym: string;
 }
 
 /** GetConsent's result. */
@@ -1043,7 +1048,7 @@ export const SetConsentResponse: MessageFns<SetConsentResponse> = {
 };
 
 function createBaseGetConsentRequest(): GetConsentRequest {
-  return { userId: "", purposes: [] };
+  return { userId: "", purposes: [], userPseudonym: "" };
 }
 
 export const GetConsentRequest: MessageFns<GetConsentRequest> = {
@@ -1057,6 +1062,9 @@ export const GetConsentRequest: MessageFns<GetConsentRequest> = {
         writer.int32(v);
       }
       writer.join();
+    }
+    if (message.userPseudonym !== "") {
+      writer.uint32(26).string(message.userPseudonym);
     }
     return writer;
   },
@@ -1100,6 +1108,14 @@ export const GetConsentRequest: MessageFns<GetConsentRequest> = {
 
             break;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.userPseudonym = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1120,6 +1136,11 @@ export const GetConsentRequest: MessageFns<GetConsentRequest> = {
         ? globalThis.String(object.user_id)
         : "",
       purposes: globalThis.Array.isArray(object?.purposes) ? object.purposes.map((e: any) => purposeFromJSON(e)) : [],
+      userPseudonym: isSet(object.userPseudonym)
+        ? globalThis.String(object.userPseudonym)
+        : isSet(object.user_pseudonym)
+        ? globalThis.String(object.user_pseudonym)
+        : "",
     };
   },
 
@@ -1131,6 +1152,9 @@ export const GetConsentRequest: MessageFns<GetConsentRequest> = {
     if (message.purposes?.length) {
       obj.purposes = message.purposes.map((e) => purposeToJSON(e));
     }
+    if (message.userPseudonym !== "") {
+      obj.userPseudonym = message.userPseudonym;
+    }
     return obj;
   },
 
@@ -1141,6 +1165,7 @@ export const GetConsentRequest: MessageFns<GetConsentRequest> = {
     const message = createBaseGetConsentRequest();
     message.userId = object.userId ?? "";
     message.purposes = object.purposes?.map((e) => e) || [];
+    message.userPseudonym = object.userPseudonym ?? "";
     return message;
   },
 };
