@@ -1,0 +1,2 @@
+// Public API of @aimass/consent (filled in as it is built).
+export {};
