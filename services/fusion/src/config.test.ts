@@ -97,4 +97,26 @@ describe('fusion configuration', () => {
     expect(config.events).toMatchObject({ kind: 'nats', servers: ['nats://nats-0:4222', 'nats://nats-1:4222'] });
     expect(() => loadConfig(serviceConfigSchema, { env: { AIMASS_PSEUDONYM__SECRET: SECRET, AIMASS_EVENTS__KIND: 'nats' } })).toThrow(/events\.servers/);
   });
+
+  it('enforces no consent by default; privacy.address turns it on, with the consent cache defaults, and needs the event bus', () => {
+    expect(fusionConfigSchema.parse({}).privacy).toEqual({ lookupTimeoutMs: 2_000, cache: { ttlMs: 30_000, failureTtlMs: 1_000, maxEntries: 100_000 } });
+    const config = loadConfig(serviceConfigSchema, {
+      env: {
+        AIMASS_PSEUDONYM__SECRET: SECRET,
+        AIMASS_EVENTS__KIND: 'nats',
+        AIMASS_EVENTS__SERVERS: 'nats://nats:4222',
+        AIMASS_FUSION__PRIVACY__ADDRESS: 'privacy:50051',
+        AIMASS_FUSION__PRIVACY__LOOKUP_TIMEOUT_MS: '500',
+        AIMASS_FUSION__PRIVACY__CACHE__TTL_MS: '10000',
+      },
+    });
+    expect(config.fusion.privacy).toEqual({ address: 'privacy:50051', lookupTimeoutMs: 500, cache: { ttlMs: 10_000, failureTtlMs: 1_000, maxEntries: 100_000 } });
+    const withoutBus = () => loadConfig(serviceConfigSchema, { env: { AIMASS_PSEUDONYM__SECRET: SECRET, AIMASS_FUSION__PRIVACY__ADDRESS: 'privacy:50051' } });
+    expect(withoutBus).toThrow(ConfigError);
+    expect(withoutBus).toThrow(/fusion\.privacy\.address.*consent enforcement needs the event bus that carries ConsentChanged: set events\.kind to nats/);
+    const bad = fusionConfigSchema.safeParse({ privacy: { address: 'no port', cache: { ttlMs: 0 } } });
+    const messages = bad.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n');
+    expect(messages).toMatch(/privacy\.address: expected host:port/);
+    expect(messages).toMatch(/privacy\.cache\.ttlMs: expected a duration in milliseconds/);
+  });
 });

@@ -1,4 +1,5 @@
 import { baseConfigShape, isValidTenantId, pseudonymConfigSchema } from '@aimass/platform';
+import { DEFAULT_CONSENT_FAILURE_TTL_MS, DEFAULT_CONSENT_MAX_ENTRIES, DEFAULT_CONSENT_TTL_MS, DEFAULT_LOOKUP_TIMEOUT_MS } from '@aimass/consent';
 import { eventsConfigSchema } from '@aimass/events';
 import type { v1 } from '@aimass/proto';
 import { storeConfigSchema } from '@aimass/storage';
@@ -107,6 +108,34 @@ export const fusionConfigSchema = z.strictObject({
       noModelCacheTtlMs: positiveInt('a duration in milliseconds').optional(),
     })
     .prefault({}),
+  /**
+   * Consent enforcement (the privacy service, issue 6). With `address` set, Predict uses a user's
+   * personal model only with their `personalization` consent and Feedback records only with
+   * their `training` consent, checked in a local cache fed by ConsentChanged events (which needs
+   * the event bus) and read from the privacy service on a miss. Without it nothing is checked:
+   * a deployment without the privacy service.
+   */
+  privacy: z
+    .strictObject({
+      /** The privacy service (aimass.v1.PrivacyService); unset: consent is not enforced. */
+      address: address.optional(),
+      /** Deadline of one GetConsent on a cache miss (a Predict waits at most its personal share, a Feedback its own deadline). */
+      lookupTimeoutMs: positiveInt('a duration in milliseconds').default(DEFAULT_LOOKUP_TIMEOUT_MS),
+      cache: z
+        .strictObject({
+          /**
+           * How long a user's consent is answered from memory before it is read again. ConsentChanged
+           * updates held users at once; this bounds how long a change whose event was lost goes unseen.
+           */
+          ttlMs: positiveInt('a duration in milliseconds').default(DEFAULT_CONSENT_TTL_MS),
+          /** How long an unreachable privacy service is remembered (use refused) before the next lookup. */
+          failureTtlMs: positiveInt('a duration in milliseconds').default(DEFAULT_CONSENT_FAILURE_TTL_MS),
+          /** Users held; the oldest is dropped beyond it. */
+          maxEntries: positiveInt('a number of entries').default(DEFAULT_CONSENT_MAX_ENTRIES),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   /** The default policy, for tenants without an entry in `tenants`. */
   defaults: policy.prefault({}),
   /**
@@ -208,6 +237,14 @@ export const serviceConfigSchema = z.strictObject({
    */
   events: eventsConfigSchema.prefault({}),
   fusion: fusionConfigSchema.prefault({}),
+}).superRefine((config, ctx) => {
+  if (config.fusion.privacy.address !== undefined && config.events.kind === 'none') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['fusion', 'privacy', 'address'],
+      message: 'consent enforcement needs the event bus that carries ConsentChanged: set events.kind to nats (AIMASS_EVENTS__KIND, AIMASS_EVENTS__SERVERS), or unset the address',
+    });
+  }
 });
 
 export type ServiceConfig = z.output<typeof serviceConfigSchema>;

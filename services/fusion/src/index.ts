@@ -29,7 +29,10 @@ export {
   type FusionEmbeddedOptions,
   type FusionEmbeddedRunning,
 } from './embedded.js';
-export { DirectTrainingRecorder, type FeedbackRecorder, type FeedbackToRecord } from './adapters/feedback-recorder.js';
+export { DirectTrainingRecorder, isNotRecorded, notRecorded, type FeedbackRecorder, type FeedbackToRecord } from './adapters/feedback-recorder.js';
+export { ConsentCheckingPersonalModel, ConsentCheckingRecorder } from './adapters/consent.js';
+export type { ItemScore, PersonalScoreItem, PersonalScorer } from './adapters/personal-model-client.js';
+export { personalizationDecision, trainingRefusal, type PersonalizationDecision } from './domain/consent.js';
 export { EventFeedbackRecorder, FUSION_PRODUCER, type EventFeedbackRecorderOptions } from './adapters/event-feedback-recorder.js';
 export {
   STRATEGIES,

@@ -2,9 +2,11 @@ import type { Interceptor } from '@grpc/grpc-js';
 import type { z } from 'zod';
 import { createPersonalFeaturizer } from '@aimass/ml';
 import { Pseudonymizer, createGrpcServer, grpcConfigSchema, pseudonymConfigSchema, type GrpcServer, type Logger } from '@aimass/platform';
+import { ConsentCache, PrivacyConsentLookup, type ConsentCacheStats } from '@aimass/consent';
 import { FEEDBACK_STREAM, type EventBus, type PayloadSealer } from '@aimass/events';
 import { SERVICE_NAMES, loadDescriptorSet, v1 } from '@aimass/proto';
 import type { DocumentStore } from '@aimass/storage';
+import { ConsentCheckingPersonalModel, ConsentCheckingRecorder } from './adapters/consent.js';
 import { EventFeedbackRecorder } from './adapters/event-feedback-recorder.js';
 import { FeedbackKeys } from './adapters/feedback-keys.js';
 import { DirectTrainingRecorder, type FeedbackRecorder } from './adapters/feedback-recorder.js';
@@ -35,6 +37,7 @@ export interface FusionDependencies {
    * FeedbackRecorded event that the updater consumes (`EventFeedbackRecorder`), and fusion ensures
    * the feedback stream at start. Without one there is no updater to consume
    * feedback, so Feedback trains the personal model directly (`DirectTrainingRecorder`).
+   * Consent enforcement (`fusion.privacy.address`) needs it: its cache is fed by ConsentChanged.
    */
   readonly bus?: EventBus | undefined;
   /** Seals the personal data in FeedbackRecorded events; `plaintextSealer()` by default (issue 6 brings per-user keys). */
@@ -88,6 +91,8 @@ export interface RunningFusion {
   coalescingStats(): CoalescingStats;
   /** Counters of the known-no-model cache (undefined when it is off). */
   noModelStats(): NoModelStats | undefined;
+  /** Counters of the consent cache (undefined when consent is not enforced: no `fusion.privacy.address`). */
+  consentStats(): ConsentCacheStats | undefined;
   /** Deletes expired prediction records and idempotency keys of every tenant seen (also run periodically). */
   prune(now?: Date): Promise<PruneResult>;
   /** Stops the prune timer and closes the downstream clients (after the server has drained). */
@@ -124,6 +129,9 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
   const fusion = fusionConfigSchema.parse(config.fusion);
   const pseudonymizer = Pseudonymizer.fromConfig(pseudonymConfigSchema.parse(config.pseudonym));
   const { store, bus } = deps;
+  if (fusion.privacy.address !== undefined && !bus) {
+    throw new TypeError('startFusion: fusion.privacy.address is set but there is no event bus: consent enforcement needs the bus that carries ConsentChanged (events.kind nats)');
+  }
   // Before serving: an OK Feedback needs a stream to be stored in. (The dead-letter stream is the
   // updater's to declare.)
   if (bus) await bus.ensureStream(FEEDBACK_STREAM);
@@ -153,7 +161,29 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
     defaultDeadlineMs: fusion.budget.defaultDeadlineMs,
     coalescing,
     interceptors: deps.interceptors?.personalModel,
+    breaker: new CircuitBreaker({ threshold: fusion.personalModel.circuitFailureThreshold, openMs: fusion.personalModel.circuitOpenMs }),
   });
+  // Consent is enforced by wrapping the personal model and the feedback recorder, not in the handlers.
+  let consent: { cache: ConsentCache; lookup: PrivacyConsentLookup } | undefined;
+  if (fusion.privacy.address !== undefined && bus) {
+    const lookup = new PrivacyConsentLookup(fusion.privacy.address, { callTimeoutMs: fusion.privacy.lookupTimeoutMs });
+    try {
+      // Subscribed before serving, so no change made after the first call can go unseen.
+      const cache = await ConsentCache.start({
+        bus,
+        lookup: lookup.lookup,
+        ...fusion.privacy.cache,
+        onError: (err: unknown) => logger.warn({ err }, 'consent cache: a lookup failed or an event could not be read; refusing what it cannot verify'),
+      });
+      consent = { cache, lookup };
+    } catch (err) {
+      lookup.close();
+      general.close();
+      personal.close();
+      await modelUpdates?.close().catch(() => undefined);
+      throw err;
+    }
+  }
   const featurizer = createPersonalFeaturizer();
   const policyOf = policyResolver(fusion);
   const shared = {
@@ -169,15 +199,15 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
   };
   const predictor = new Predictor({
     ...shared,
-    personal,
+    personal: consent ? new ConsentCheckingPersonalModel(personal, consent.cache) : personal,
     policyOf,
     noModelCache,
-    breaker: new CircuitBreaker({ threshold: fusion.personalModel.circuitFailureThreshold, openMs: fusion.personalModel.circuitOpenMs }),
   });
+  const recorder = deps.recorder ?? (bus ? new EventFeedbackRecorder(bus, { sealer: deps.sealer, logger }) : new DirectTrainingRecorder(personal));
   const feedback = new FeedbackService({
     ...shared,
     keys,
-    recorder: deps.recorder ?? (bus ? new EventFeedbackRecorder(bus, { sealer: deps.sealer, logger }) : new DirectTrainingRecorder(personal)),
+    recorder: consent ? new ConsentCheckingRecorder(recorder, consent.cache) : recorder,
     retentionHours: fusion.predictions.retentionHours,
     noModelCache,
   });
@@ -185,8 +215,12 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
   const closeClients = () => {
     general.close();
     personal.close();
+    consent?.lookup.close();
   };
-  const closeListener = () => modelUpdates?.close().catch((err: unknown) => logger.warn({ err }, 'closing the model update subscription failed'));
+  const closeListener = async () => {
+    await modelUpdates?.close().catch((err: unknown) => logger.warn({ err }, 'closing the model update subscription failed'));
+    await consent?.cache.close().catch((err: unknown) => logger.warn({ err }, 'closing the consent subscription failed'));
+  };
   let server: GrpcServer;
   let bound;
   try {
@@ -245,6 +279,8 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
       coalescing: coalescing ? { maxItems: coalescing.maxItems, maxDelayMs: coalescing.maxDelayMs } : false,
       // events: entries dropped by PersonalModelUpdated; ttl: only the TTL bounds a stale entry.
       noModelCache: noModelCache ? { maxEntries: fusion.personalModel.noModelCacheMaxEntries, ttlMs: noModelTtlMs, invalidation: modelUpdates ? 'events' : 'ttl' } : false,
+      // off: a deployment without the privacy service, nothing is checked.
+      consent: consent ? { privacy: fusion.privacy.address, ttlMs: fusion.privacy.cache.ttlMs } : 'off',
       tenantsConfigured: Object.keys(fusion.tenants).length,
       // events: FeedbackRecorded for the updater; direct: no bus, so no updater, Feedback trains in the call.
       feedback: deps.recorder ? 'custom' : bus ? 'events' : 'direct',
@@ -269,6 +305,7 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
     policyOf,
     coalescingStats: () => ({ generalModel: general.coalescingStats(), personalModel: personal.coalescingStats(), records: records.coalescingStats() }),
     noModelStats: () => (noModelCache ? { cache: noModelCache.stats(), events: modelUpdates?.stats(), ttlMs: noModelTtlMs } : undefined),
+    consentStats: () => consent?.cache.stats(),
     prune,
     close,
     async stop() {

@@ -28,10 +28,29 @@ export interface FeedbackToRecord {
  * Where Feedback goes once validated. `record` resolves only when the feedback cannot be lost;
  * `duplicate` when it had already been recorded under the same event id. With an event bus,
  * `EventFeedbackRecorder` publishes a FeedbackRecorded event and the updater trains; without one,
- * `DirectTrainingRecorder` trains the personal model in the call.
+ * `DirectTrainingRecorder` trains the personal model in the call. Policies wrap a recorder behind
+ * the same interface (`ConsentCheckingRecorder`).
+ *
+ * A recorder that refuses before handing the feedback to anything marks its error with
+ * `notRecorded`: the Feedback handler then knows the outcome is certain (nothing was stored,
+ * published or trained), releases the idempotency key it claimed and leaves Predict's
+ * known-no-model cache alone. Any other error may have come after the feedback was handed on.
  */
 export interface FeedbackRecorder {
   record(feedback: FeedbackToRecord, options: CallOptions): Promise<{ duplicate: boolean }>;
+}
+
+const NOT_RECORDED = Symbol('aimass.fusion.notRecorded');
+
+/** Marks a recorder's error as a refusal made before anything was stored, published or trained. */
+export function notRecorded<E extends Error>(err: E): E {
+  Object.defineProperty(err, NOT_RECORDED, { value: true });
+  return err;
+}
+
+/** Whether the error is a refusal marked by `notRecorded`. */
+export function isNotRecorded(err: unknown): boolean {
+  return err instanceof Error && (err as Error & { [NOT_RECORDED]?: boolean })[NOT_RECORDED] === true;
 }
 
 const MAX_CAS_ATTEMPTS = 4;

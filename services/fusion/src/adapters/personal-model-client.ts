@@ -1,12 +1,51 @@
 import { CancelledError, DeadlineExceededError, DomainError, InvalidArgumentError, NotFoundError, callUnary, createClient, tenantMetadata } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
+import type { CircuitBreaker } from '../domain/circuit-breaker.js';
 import { Coalescer, type CoalescerStats, type SharedCall } from '../domain/coalescer.js';
 import type { CallOptions, DownstreamClientOptions } from './general-model-client.js';
 
-/** Score's outcome: results, or why there are none (the caller turns that into a fallback). */
-export type ScoreOutcome =
-  | { readonly ok: true; readonly results: v1.ScoreResult[] }
-  | { readonly ok: false; readonly timeout: boolean; readonly detail: string };
+/** One item for the personal stage. */
+export interface PersonalScoreItem {
+  readonly itemId: string;
+  readonly userPseudonym: string;
+  readonly general: v1.GeneralOutput;
+  /**
+   * The item's sparse features. Computing them (parsing the mail, tokens, hashing) is the costly
+   * part of the stage, so it is done only for an item that is really sent to Score.
+   */
+  readonly features: () => v1.SparseVector;
+}
+
+/** The personal stage's answer for one item (the caller turns all but a scored result into a fallback). */
+export type ItemScore =
+  /** Score answered for the item: OK, NO_MODEL or GENERAL_VERSION_MISMATCH. */
+  | { readonly kind: 'answered'; readonly result: v1.ScoreResult }
+  /** The Score call carrying the item failed or did not answer within its deadline. */
+  | { readonly kind: 'failed'; readonly timeout: boolean; readonly detail: string }
+  /** Not sent: the circuit breaker is open after repeated failures. */
+  | { readonly kind: 'circuit_open'; readonly detail: string }
+  /** Not sent: the user's consent does not allow the personal model, or could not be verified. */
+  | { readonly kind: 'withheld'; readonly detail: string };
+
+/**
+ * The personal model as the Predictor sees it. `PersonalModelClient` implements it; policies wrap
+ * it behind the same interface (`ConsentCheckingPersonalModel`).
+ */
+export interface PersonalScorer {
+  /** One answer per item, in the items' order, within `options.deadline`. Never rejects. */
+  score(tenant: string, items: readonly PersonalScoreItem[], options: CallOptions): Promise<ItemScore[]>;
+}
+
+export interface PersonalModelClientOptions extends DownstreamClientOptions {
+  /**
+   * Skips Score (`circuit_open`) while the personal model keeps failing. Every call that is sent
+   * reports to it, so items that are never sent (withheld by consent) cannot open or close it.
+   */
+  readonly breaker?: CircuitBreaker | undefined;
+}
+
+/** Score's outcome for a whole call. */
+type CallOutcome = { readonly ok: true; readonly results: v1.ScoreResult[] } | { readonly ok: false; readonly timeout: boolean; readonly detail: string };
 
 /** Score answered, but not one result per item: nothing in it can be matched to an item. */
 class ScoreShapeError extends Error {}
@@ -30,14 +69,17 @@ function describe(err: unknown): string {
 
 /**
  * The personal-model service as fusion uses it. Score never throws: a slow or failing personal
- * model is a normal outcome that Predict reports as a fallback. Train and GetModel throw domain
+ * model is a normal outcome that Predict reports as a fallback, and behind the circuit breaker
+ * an outage costs nothing per request after a few failures. Train and GetModel throw domain
  * errors, which Feedback passes on (a failed training must not be acknowledged).
  */
-export class PersonalModelClient {
+export class PersonalModelClient implements PersonalScorer {
   readonly #client: v1.PersonalModelServiceClient;
   readonly #coalescer: Coalescer<string, v1.ScoreItem, v1.ScoreResult> | undefined;
+  readonly #breaker: CircuitBreaker | undefined;
 
-  constructor(address: string, options: DownstreamClientOptions = {}) {
+  constructor(address: string, options: PersonalModelClientOptions = {}) {
+    this.#breaker = options.breaker;
     this.#client = createClient(v1.PersonalModelServiceClient, {
       address,
       // Train carries an idempotency key, so a retry cannot apply an example twice.
@@ -72,7 +114,24 @@ export class PersonalModelClient {
    * Scores items within `options.deadline` (the personal stage's sub-deadline). With coalescing,
    * concurrent callers of one tenant share Score calls; each still gets its own outcome.
    */
-  async score(tenant: string, items: v1.ScoreItem[], options: CallOptions): Promise<ScoreOutcome> {
+  async score(tenant: string, items: readonly PersonalScoreItem[], options: CallOptions): Promise<ItemScore[]> {
+    if (items.length === 0) return [];
+    const breaker = this.#breaker;
+    if (breaker && !breaker.allow()) {
+      const detail = `personal model skipped after repeated failures; next try in ${breaker.retryInMs()} ms`;
+      return items.map(() => ({ kind: 'circuit_open', detail }));
+    }
+    const request = items.map((item): v1.ScoreItem => ({ itemId: item.itemId, userPseudonym: item.userPseudonym, general: item.general, sparseFeatures: item.features() }));
+    const outcome = await this.#call(tenant, request, options);
+    if (!outcome.ok) {
+      breaker?.failure();
+      return items.map(() => ({ kind: 'failed', timeout: outcome.timeout, detail: outcome.detail }));
+    }
+    breaker?.success();
+    return outcome.results.map((result) => ({ kind: 'answered', result }));
+  }
+
+  async #call(tenant: string, items: v1.ScoreItem[], options: CallOptions): Promise<CallOutcome> {
     try {
       if (!this.#coalescer) return { ok: true, results: await this.#score(tenant, items, options) };
       const results = await this.#coalescer.submit(tenant, tenant, items, options);

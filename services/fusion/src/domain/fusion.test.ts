@@ -119,6 +119,7 @@ describe('fuse', () => {
     [{ kind: 'timeout', detail: 'took too long' } as PersonalOutcome, R.FALLBACK_REASON_PERSONAL_TIMEOUT, /took too long/],
     [{ kind: 'error', detail: 'UNAVAILABLE: down' } as PersonalOutcome, R.FALLBACK_REASON_PERSONAL_ERROR, /UNAVAILABLE/],
     [{ kind: 'circuit_open', detail: 'skipped' } as PersonalOutcome, R.FALLBACK_REASON_CIRCUIT_OPEN, /skipped/],
+    [{ kind: 'no_consent', detail: 'the user has not granted personalization consent' } as PersonalOutcome, R.FALLBACK_REASON_NO_CONSENT, /personalization consent/],
     [
       { kind: 'version_mismatch', model: personalModel, paired: { name: 'general', version: '2' } } as PersonalOutcome,
       R.FALLBACK_REASON_GENERAL_VERSION_MISMATCH,

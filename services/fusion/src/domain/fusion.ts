@@ -32,7 +32,9 @@ export type PersonalOutcome =
   | { readonly kind: 'version_mismatch'; readonly model?: v1.ModelRef | undefined; readonly paired?: v1.ModelRef | undefined }
   | { readonly kind: 'timeout'; readonly detail: string }
   | { readonly kind: 'error'; readonly detail: string }
-  | { readonly kind: 'circuit_open'; readonly detail: string };
+  | { readonly kind: 'circuit_open'; readonly detail: string }
+  /** The user's consent does not allow the personal model (or could not be verified), so it was not asked. */
+  | { readonly kind: 'no_consent'; readonly detail: string };
 
 /** The fused answer for one item and how it came about. */
 export interface FusionOutcome {
@@ -91,6 +93,8 @@ function fallbackFor(outcome: PersonalOutcome): v1.Fallback | undefined {
       return { reason: FallbackReason.FALLBACK_REASON_PERSONAL_ERROR, role: personal, detail: outcome.detail };
     case 'circuit_open':
       return { reason: FallbackReason.FALLBACK_REASON_CIRCUIT_OPEN, role: personal, detail: outcome.detail };
+    case 'no_consent':
+      return { reason: FallbackReason.FALLBACK_REASON_NO_CONSENT, role: personal, detail: outcome.detail };
     default:
       return undefined;
   }

@@ -11,7 +11,7 @@ import {
 import type { PersonalFeaturizer } from '@aimass/ml';
 import { v1 } from '@aimass/proto';
 import type { FeedbackKeys, HeldKey } from '../adapters/feedback-keys.js';
-import type { FeedbackRecorder } from '../adapters/feedback-recorder.js';
+import { isNotRecorded, type FeedbackRecorder } from '../adapters/feedback-recorder.js';
 import type { GeneralModelClient } from '../adapters/general-model-client.js';
 import type { PredictionRecords } from '../adapters/prediction-records.js';
 import type { KnownTenants } from '../adapters/records.js';
@@ -56,8 +56,10 @@ function float32Values(sparse: v1.SparseVector): v1.SparseVector {
 /**
  * Failures after which the feedback may or may not have been applied: the idempotency key stays
  * claimed (pending) so a retry with the same key finishes the same event instead of adding a second.
+ * A recorder's refusal marked `notRecorded` (no consent, consent not verifiable) is certain.
  */
 function outcomeUnknown(err: unknown): boolean {
+  if (isNotRecorded(err)) return false;
   return err instanceof DeadlineExceededError || err instanceof CancelledError || err instanceof UnavailableError || err instanceof InternalError || !(err instanceof Error);
 }
 
@@ -116,6 +118,7 @@ export class FeedbackService {
     }
     // Without a key the id is derived from the feedback itself, so a key-less retry is recorded once too.
     const eventId = held?.eventId ?? derivedFeedbackEventId(tenant, pseudonym, fingerprint);
+    let refused = false;
     try {
       await o.tenants.remember(tenant);
       const result = await o.recorder.record(
@@ -138,13 +141,14 @@ export class FeedbackService {
       // A resumed claim whose event the trainer had already applied is a duplicate too.
       return { accepted: true, eventId, duplicate: result.duplicate };
     } catch (err) {
+      refused = isNotRecorded(err);
       if (held && claimedHere && !outcomeUnknown(err)) await o.keys.release(tenant, pseudonym, key, held).catch(() => undefined);
       throw err;
     } finally {
       // The user's model exists now (direct training) or soon will (the updater; its
       // PersonalModelUpdated drops the entry again then). Also after a failure: it may have
-      // been applied all the same.
-      o.noModelCache?.forget(tenant, pseudonym);
+      // been applied all the same, unless the recorder refused before handing it on.
+      if (!refused) o.noModelCache?.forget(tenant, pseudonym);
     }
   }
 

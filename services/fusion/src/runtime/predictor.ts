@@ -2,11 +2,10 @@ import { DeadlineExceededError, DomainError, InternalError, fromGrpcError, type 
 import type { PersonalFeaturizer } from '@aimass/ml';
 import { v1 } from '@aimass/proto';
 import type { GeneralAnswer, GeneralModelClient } from '../adapters/general-model-client.js';
-import type { PersonalModelClient } from '../adapters/personal-model-client.js';
+import type { ItemScore, PersonalScorer } from '../adapters/personal-model-client.js';
 import type { PredictionRecord, PredictionRecords } from '../adapters/prediction-records.js';
 import type { KnownTenants } from '../adapters/records.js';
 import { admit, generalDeadline, personalBudget, type BudgetConfig } from '../domain/budget.js';
-import type { CircuitBreaker } from '../domain/circuit-breaker.js';
 import type { NoModelCache } from '../domain/no-model-cache.js';
 import { fuse, type FusionOutcome, type GeneralComponent, type PersonalOutcome } from '../domain/fusion.js';
 import { newPredictionId } from '../domain/ids.js';
@@ -39,12 +38,15 @@ export interface PredictContext {
 
 export interface PredictorOptions {
   readonly general: GeneralModelClient;
-  readonly personal: PersonalModelClient;
+  /**
+   * The personal model: the client (with its circuit breaker), or a policy wrapped around it
+   * (consent enforcement), which answers withheld items without asking Score.
+   */
+  readonly personal: PersonalScorer;
   readonly records: PredictionRecords;
   readonly tenants: KnownTenants;
   readonly featurizer: PersonalFeaturizer;
   readonly pseudonymizer: Pseudonymizer;
-  readonly breaker: CircuitBreaker;
   /**
    * Users known to have no personal model: their Predicts skip the personal features and the
    * Score call. Undefined: every Predict that consults the personal model asks Score.
@@ -243,26 +245,41 @@ export class Predictor {
     };
     const budget = personalBudget(deadline - Date.now(), o.budget);
     if (!budget.ok) return set({ kind: 'timeout', detail: budget.detail });
-    if (!o.breaker.allow()) {
-      return set({ kind: 'circuit_open', detail: `personal model skipped after repeated failures; next try in ${o.breaker.retryInMs()} ms` });
-    }
     const personalDeadline = Date.now() + budget.ms;
-    for (const a of items) a.sparse = personalFeatures(o.featurizer, a.input);
     // Before the call: a model announced while it is out must not be hidden by its NO_MODEL answer.
     const ticket = o.noModelCache?.ticket();
-    const result = await o.personal.score(
+    const answers = await o.personal.score(
       tenant,
-      items.map((a, i) => ({ itemId: String(i), userPseudonym: a.pseudonym, general: a.general!.output, sparseFeatures: a.sparse })),
+      items.map((a, i) => ({
+        itemId: String(i),
+        userPseudonym: a.pseudonym,
+        general: a.general!.output,
+        // Kept for the record, so Feedback on the prediction trains on exactly what was scored.
+        features: () => (a.sparse ??= personalFeatures(o.featurizer, a.input)),
+      })),
       { deadline: personalDeadline, signal: ctx.signal },
     );
-    if (!result.ok) {
-      o.breaker.failure();
-      ctx.logger.warn({ timeout: result.timeout, detail: result.detail, items: items.length }, 'personal model unusable: answering with the general model');
-      return set(result.timeout ? { kind: 'timeout', detail: `${result.detail} (${budget.ms} ms)` } : { kind: 'error', detail: result.detail });
-    }
-    o.breaker.success();
+    let failed: Extract<ItemScore, { kind: 'failed' }> | undefined;
+    let failedItems = 0;
     items.forEach((a, i) => {
-      const r = result.results[i]!;
+      const answer = answers[i]!;
+      switch (answer.kind) {
+        case 'withheld':
+          // Not a NO_MODEL answer: nothing is remembered, so a grant takes effect at the next Predict.
+          a.personal = { kind: 'no_consent', detail: answer.detail };
+          return;
+        case 'circuit_open':
+          a.personal = { kind: 'circuit_open', detail: answer.detail };
+          return;
+        case 'failed':
+          failed = answer;
+          failedItems++;
+          a.personal = answer.timeout ? { kind: 'timeout', detail: `${answer.detail} (${budget.ms} ms)` } : { kind: 'error', detail: answer.detail };
+          return;
+        case 'answered':
+          break;
+      }
+      const r = answer.result;
       switch (r.status) {
         case ScoreStatus.SCORE_STATUS_OK:
           a.personal = {
@@ -285,6 +302,7 @@ export class Predictor {
           a.personal = { kind: 'error', detail: `personal model answered status ${r.status} for an item` };
       }
     });
+    if (failed) ctx.logger.warn({ timeout: failed.timeout, detail: failed.detail, items: failedItems }, 'personal model unusable: answering with the general model');
   }
 
   /**

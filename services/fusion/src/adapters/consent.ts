@@ -1,0 +1,118 @@
+import type { ConsentCache, ConsentCheck, ConsentPurpose } from '@aimass/consent';
+import { CancelledError } from '@aimass/platform';
+import { personalizationDecision, trainingRefusal } from '../domain/consent.js';
+import { notRecorded, type FeedbackRecorder, type FeedbackToRecord } from './feedback-recorder.js';
+import type { CallOptions } from './general-model-client.js';
+import type { ItemScore, PersonalScoreItem, PersonalScorer } from './personal-model-client.js';
+
+/** `promise`'s value, or undefined once the call's deadline passes or it is cancelled. */
+function withinCall<T>(promise: Promise<T>, options: CallOptions): Promise<T | undefined> {
+  const { deadline, signal } = options;
+  if (deadline === undefined && !signal) return promise;
+  return new Promise<T | undefined>((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (value: T | undefined) => {
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      resolve(value);
+    };
+    const onAbort = () => settle(undefined);
+    if (signal?.aborted) return settle(undefined);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (deadline !== undefined) timer = setTimeout(() => settle(undefined), Math.max(0, deadline - Date.now()));
+    // ConsentCache.check never rejects.
+    void promise.then(settle);
+  });
+}
+
+/**
+ * Each user's answer for `purpose`: from memory when the cache holds the user (no promise, no
+ * network hop: the hot path), else one lookup shared by the user's items, waited for only within
+ * the call. A lookup that does not finish in time answers undefined here, and still fills the
+ * cache for the next call.
+ */
+async function checkAll(consent: ConsentCache, tenant: string, pseudonyms: Iterable<string>, purpose: ConsentPurpose, options: CallOptions): Promise<Map<string, ConsentCheck | undefined>> {
+  const checks = new Map<string, ConsentCheck | undefined>();
+  const misses: string[] = [];
+  for (const pseudonym of pseudonyms) {
+    if (checks.has(pseudonym)) continue;
+    const hit = consent.cached(tenant, pseudonym, purpose);
+    checks.set(pseudonym, hit);
+    if (!hit) misses.push(pseudonym);
+  }
+  if (misses.length > 0) {
+    const looked = await withinCall(Promise.all(misses.map((p) => consent.check(tenant, p, purpose))), options);
+    if (looked) misses.forEach((p, i) => checks.set(p, looked[i]));
+  }
+  return checks;
+}
+
+/**
+ * The personal model behind the `personalization` consent of each item's user: an item whose
+ * user has not granted it (or whose consent cannot be verified: fail closed) is answered
+ * `withheld` without being sent, and without its features being computed; the others go to the
+ * wrapped scorer. Predict then answers those items with the general model and a NO_CONSENT
+ * fallback. A withheld item is not a NO_MODEL answer, so the known-no-model cache never holds a
+ * user for lack of consent and a grant takes effect as soon as the consent cache sees it.
+ */
+export class ConsentCheckingPersonalModel implements PersonalScorer {
+  readonly #inner: PersonalScorer;
+  readonly #consent: ConsentCache;
+
+  constructor(inner: PersonalScorer, consent: ConsentCache) {
+    this.#inner = inner;
+    this.#consent = consent;
+  }
+
+  async score(tenant: string, items: readonly PersonalScoreItem[], options: CallOptions): Promise<ItemScore[]> {
+    if (items.length === 0) return [];
+    const checks = await checkAll(
+      this.#consent,
+      tenant,
+      items.map((i) => i.userPseudonym),
+      'personalization',
+      options,
+    );
+    const answers: (ItemScore | undefined)[] = new Array(items.length);
+    const allowed: number[] = [];
+    items.forEach((item, i) => {
+      const decision = personalizationDecision(checks.get(item.userPseudonym));
+      if (decision.allowed) allowed.push(i);
+      else answers[i] = { kind: 'withheld', detail: decision.detail };
+    });
+    if (allowed.length === items.length) return this.#inner.score(tenant, items, options);
+    if (allowed.length > 0) {
+      const scored = await this.#inner.score(
+        tenant,
+        allowed.map((i) => items[i]!),
+        options,
+      );
+      allowed.forEach((i, j) => (answers[i] = scored[j]));
+    }
+    return answers as ItemScore[];
+  }
+}
+
+/**
+ * A feedback recorder behind the user's `training` consent: without it, Feedback is refused
+ * (FAILED_PRECONDITION; UNAVAILABLE when consent cannot be verified) before the wrapped recorder
+ * sees anything, so nothing is published, stored or trained, and the refusal is marked
+ * `notRecorded` so the handler releases the idempotency key.
+ */
+export class ConsentCheckingRecorder implements FeedbackRecorder {
+  readonly #inner: FeedbackRecorder;
+  readonly #consent: ConsentCache;
+
+  constructor(inner: FeedbackRecorder, consent: ConsentCache) {
+    this.#inner = inner;
+    this.#consent = consent;
+  }
+
+  async record(feedback: FeedbackToRecord, options: CallOptions): Promise<{ duplicate: boolean }> {
+    const checks = await checkAll(this.#consent, feedback.tenant, [feedback.userPseudonym], 'training', options);
+    if (options.signal?.aborted) throw notRecorded(new CancelledError('feedback cancelled while its training consent was checked: nothing was recorded'));
+    const refusal = trainingRefusal(checks.get(feedback.userPseudonym));
+    if (refusal) throw notRecorded(refusal);
+    return this.#inner.record(feedback, options);
+  }
+}
