@@ -51,24 +51,22 @@ export {
   type EnvelopeInit,
 } from './catalogue/codec.js';
 export { PLAINTEXT_ALGORITHM, PayloadUnreadableError, plaintextSealer, type PayloadSealer, type SealScope } from './catalogue/sealer.js';
+export { ALL_ERASURE_COMPLETED, ALL_ERASURE_REQUESTED, ERASURE_STREAM, erasureCompletedSubject, erasureRequestedSubject } from './catalogue/subjects.js';
 export {
-  CONSENT_PURPOSES,
-  CONSENT_STATES,
-  consentStateFromProto,
-  consentStateToProto,
-  purposeFromProto,
-  purposeToProto,
-  type ConsentPurpose,
-  type ConsentStateName,
-} from './consent/purposes.js';
-export {
-  ConsentCache,
-  DEFAULT_CONSENT_FAILURE_TTL_MS,
-  DEFAULT_CONSENT_MAX_ENTRIES,
-  DEFAULT_CONSENT_TTL_MS,
-  type ConsentCacheOptions,
-  type ConsentCacheStats,
-  type ConsentCheck,
-  type ConsentDecisionView,
-  type ConsentLookup,
-} from './consent/cache.js';
+  ERASURE_SERVICE_PATTERN,
+  derivedEventId,
+  erasureCompletedEvent,
+  erasureCompletedEventId,
+  erasureConsumerConfigSchema,
+  erasureRequestedEventId,
+  parseErasureRequested,
+  startErasureParticipant,
+  type ErasureConsumerConfig,
+  type ErasureConsumerConfigInput,
+  type ErasureLogger,
+  type ErasureOutcome,
+  type ErasureParticipant,
+  type ErasureParticipantOptions,
+  type ErasureParticipantStats,
+  type ErasureRequest,
+} from './catalogue/erasure.js';

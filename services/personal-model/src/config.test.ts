@@ -26,3 +26,11 @@ describe('personal-model configuration: the events section', () => {
     expect(() => load({ AIMASS_EVENTS__KIND: 'kafka' })).toThrow(/events\.kind \(from AIMASS_EVENTS__KIND="kafka"\): expected none or nats/);
   });
 });
+
+describe('personal-model configuration: the erasure consumer', () => {
+  it('has its own consumer group by default and reads AIMASS_PERSONAL_MODEL__ERASURE__*', () => {
+    expect(load({}).personalModel.erasure).toEqual({ durable: 'personal-model-erasure', maxDeliver: 5, backoffMs: [1_000, 5_000, 15_000], ackWaitMs: 60_000 });
+    expect(load({ AIMASS_PERSONAL_MODEL__ERASURE__BACKOFF_MS: '100,200', AIMASS_PERSONAL_MODEL__ERASURE__MAX_DELIVER: '3' }).personalModel.erasure).toMatchObject({ backoffMs: [100, 200], maxDeliver: 3 });
+    expect(() => load({ AIMASS_PERSONAL_MODEL__ERASURE__DURABLE: 'a.b' })).toThrow(/personalModel\.erasure\.durable.*consumer name/);
+  });
+});

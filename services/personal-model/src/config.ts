@@ -1,5 +1,5 @@
 import { DEFAULT_PERSONAL_FEATURIZER_OPTIONS, DEFAULT_PERSONAL_LEARNER_OPTIONS } from '@aimass/ml';
-import { eventsConfigSchema } from '@aimass/events';
+import { erasureConsumerConfigSchema, eventsConfigSchema } from '@aimass/events';
 import { baseConfigShape } from '@aimass/platform';
 import { storeConfigSchema } from '@aimass/storage';
 import { z } from 'zod';
@@ -76,6 +76,11 @@ export const personalModelConfigSchema = z.strictObject({
       maxSparseCoordinates: positiveInt('a number of coordinates').default(4096),
     })
     .prefault({}),
+  /**
+   * The consumer group of ErasureRequested (with a bus): every version and cached copy of the
+   * user's model is deleted, then ErasureCompleted confirms it.
+   */
+  erasure: erasureConsumerConfigSchema('personal-model-erasure').prefault({}),
 });
 
 export type PersonalModelConfig = z.output<typeof personalModelConfigSchema>;

@@ -1,12 +1,12 @@
 import type { z } from 'zod';
 import { createGrpcServer, grpcConfigSchema, type BoundAddress, type GrpcServer, type Logger } from '@aimass/platform';
 import { SERVICE_NAMES, loadDescriptorSet, v1 } from '@aimass/proto';
-import type { EventBus } from '@aimass/events';
+import { startErasureParticipant, type ErasureParticipant, type EventBus } from '@aimass/events';
 import type { DocumentStore } from '@aimass/storage';
 import { PersonalModelStore } from './adapters/model-store.js';
 import { personalModelConfigSchema, type PersonalModelConfigInput } from './config.js';
 import { createPersonalModelService } from './grpc/personal-model-service.js';
-import { ModelEvents } from './runtime/model-events.js';
+import { ModelEvents, PRODUCER } from './runtime/model-events.js';
 import { PersonalModels, type PersonalModelsStats } from './runtime/personal-models.js';
 
 /** The gRPC services this process serves (for health checks). */
@@ -22,6 +22,8 @@ export interface RunningPersonalModel {
   readonly store: PersonalModelStore;
   /** The PersonalModelUpdated publisher and subscriber, when started with a bus. */
   readonly events: ModelEvents | undefined;
+  /** This replica's part of the erasure saga, when started with a bus. */
+  readonly erasure: ErasureParticipant | undefined;
   stats(): PersonalModelsStats;
   /** Drains the server, then stops listening to model events. The store and the bus belong to the caller and stay open. */
   stop(): Promise<void>;
@@ -31,8 +33,9 @@ export interface PersonalModelDependencies {
   store: DocumentStore;
   /**
    * With a bus, every write is announced (PersonalModelUpdated, before the call is answered) and
-   * other replicas' announcements drop cached models at once. Without one, replicas see each
-   * other's writes after at most `cache.revalidateMs`.
+   * other replicas' announcements drop cached models at once, and the service takes part in
+   * erasures (ErasureRequested → DeleteUser's deletion → ErasureCompleted). Without one, replicas
+   * see each other's writes after at most `cache.revalidateMs`.
    */
   bus?: EventBus | undefined;
 }
@@ -65,6 +68,24 @@ export async function startPersonalModel(
   });
   // Listening before serving: no write of this replica can precede the stream or the subscription.
   await events?.start(models);
+  let erasure: ErasureParticipant | undefined;
+  try {
+    erasure = deps.bus
+      ? await startErasureParticipant({
+          bus: deps.bus,
+          service: PRODUCER,
+          consumer: pm.erasure,
+          logger,
+          // DeleteUser's deletion: versions, pointer, idempotency records, the cached copy, and
+          // PersonalModelUpdated version 0 for the other replicas. A redelivery finds nothing and
+          // confirms again.
+          erase: async (r) => ({ itemsDeleted: await models.deleteUser(r.tenant, r.userPseudonym, r.erasureId) }),
+        })
+      : undefined;
+  } catch (err) {
+    await events?.stop();
+    throw err;
+  }
   const server = createGrpcServer({
     config: grpc,
     logger,
@@ -75,11 +96,12 @@ export async function startPersonalModel(
   try {
     bound = await server.start();
   } catch (err) {
+    await erasure?.close();
     await events?.stop();
     throw err;
   }
   for (const name of PERSONAL_MODEL_GRPC_SERVICES) server.setServingStatus(name, 'SERVING');
-  logger.info({ address: bound.address, store: deps.store.kind, events: events !== undefined, cacheMaxBytes: pm.cache.maxBytes, versionsKept: pm.versionsKept }, 'personal-model serving');
+  logger.info({ address: bound.address, store: deps.store.kind, events: events !== undefined, erasureGroup: erasure?.consumer.durable, cacheMaxBytes: pm.cache.maxBytes, versionsKept: pm.versionsKept }, 'personal-model serving');
   return {
     address: bound.address,
     port: bound.port,
@@ -87,9 +109,11 @@ export async function startPersonalModel(
     models,
     store,
     events,
+    erasure,
     stats: () => models.stats(),
     stop: async () => {
       await server.drain();
+      await erasure?.close();
       await events?.stop();
     },
   };

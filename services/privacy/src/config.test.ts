@@ -37,6 +37,24 @@ describe('privacy configuration', () => {
     expect(() => loadConfig(serviceConfigSchema, { env: { AIMASS_PSEUDONYM__SECRET: secret, ...bus, AIMASS_PRIVACY__CONSENT__TENANTS: '{"Acme!":{}}' } })).toThrow(/expected a tenant id/);
   });
 
+  it('expects privacy, personal-model, updater and fusion to confirm an erasure unless told otherwise', () => {
+    const c = privacyConfigSchema.parse({});
+    expect(c.erasure).toEqual({
+      services: ['privacy', 'personal-model', 'updater', 'fusion'],
+      retryIntervalMs: 60_000,
+      sweepIntervalMs: 10_000,
+      graceMs: 5_000,
+      consumer: { durable: 'privacy-erasure', maxDeliver: 5, backoffMs: [1_000, 5_000, 15_000], ackWaitMs: 60_000 },
+    });
+    const env = loadConfig(serviceConfigSchema, {
+      env: { AIMASS_PSEUDONYM__SECRET: secret, ...bus, AIMASS_PRIVACY__ERASURE__SERVICES: 'personal-model,updater', AIMASS_PRIVACY__ERASURE__RETRY_INTERVAL_MS: '5000' },
+    });
+    expect(env.privacy.erasure).toMatchObject({ services: ['personal-model', 'updater'], retryIntervalMs: 5_000 });
+    expect(() => loadConfig(serviceConfigSchema, { env: { AIMASS_PSEUDONYM__SECRET: secret, ...bus, AIMASS_PRIVACY__ERASURE__SERVICES: 'Personal.Model' } })).toThrow(
+      /privacy\.erasure\.services.*expected service names/,
+    );
+  });
+
   it('refuses to start without a bus: every change is announced', () => {
     let err: unknown;
     try {

@@ -1,7 +1,8 @@
-import { eventsConfigSchema } from '@aimass/events';
+import { ERASURE_SERVICE_PATTERN, erasureConsumerConfigSchema, eventsConfigSchema } from '@aimass/events';
 import { TENANT_ID_PATTERN, baseConfigShape, pseudonymConfigSchema } from '@aimass/platform';
 import { storeConfigSchema } from '@aimass/storage';
 import { z } from 'zod';
+import { DEFAULT_ERASURE_SERVICES } from './domain/erasure.js';
 
 const positiveInt = (what: string) => {
   const error = `expected ${what} (a whole number > 0)`;
@@ -57,6 +58,8 @@ export const privacyConfigSchema = z.strictObject({
       maxSourceBytes: positiveInt('a size in bytes').max(4096).default(256),
       /** Bytes of an idempotency key. */
       maxKeyBytes: positiveInt('a size in bytes').max(1024).default(256),
+      /** Bytes of an erasure's reason. */
+      maxReasonBytes: positiveInt('a size in bytes').max(4096).default(256),
       /** How far in the future a decided_at may lie (clocks of callers run a little ahead). */
       maxClockSkewMs: nonNegativeInt('a duration in milliseconds').default(300_000),
     })
@@ -76,6 +79,28 @@ export const privacyConfigSchema = z.strictObject({
       sweepIntervalMs: nonNegativeInt('a duration in milliseconds').default(10_000),
       /** Entries younger than this are left to the call that wrote them. */
       graceMs: nonNegativeInt('a duration in milliseconds').default(5_000),
+    })
+    .prefault({}),
+  /** The erasure saga (see the README, "Erasure"). */
+  erasure: z
+    .strictObject({
+      /**
+       * The services that must confirm an erasure before its receipt is complete (privacy is always
+       * one). fusion is listed although it does not take part yet: its receipts line stays pending
+       * until it does, which is the truth about its copies.
+       */
+      services: z
+        .array(z.string().regex(ERASURE_SERVICE_PATTERN, { error: 'expected service names (lower-case letters, digits and dashes)' }))
+        .min(1, { error: 'expected at least one service' })
+        .default([...DEFAULT_ERASURE_SERVICES]),
+      /** A round of ErasureRequested not confirmed by every service is followed by a new one after this. */
+      retryIntervalMs: positiveInt('a duration in milliseconds').default(60_000),
+      /** How often open erasures are looked at (0: only at start). */
+      sweepIntervalMs: nonNegativeInt('a duration in milliseconds').default(10_000),
+      /** An erasure whose request could not be published is left this long to the call that wrote it. */
+      graceMs: nonNegativeInt('a duration in milliseconds').default(5_000),
+      /** The consumer group of ErasureCompleted. */
+      consumer: erasureConsumerConfigSchema('privacy-erasure').prefault({}),
     })
     .prefault({}),
 });

@@ -18,7 +18,6 @@ export {
   type PrivacyEmbeddedOptions,
   type PrivacyEmbeddedRunning,
 } from './embedded.js';
-export { PrivacyConsentLookup, type PrivacyConsentLookupOptions } from './adapters/consent-lookup.js';
 export { COLLECTIONS, GLOBAL_TENANT } from './adapters/consent-store.js';
 export { PRIVACY_PRODUCER, consentChangedEvent } from './adapters/consent-events.js';
 export {
@@ -34,3 +33,6 @@ export {
 } from './domain/chain.js';
 export { DENY_BY_DEFAULT, type ConsentDefaults, type DefaultState, type PurposeDefaults } from './domain/decisions.js';
 export { consentEventId } from './domain/ids.js';
+export { ERASURE_COLLECTIONS } from './adapters/erasure-store.js';
+export { erasureRequestedEvent } from './adapters/erasure-events.js';
+export { DEFAULT_ERASURE_SERVICES, PRIVACY_SERVICE, type ErasureState } from './domain/erasure.js';

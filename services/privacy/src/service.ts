@@ -1,14 +1,17 @@
 import type { z } from 'zod';
-import { CONSENT_STREAM, type EventBus } from '@aimass/events';
+import { ALL_ERASURE_COMPLETED, CONSENT_STREAM, DEAD_LETTER_STREAM, ERASURE_STREAM, deadLetterSubject, type ConsumerHandle, type EventBus } from '@aimass/events';
 import { Pseudonymizer, createGrpcServer, grpcConfigSchema, pseudonymConfigSchema, type GrpcServer, type Logger } from '@aimass/platform';
 import { SERVICE_NAMES, loadDescriptorSet, v1 } from '@aimass/proto';
 import type { DocumentStore } from '@aimass/storage';
 import { ConsentEvents } from './adapters/consent-events.js';
 import { ConsentStore } from './adapters/consent-store.js';
+import { ErasureEvents } from './adapters/erasure-events.js';
+import { ErasureStore } from './adapters/erasure-store.js';
 import { privacyConfigSchema, type PrivacyConfig, type PrivacyConfigInput } from './config.js';
 import type { ConsentDefaults } from './domain/decisions.js';
 import { createPrivacyService } from './grpc/privacy-service.js';
 import { ConsentService } from './runtime/consent.js';
+import { ErasureService } from './runtime/erasure.js';
 
 /** The gRPC services this process serves (for health checks). */
 export const PRIVACY_GRPC_SERVICES: readonly string[] = [SERVICE_NAMES.privacy];
@@ -16,7 +19,7 @@ export const PRIVACY_GRPC_SERVICES: readonly string[] = [SERVICE_NAMES.privacy];
 export interface PrivacyDependencies {
   /** Consent histories (the caller opens and closes it). */
   readonly store: DocumentStore;
-  /** Where ConsentChanged is published (the caller opens and closes it). */
+  /** Where ConsentChanged and ErasureRequested are published, ErasureCompleted consumed (the caller opens and closes it). */
   readonly bus: EventBus;
 }
 
@@ -34,6 +37,14 @@ export interface RunningPrivacy {
   readonly config: PrivacyConfig;
   /** Announces changes recorded but not announced yet (also at start and every `outbox.sweepIntervalMs`); returns the events published. */
   sweep(options?: { graceMs?: number }): Promise<number>;
+  /**
+   * Looks at the open erasures now (also at start and every `erasure.sweepIntervalMs`): publishes
+   * requests a failed Erase left unpublished and asks services that have not confirmed again.
+   * Returns the requests published.
+   */
+  sweepErasures(): Promise<number>;
+  /** The consumer of ErasureCompleted (this replica's member of the group). */
+  readonly erasureConsumer: ConsumerHandle;
   /** Stops the sweep (after the server has drained); the store and the bus stay open. */
   close(): Promise<void>;
   /** Drains the server, then closes. */
@@ -45,9 +56,10 @@ export function consentDefaults(cfg: PrivacyConfig): ConsentDefaults {
 }
 
 /**
- * Starts the privacy service: its collections, the consent stream, the gRPC server with
- * aimass.v1.PrivacyService (consent today; erasure, receipts and export come later) and the sweep
- * that announces changes a failed call left unannounced.
+ * Starts the privacy service: its collections, the consent and erasure streams, the consumer of
+ * ErasureCompleted, the gRPC server with aimass.v1.PrivacyService (consent and erasure; export
+ * comes later), and the sweeps that announce consent changes and erasure requests a failed call
+ * left unannounced (the erasure sweep also asks services that have not confirmed again).
  */
 export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, deps: PrivacyDependencies): Promise<RunningPrivacy> {
   const grpc = grpcConfigSchema.parse(config.grpc);
@@ -55,14 +67,41 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
   const pseudonymizer = Pseudonymizer.fromConfig(pseudonymConfigSchema.parse(config.pseudonym));
 
   const store = await ConsentStore.open(deps.store);
-  await deps.bus.ensureStream(CONSENT_STREAM);
+  const erasureStore = await ErasureStore.open(deps.store);
+  for (const stream of [CONSENT_STREAM, ERASURE_STREAM, DEAD_LETTER_STREAM]) await deps.bus.ensureStream(stream);
   const consent = new ConsentService({
     store,
     events: new ConsentEvents(deps.bus, logger),
     defaults: consentDefaults(cfg),
     maxAppendAttempts: cfg.consent.maxAppendAttempts,
     logger,
+    erasure: erasureStore,
   });
+  const erasure = new ErasureService({
+    store: erasureStore,
+    consent: store,
+    events: new ErasureEvents(deps.bus, logger),
+    services: cfg.erasure.services,
+    retryIntervalMs: cfg.erasure.retryIntervalMs,
+    graceMs: cfg.erasure.graceMs,
+    logger,
+  });
+  // Before serving: confirmations of erasures an earlier run requested are recorded from the start.
+  const consumerCfg = cfg.erasure.consumer;
+  const erasureConsumer = await deps.bus.consume(
+    {
+      durable: consumerCfg.durable,
+      stream: ERASURE_STREAM.name,
+      filterSubject: ALL_ERASURE_COMPLETED,
+      maxDeliver: consumerCfg.maxDeliver,
+      backoffMs: consumerCfg.backoffMs,
+      ackWaitMs: consumerCfg.ackWaitMs,
+      leaseTtlMs: consumerCfg.leaseTtlMs,
+      deadLetterSubject: deadLetterSubject(consumerCfg.durable),
+      onError: (err, event) => logger.warn({ err, subject: event?.subject, sequence: event?.sequence }, 'ErasureCompleted not recorded; it is redelivered (privacy asks the service again at its retry interval if it is dead-lettered)'),
+    },
+    erasure.handleCompleted,
+  );
 
   const server = createGrpcServer({
     config: grpc,
@@ -71,11 +110,17 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
     services: [
       {
         definition: v1.PrivacyServiceService,
-        implementation: createPrivacyService({ consent, pseudonymizer, limits: cfg.limits, history: cfg.history }),
+        implementation: createPrivacyService({ consent, erasure, pseudonymizer, limits: cfg.limits, history: cfg.history }),
       },
     ],
   });
-  const bound = await server.start();
+  let bound;
+  try {
+    bound = await server.start();
+  } catch (err) {
+    await erasureConsumer.close();
+    throw err;
+  }
   for (const name of PRIVACY_GRPC_SERVICES) server.setServingStatus(name, 'SERVING');
 
   // Stops a sweep waiting on an unreachable bus when the service closes.
@@ -104,6 +149,27 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
   const timer = cfg.outbox.sweepIntervalMs > 0 ? setInterval(() => track(), cfg.outbox.sweepIntervalMs) : undefined;
   timer?.unref();
 
+  const sweepErasures = () => erasure.sweep({ signal: stopping.signal });
+  // Likewise one erasure sweep at a time, failures logged and retried at the next interval.
+  let erasureSweeping: Promise<void> | undefined;
+  const trackErasures = () => {
+    erasureSweeping ??= sweepErasures()
+      .then(
+        (published) => {
+          if (published > 0) logger.info({ published }, 'erasure requests published by the sweep');
+        },
+        (err: unknown) => {
+          if (!stopping.signal.aborted) logger.warn({ err }, 'erasure sweep failed; retrying at the next interval');
+        },
+      )
+      .finally(() => {
+        erasureSweeping = undefined;
+      });
+  };
+  trackErasures();
+  const erasureTimer = cfg.erasure.sweepIntervalMs > 0 ? setInterval(trackErasures, cfg.erasure.sweepIntervalMs) : undefined;
+  erasureTimer?.unref();
+
   logger.info(
     { address: bound.address, store: deps.store.kind, defaults: cfg.consent.defaults, tenantsWithOwnDefaults: Object.keys(cfg.consent.tenants).length },
     'privacy serving',
@@ -113,8 +179,11 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
   const close = () => {
     closing ??= (async () => {
       if (timer) clearInterval(timer);
+      if (erasureTimer) clearInterval(erasureTimer);
       stopping.abort();
       await sweeping;
+      await erasureSweeping;
+      await erasureConsumer.close();
     })();
     return closing;
   };
@@ -125,6 +194,8 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
     server,
     config: cfg,
     sweep,
+    sweepErasures,
+    erasureConsumer,
     close,
     async stop() {
       await server.drain();

@@ -1,6 +1,6 @@
-import { ConsentCache, createInProcessBus, type EventBus } from '@aimass/events';
+import { ConsentCache, PrivacyConsentLookup } from '@aimass/consent';
+import { createInProcessBus, type EventBus } from '@aimass/events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PrivacyConsentLookup } from '../src/adapters/consent-lookup.js';
 import { P, S, pseudonymizer, setRequest, startStack, type Stack } from './support/stack.js';
 
 const T = 't1';

@@ -1,8 +1,8 @@
 import { status } from '@grpc/grpc-js';
-import { ConsentCache, consentChangedSubject } from '@aimass/events';
+import { ConsentCache, PrivacyConsentLookup } from '@aimass/consent';
+import { consentChangedSubject } from '@aimass/events';
 import { waitUntil } from '@aimass/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PrivacyConsentLookup } from '../src/adapters/consent-lookup.js';
 import { consentEventId } from '../src/domain/ids.js';
 import { P, S, failure, pseudonymizer, setRequest, startStack, type Stack } from './support/stack.js';
 

@@ -11,6 +11,7 @@ describe('updater configuration', () => {
     expect(c.consumer).toMatchObject({ durable: 'updater', maxDeliver: 3, backoffMs: [200, 1000], ackWaitMs: 10_000 });
     expect(c.sweep.intervalMs).toBe(30_000);
     expect(c.watch.intervalMs).toBe(30_000);
+    expect(c.erasure).toEqual({ durable: 'updater-erasure', maxDeliver: 5, backoffMs: [1_000, 5_000, 15_000], ackWaitMs: 60_000 });
   });
 
   it('reads AIMASS_UPDATER__* and AIMASS_EVENTS__* variables', () => {

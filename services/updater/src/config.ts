@@ -1,4 +1,4 @@
-import { eventsConfigSchema } from '@aimass/events';
+import { erasureConsumerConfigSchema, eventsConfigSchema } from '@aimass/events';
 import { baseConfigShape, pseudonymConfigSchema } from '@aimass/platform';
 import { storeConfigSchema } from '@aimass/storage';
 import { z } from 'zod';
@@ -88,6 +88,11 @@ export const updaterConfigSchema = z.strictObject({
       leaseTtlMs: positiveInt('a duration in milliseconds').optional(),
     })
     .prefault({}),
+  /**
+   * The consumer group of ErasureRequested: the user's history, training state and refit jobs are
+   * deleted, the model again (see the README, "Erasure"), then ErasureCompleted confirms it.
+   */
+  erasure: erasureConsumerConfigSchema('updater-erasure').prefault({}),
   /** Watching the general model for a new served version. */
   watch: z
     .strictObject({

@@ -8,7 +8,9 @@ import {
   MODEL_EVENTS_STREAM,
   deadLetterSubject,
   plaintextSealer,
+  startErasureParticipant,
   type ConsumerHandle,
+  type ErasureParticipant,
   type EventBus,
   type PayloadSealer,
 } from '@aimass/events';
@@ -23,6 +25,7 @@ import type { GeneralRef } from './domain/ids.js';
 import { KeyedScheduler, type SchedulerStats } from './domain/scheduler.js';
 import { createUpdaterAdminService } from './grpc/updater-admin-service.js';
 import { Applier, type ApplierStats } from './runtime/applier.js';
+import { UpdaterErasure } from './runtime/erasure.js';
 import { GeneralWatch } from './runtime/general-watch.js';
 import { Intake, type IntakeStats } from './runtime/intake.js';
 import { RefitJobs } from './runtime/refit-jobs.js';
@@ -51,6 +54,7 @@ export interface UpdaterStats {
   readonly applier: ApplierStats;
   readonly scheduler: SchedulerStats;
   readonly refitJobsRunning: number;
+  readonly erasure: { readonly completed: number; readonly failures: number; readonly undoneWrites: number };
 }
 
 export interface RunningUpdater {
@@ -60,6 +64,8 @@ export interface RunningUpdater {
   readonly server: GrpcServer;
   /** The feedback consumer of this replica. */
   readonly consumer: ConsumerHandle;
+  /** This replica's member of the erasure consumer group. */
+  readonly erasure: ErasureParticipant;
   readonly config: UpdaterConfig;
   stats(): UpdaterStats;
   /** Schedules every user left pending (the sweep also runs at start and every `sweep.intervalMs`). */
@@ -75,6 +81,9 @@ export interface RunningUpdater {
 }
 
 const userKey = (tenant: string, pseudonym: string) => `${tenant}/${pseudonym}`;
+
+/** The name the updater confirms erasures under (privacy's `erasure.services`). */
+export const UPDATER_ERASURE_SERVICE = 'updater';
 
 function splitKey(key: string): [string, string] {
   const slash = key.indexOf('/');
@@ -106,6 +115,9 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
     general.close();
   };
 
+  // The scheduler is created below; erasures only run once the consumer starts, after it exists.
+  const exclusive = <T>(tenant: string, pseudonym: string, fn: () => Promise<T>): Promise<T> => scheduler.exclusive(userKey(tenant, pseudonym), fn);
+  const erasure = new UpdaterErasure({ store, personal, logger, exclusive });
   const refitter = new Refitter({
     store,
     personal,
@@ -115,6 +127,7 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
     maxExamples: cfg.refit.maxExamples,
     maxRequestBytes: cfg.personalModel.maxRequestBytes,
     maxConflicts: cfg.apply.maxConflicts,
+    erasure,
   });
   const applier = new Applier({
     store,
@@ -132,6 +145,7 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
       if (!served) throw new UnavailableError('the general model serves no version of the followed model yet');
       return served;
     },
+    erasure,
   });
   const scheduler = new KeyedScheduler({
     windowMs: cfg.apply.batchWindowMs,
@@ -155,7 +169,7 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
     owner,
     concurrency: cfg.refit.concurrency,
     jobStaleMs: cfg.refit.jobStaleMs,
-    exclusive: <T>(tenant: string, pseudonym: string, fn: () => Promise<T>): Promise<T> => scheduler.exclusive(userKey(tenant, pseudonym), fn),
+    exclusive,
     afterRefit: (tenant, pseudonym) => scheduler.mark(userKey(tenant, pseudonym)),
   });
   const watch = new GeneralWatch({ store, general, bus, jobs, logger, model: cfg.generalModel.model });
@@ -184,9 +198,11 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
   };
 
   let consumer: ConsumerHandle | undefined;
+  let participant: ErasureParticipant | undefined;
   let server: GrpcServer | undefined;
   let bound;
   try {
+    participant = await startErasureParticipant({ bus, service: UPDATER_ERASURE_SERVICE, consumer: cfg.erasure, logger, erase: erasure.erase });
     consumer = await bus.consume(
       {
         durable: cfg.consumer.durable,
@@ -226,9 +242,11 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
   } catch (err) {
     stopping.abort();
     await consumer?.close().catch(() => undefined);
+    await participant?.close().catch(() => undefined);
     closeClients();
     throw err;
   }
+  const runningParticipant = participant;
   for (const name of UPDATER_GRPC_SERVICES) server.setServingStatus(name, 'SERVING');
   const runningConsumer = consumer;
   const runningServer = server;
@@ -268,6 +286,7 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
       for (const t of timers) clearInterval(t);
       stopping.abort();
       await runningConsumer.close();
+      await runningParticipant.close();
       await Promise.allSettled([...background]);
       await scheduler.stop();
       await jobs.stop();
@@ -281,8 +300,15 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
     port: bound.port,
     server: runningServer,
     consumer: runningConsumer,
+    erasure: runningParticipant,
     config: cfg,
-    stats: () => ({ intake: intake.stats(), applier: applier.stats(), scheduler: scheduler.stats(), refitJobsRunning: jobs.runningHere() }),
+    stats: () => ({
+      intake: intake.stats(),
+      applier: applier.stats(),
+      scheduler: scheduler.stats(),
+      refitJobsRunning: jobs.runningHere(),
+      erasure: { ...runningParticipant.stats(), undoneWrites: erasure.undoneWrites() },
+    }),
     sweep,
     checkGeneral: () => watch.check(),
     async whenIdle() {

@@ -11,6 +11,9 @@ import {
   consentChangedSubject,
   deadLetterSubject,
   DEAD_LETTER_STREAM,
+  ERASURE_STREAM,
+  erasureCompletedSubject,
+  erasureRequestedSubject,
   feedbackSubject,
   modelUpdatedSubject,
   MODEL_EVENTS_STREAM,
@@ -38,12 +41,20 @@ describe('event catalogue', () => {
     expect(DEAD_LETTER_STREAM.subjects.some((s) => subjectMatches(s, deadLetterSubject('updater')))).toBe(true);
     expect(consentChangedSubject('t1', pseudonym)).toBe(`aimass.t1.consent.changed.${pseudonym}`);
     expect(CONSENT_STREAM.subjects.some((s) => subjectMatches(s, consentChangedSubject('t1', pseudonym)))).toBe(true);
+    expect(erasureRequestedSubject('t1', pseudonym)).toBe(`aimass.t1.erasure.requested.${pseudonym}`);
+    expect(erasureCompletedSubject('t1', 'personal-model', pseudonym)).toBe(`aimass.t1.erasure.completed.personal-model.${pseudonym}`);
+    for (const subject of [erasureRequestedSubject('t1', pseudonym), erasureCompletedSubject('t1', 'updater', pseudonym)]) {
+      expect(ERASURE_STREAM.subjects.some((s) => subjectMatches(s, subject))).toBe(true);
+      expect(PLATFORM_STREAMS.filter((stream) => stream.subjects.some((s) => subjectMatches(s, subject)))).toEqual([ERASURE_STREAM]);
+    }
   });
 
   it('keeps the subjects of different streams apart', () => {
     expect(overlap('aimass.*.feedback.>', 'aimass.t1.feedback.3.x')).toBe(true);
     expect(overlap('aimass.*.consent.changed.*', 'aimass.>')).toBe(true);
     expect(overlap('aimass.*.consent.changed.*', 'aimass.*.model.updated.*')).toBe(false);
+    expect(overlap('aimass.*.erasure.>', 'aimass.*.feedback.>')).toBe(false);
+    expect(PLATFORM_STREAMS).toContain(ERASURE_STREAM);
     for (const a of PLATFORM_STREAMS) {
       for (const b of PLATFORM_STREAMS) {
         if (a === b) continue;

@@ -47,6 +47,28 @@ export function consentChangedSubject(tenant: string, userPseudonym: string): st
 export const ALL_CONSENT_CHANGED = 'aimass.*.consent.changed.*';
 
 /**
+ * `aimass.<tenant>.erasure.requested.<pseudonym>`: ErasureRequested, published by the privacy
+ * service once the user's tombstone is written (and again while services have not confirmed).
+ */
+export function erasureRequestedSubject(tenant: string, userPseudonym: string): string {
+  return `aimass.${tenant}.erasure.requested.${userPseudonym}`;
+}
+
+/** Every ErasureRequested, for the consumer groups of the services that hold user data. */
+export const ALL_ERASURE_REQUESTED = 'aimass.*.erasure.requested.*';
+
+/**
+ * `aimass.<tenant>.erasure.completed.<service>.<pseudonym>`: ErasureCompleted, one service's
+ * confirmation that it deleted what it held about the user.
+ */
+export function erasureCompletedSubject(tenant: string, service: string, userPseudonym: string): string {
+  return `aimass.${tenant}.erasure.completed.${service}.${userPseudonym}`;
+}
+
+/** Every ErasureCompleted, for the privacy service's receipts. */
+export const ALL_ERASURE_COMPLETED = 'aimass.*.erasure.completed.*.*';
+
+/**
  * Where a consumer group's exhausted events go: `aimass-deadletter.<consumer>`. Not per tenant
  * (as events.proto first sketched) because one group consumes every tenant and the bus takes one
  * dead-letter subject per group; the original subject, with its tenant, travels in the
@@ -89,6 +111,22 @@ export const CONSENT_STREAM: StreamSpec = {
   duplicateWindowMs: 10 * 60_000,
 };
 
+/**
+ * The erasure saga: requests and confirmations. Kept 30 days, like the consent stream: a
+ * participant that was down for days still finds the requests it must act on (privacy also
+ * publishes them again until every service confirmed), and the confirmations are a witness of
+ * the receipts outside the privacy service's store. The events carry pseudonyms and erasure ids,
+ * no personal data.
+ */
+export const ERASURE_STREAM: StreamSpec = {
+  name: 'AIMASS_ERASURE',
+  // `erasure` as the third token keeps it apart from every other `aimass.*.` stream.
+  subjects: ['aimass.*.erasure.>'],
+  maxAgeMs: 30 * DAY_MS,
+  // An Erase retried (same erasure and round, hence same event id) within this window is stored once.
+  duplicateWindowMs: 10 * 60_000,
+};
+
 /** Dead letters of every consumer group, kept a month for inspection and replay. */
 export const DEAD_LETTER_STREAM: StreamSpec = {
   name: 'AIMASS_DEADLETTER',
@@ -98,4 +136,4 @@ export const DEAD_LETTER_STREAM: StreamSpec = {
 };
 
 /** The streams of the platform's event catalogue, for `ensureStream` at start-up. */
-export const PLATFORM_STREAMS: readonly StreamSpec[] = [FEEDBACK_STREAM, MODEL_EVENTS_STREAM, CONSENT_STREAM, DEAD_LETTER_STREAM];
+export const PLATFORM_STREAMS: readonly StreamSpec[] = [FEEDBACK_STREAM, MODEL_EVENTS_STREAM, CONSENT_STREAM, ERASURE_STREAM, DEAD_LETTER_STREAM];

@@ -1,13 +1,12 @@
+import { consentStateToProto, purposeToProto } from '@aimass/consent';
 import {
   EventBusClosedError,
   EventBusError,
   EventBusUnavailableError,
   consentChangedSubject,
-  consentStateToProto,
   injectTraceContext,
   newEnvelope,
   publishEvent,
-  purposeToProto,
   type EventBus,
 } from '@aimass/events';
 import { CancelledError, UnavailableError, type Logger } from '@aimass/platform';

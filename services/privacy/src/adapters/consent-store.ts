@@ -20,7 +20,7 @@
  * conditioned on the head version read before: of two appends on the same head one wins, the other
  * gets a VersionConflictError and starts again from the new head.
  */
-import type { ConsentPurpose, ConsentStateName } from '@aimass/events';
+import type { ConsentPurpose, ConsentStateName } from '@aimass/consent';
 import { UnavailableError } from '@aimass/platform';
 import { StoreUnavailableError, VersionConflictError, type Collection, type DocumentStore, type StoredDocument, type WriteOp } from '@aimass/storage';
 import type { ConsentRecord, PreviousState } from '../domain/chain.js';
@@ -113,6 +113,8 @@ export interface Append {
    * removing meanwhile cannot swallow this record.
    */
   readonly outbox?: { readonly before: OutboxEntry | undefined } | undefined;
+  /** A condition of the write (the user has no erasure tombstone), checked in the same transaction. */
+  readonly guard?: WriteOp | undefined;
 }
 
 /** The store's own failure as the caller sees it: UNAVAILABLE, with a hint to retry. */
@@ -210,9 +212,10 @@ export class ConsentStore {
    * Binds a key to an existing record (a request that changed nothing). False when another call
    * claimed the key first: the caller reads it again.
    */
-  async claimKey(tenant: string, pseudonym: string, key: string, held: Omit<HeldKey, 'appended'>): Promise<boolean> {
+  async claimKey(tenant: string, pseudonym: string, key: string, held: Omit<HeldKey, 'appended'>, guard?: WriteOp): Promise<boolean> {
     try {
-      await this.keys.put(tenant, idempotencyId(pseudonym, key), { sequence: held.sequence, fingerprint: held.fingerprint, appended: false }, { expectedVersion: 'absent', user: pseudonym });
+      const put = this.keys.putOp(tenant, idempotencyId(pseudonym, key), { sequence: held.sequence, fingerprint: held.fingerprint, appended: false }, { expectedVersion: 'absent', user: pseudonym });
+      await this.store.writeAtomic(guard ? [guard, put] : [put]);
       return true;
     } catch (err) {
       if (err instanceof VersionConflictError) return false;
@@ -232,6 +235,7 @@ export class ConsentStore {
       this.records.putOp(tenant, recordId(pseudonym, a.record.sequence), toRecordDoc(a.record), { expectedVersion: 'absent', user: pseudonym }),
     ];
     if (a.key) ops.push(this.keys.putOp(tenant, idempotencyId(pseudonym, a.key.key), { sequence: a.record.sequence, fingerprint: a.key.fingerprint, appended: true }, { expectedVersion: 'absent', user: pseudonym }));
+    if (a.guard) ops.push(a.guard);
     if (a.outbox) {
       const before = a.outbox.before;
       const data: OutboxDoc = { tenant, pseudonym, pending: true, from_sequence: before?.pending ? before.fromSequence : a.record.sequence };
@@ -279,6 +283,20 @@ export class ConsentStore {
       cursor = page.nextCursor;
     } while (cursor);
     return out;
+  }
+
+  /**
+   * Erasure: deletes the user's records, head and idempotency keys, and the outbox entry (nothing
+   * is announced for an erased user any more). Returns the documents deleted.
+   */
+  async eraseUser(tenant: string, pseudonym: string): Promise<number> {
+    try {
+      const counts = await Promise.all([this.records.deleteByUser(tenant, pseudonym), this.heads.deleteByUser(tenant, pseudonym), this.keys.deleteByUser(tenant, pseudonym)]);
+      const outbox = await this.outbox.delete(GLOBAL_TENANT, outboxId(tenant, pseudonym));
+      return counts.reduce((a, b) => a + b, 0) + (outbox ? 1 : 0);
+    } catch (err) {
+      return storeUnavailable(err);
+    }
   }
 
   /** True when any record of the user is stored (a history whose head is gone). */

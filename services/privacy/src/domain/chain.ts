@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ConsentPurpose, ConsentStateName } from '@aimass/events';
+import type { ConsentPurpose, ConsentStateName } from '@aimass/consent';
 
 /**
  * The consent history of one (tenant, user) is a hash chain. Each record's hash covers its own

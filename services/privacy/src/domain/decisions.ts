@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CONSENT_PURPOSES, type ConsentPurpose, type ConsentStateName } from '@aimass/events';
+import { CONSENT_PURPOSES, type ConsentPurpose, type ConsentStateName } from '@aimass/consent';
 import { recordHash, type ChainOwner, type ConsentRecord } from './chain.js';
 
 /** What a tenant assumes for a user who never decided (aimass.v1.ConsentDefault: GRANTED or DENIED). */

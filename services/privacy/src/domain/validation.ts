@@ -1,4 +1,4 @@
-import { CONSENT_PURPOSES, consentStateFromProto, purposeFromProto, purposeToProto, type ConsentPurpose } from '@aimass/events';
+import { CONSENT_PURPOSES, consentStateFromProto, purposeFromProto, purposeToProto, type ConsentPurpose } from '@aimass/consent';
 import { InvalidArgumentError, PSEUDONYM_PATTERN } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
 import type { ConsentChange } from './decisions.js';

@@ -1,15 +1,18 @@
-import { consentStateToProto, purposeToProto, type ConsentPurpose } from '@aimass/events';
+import { consentStateToProto, purposeToProto, type ConsentPurpose } from '@aimass/consent';
 import { InvalidArgumentError, UnimplementedError, tenantFromMetadata, unary, type CallContext, type Pseudonymizer } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
 import type { ConsentRecord } from '../domain/chain.js';
+import { overallStatus, receiptLines, validateErase, validateErasureId, type ErasureState, type Tombstone } from '../domain/erasure.js';
 import { purposesAsked } from '../domain/decisions.js';
 import { validatePurpose, validatePurposes, validateSetConsent, validateUserId, validateUserReference, type RequestLimits } from '../domain/validation.js';
 import type { ConsentService, Decision } from '../runtime/consent.js';
+import type { ErasureService } from '../runtime/erasure.js';
 
 export interface PrivacyServiceOptions {
   readonly consent: ConsentService;
   readonly pseudonymizer: Pseudonymizer;
-  readonly limits: RequestLimits;
+  readonly limits: RequestLimits & { readonly maxReasonBytes: number };
+  readonly erasure: ErasureService;
   readonly history: { readonly defaultPageSize: number; readonly maxPageSize: number };
 }
 
@@ -24,6 +27,25 @@ export function recordToProto(r: ConsentRecord, verified: boolean): v1.ConsentRe
     prevHash: r.prevHash,
     hash: r.hash,
     verified,
+  };
+}
+
+const ERASURE_STATUS: Record<ErasureState, v1.ErasureStatus> = {
+  pending: v1.ErasureStatus.ERASURE_STATUS_PENDING,
+  completed: v1.ErasureStatus.ERASURE_STATUS_COMPLETED,
+  failed: v1.ErasureStatus.ERASURE_STATUS_FAILED,
+};
+
+export function receiptToProto(t: Tombstone): v1.ErasureReceipt {
+  return {
+    erasureId: t.erasureId,
+    userPseudonym: t.pseudonym,
+    status: ERASURE_STATUS[overallStatus(t)],
+    requestedAt: t.requestedAt,
+    // Crypto-shredding (per-user keys) is not built yet: no key is destroyed.
+    keyDestroyedAt: undefined,
+    completedAt: t.completedAt,
+    confirmations: receiptLines(t).map((l) => ({ service: l.service, status: ERASURE_STATUS[l.status], confirmedAt: l.confirmedAt, itemsDeleted: l.itemsDeleted, detail: l.detail })),
   };
 }
 
@@ -64,7 +86,7 @@ function decodeToken(token: string, purpose: string): PageToken {
 }
 
 function unimplemented(what: string): never {
-  throw new UnimplementedError(`${what} is not built yet: it arrives with erasure, receipts and export (issue 6); only consent (SetConsent, GetConsent, GetConsentHistory) is served for now`);
+  throw new UnimplementedError(`${what} is not built yet: it arrives with export (issue 6); consent and erasure are served`);
 }
 
 export function createPrivacyService(o: PrivacyServiceOptions): v1.PrivacyServiceServer {
@@ -109,8 +131,16 @@ export function createPrivacyService(o: PrivacyServiceOptions): v1.PrivacyServic
       };
     }),
 
-    erase: unary<v1.EraseRequest, v1.EraseResponse>(() => unimplemented('Erase')),
-    getErasureReceipt: unary<v1.GetErasureReceiptRequest, v1.GetErasureReceiptResponse>(() => unimplemented('GetErasureReceipt')),
+    erase: unary<v1.EraseRequest, v1.EraseResponse>(async (req, ctx) => {
+      const tenant = tenantFromMetadata(ctx.metadata);
+      const { userId, reason } = validateErase(req, limits);
+      const { tombstone, duplicate } = await o.erasure.erase({ tenant, userPseudonym: pseudonymizer.pseudonymize(tenant, userId) }, reason, bounds(ctx));
+      return { erasureId: tombstone.erasureId, status: ERASURE_STATUS[overallStatus(tombstone)], duplicate };
+    }),
+    getErasureReceipt: unary<v1.GetErasureReceiptRequest, v1.GetErasureReceiptResponse>(async (req, ctx) => {
+      const tenant = tenantFromMetadata(ctx.metadata);
+      return { receipt: receiptToProto(await o.erasure.receipt(tenant, validateErasureId(req.erasureId))) };
+    }),
     export: unary<v1.ExportRequest, v1.ExportResponse>(() => unimplemented('Export')),
   };
 }

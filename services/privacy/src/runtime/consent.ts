@@ -1,6 +1,6 @@
-import type { ConsentPurpose } from '@aimass/events';
+import type { ConsentPurpose } from '@aimass/consent';
 import { ConflictError, FailedPreconditionError, InvalidArgumentError, type Logger } from '@aimass/platform';
-import { VersionConflictError } from '@aimass/storage';
+import { VersionConflictError, type WriteOp } from '@aimass/storage';
 import type { CallBounds, ConsentEvents } from '../adapters/consent-events.js';
 import type { ConsentStore, OutboxEntry, VersionedHead } from '../adapters/consent-store.js';
 import { hashMatches, isChange, verifyChain, type ChainOwner, type ConsentRecord } from '../domain/chain.js';
@@ -23,6 +23,21 @@ export interface ConsentServiceOptions {
   readonly maxAppendAttempts: number;
   readonly logger: Logger;
   readonly now?: (() => Date) | undefined;
+  /** Erased users: their consent is neither recorded nor reported any more (see ErasureService). */
+  readonly erasure?: ErasureCheck | undefined;
+}
+
+/** What consent needs to know about erasures (ErasureStore provides it). */
+export interface ErasureCheck {
+  /** The user has a tombstone. */
+  isErased(tenant: string, pseudonym: string): Promise<boolean>;
+  /** A write condition that fails once the user has a tombstone. */
+  absentOp(tenant: string, pseudonym: string): WriteOp;
+}
+
+/** SetConsent for a user who was erased. */
+export function erasedError(): FailedPreconditionError {
+  return new FailedPreconditionError('the user is erased: consent cannot be recorded for an erased user (GetErasureReceipt shows the erasure; Erase answers its id again)');
 }
 
 export interface SetResult {
@@ -67,6 +82,8 @@ export class ConsentService {
     const { tenant, userPseudonym } = owner;
     const fingerprint = changeFingerprint(change);
     for (let attempt = 1; attempt <= this.#o.maxAppendAttempts; attempt++) {
+      // Checked on every attempt: a write that lost to the erasure's tombstone comes back here.
+      if (await this.#erased(owner)) throw erasedError();
       const [current, held, outbox] = await Promise.all([
         store.head(tenant, userPseudonym),
         idempotencyKey ? store.key(tenant, userPseudonym, idempotencyKey) : undefined,
@@ -87,7 +104,7 @@ export class ConsentService {
       const same = sameAsCurrent(current?.head, change);
       if (same) {
         const record = await this.#existing(owner, same.sequence);
-        if (idempotencyKey && !(await store.claimKey(tenant, userPseudonym, idempotencyKey, { sequence: same.sequence, fingerprint }))) continue;
+        if (idempotencyKey && !(await store.claimKey(tenant, userPseudonym, idempotencyKey, { sequence: same.sequence, fingerprint }, this.#o.erasure?.absentOp(tenant, userPseudonym)))) continue;
         await this.publishPending(owner, bounds);
         return { record, changed: false, duplicate: false };
       }
@@ -101,9 +118,10 @@ export class ConsentService {
           record,
           key: idempotencyKey ? { key: idempotencyKey, fingerprint } : undefined,
           outbox: changed ? { before: outbox } : undefined,
+          guard: this.#o.erasure?.absentOp(tenant, userPseudonym),
         });
       } catch (err) {
-        // Another append (or a publisher clearing the outbox) won: read the new head and start again.
+        // Another append (or a publisher clearing the outbox, or an erasure) won: read the new head and start again.
         if (err instanceof VersionConflictError) continue;
         throw err;
       }
@@ -117,6 +135,8 @@ export class ConsentService {
   /** The current decision for each purpose, with the record it rests on (each record's hash checked). */
   async current(owner: ChainOwner, purposes: readonly ConsentPurpose[]): Promise<Decision[]> {
     const { store, defaults } = this.#o;
+    // Not the tenant default (which may grant): an erased user has consented to nothing.
+    if (await this.#erased(owner)) return purposes.map((purpose) => ({ purpose, state: 'denied', isDefault: false, sequence: 0 }));
     const current = await store.head(owner.tenant, owner.userPseudonym);
     if (!current && (await store.hasRecords(owner.tenant, owner.userPseudonym))) {
       throw tampered(owner, this.#o.logger, 1, 'the history has records but no head: the head was removed');
@@ -198,9 +218,17 @@ export class ConsentService {
   /** A record the head or a key names; its absence or a broken hash means the history was altered. */
   async #existing(owner: ChainOwner, sequence: number): Promise<ConsentRecord> {
     const record = await this.#o.store.record(owner.tenant, owner.userPseudonym, sequence);
-    if (!record) throw tampered(owner, this.#o.logger, sequence, `record ${sequence} is missing: records were removed`);
+    if (!record) {
+      // An erasure that ran meanwhile removed it: that is no tampering.
+      if (await this.#erased(owner)) throw erasedError();
+      throw tampered(owner, this.#o.logger, sequence, `record ${sequence} is missing: records were removed`);
+    }
     if (record.sequence !== sequence || !hashMatches(owner, record)) throw tampered(owner, this.#o.logger, sequence, `record ${sequence} does not match its hash: its content was modified`);
     return record;
+  }
+
+  async #erased(owner: ChainOwner): Promise<boolean> {
+    return (await this.#o.erasure?.isErased(owner.tenant, owner.userPseudonym)) ?? false;
   }
 
   async #checkedLatest(owner: ChainOwner, current: VersionedHead, purpose: ConsentPurpose, sequence: number): Promise<ConsentRecord> {

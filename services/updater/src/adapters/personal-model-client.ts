@@ -17,7 +17,7 @@ export interface PersonalModelClientOptions {
 /**
  * The personal-model service as the updater uses it. Train and Refit carry idempotency keys and
  * are compare-and-set writes, so repeating them (grpc-js retries on UNAVAILABLE, the applier's
- * own retries) never applies anything twice.
+ * own retries) never applies anything twice; DeleteUser deletes what is there, again and again.
  */
 export class PersonalModelClient {
   readonly #client: v1.PersonalModelServiceClient;
@@ -27,7 +27,7 @@ export class PersonalModelClient {
     this.#timeoutMs = options.callTimeoutMs;
     this.#client = createClient(v1.PersonalModelServiceClient, {
       address,
-      idempotentMethods: ['GetModel', 'Train', 'Refit'],
+      idempotentMethods: ['GetModel', 'Train', 'Refit', 'DeleteUser'],
       defaultDeadlineMs: options.callTimeoutMs,
       retry: { maxAttempts: 3, initialBackoffMs: 50, maxBackoffMs: 500 },
       // A refit carries a user's whole history.
@@ -64,6 +64,12 @@ export class PersonalModelClient {
 
   refit(tenant: string, request: v1.RefitRequest): Promise<v1.RefitResponse> {
     return callUnary(this.#client.refit.bind(this.#client), request, this.#options(tenant));
+  }
+
+  /** Deletes every version and cached copy of the user's model (an erasure); 0 when there was none. */
+  async deleteUser(tenant: string, userPseudonym: string, erasureId: string): Promise<number> {
+    const res = await callUnary(this.#client.deleteUser.bind(this.#client), { userPseudonym, erasureId }, this.#options(tenant));
+    return res.deletedVersions;
   }
 
   close(): void {

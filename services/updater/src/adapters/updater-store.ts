@@ -9,6 +9,9 @@
  *   watermark, not the hint, decides what is applied.
  * - `training_state`, id = pseudonym: the pending mark (see domain/pending.ts).
  * - `refit_jobs`, id = job id.
+ * - `erasure_tombstones`, id = pseudonym: the user was erased (erasure id, time). Not owned by the
+ *   user, so the erasure's `deleteByUser` leaves it. Every write that could bring the user's data
+ *   back (a history entry, a pending mark, an `applied` hint) carries a check that it is absent.
  *
  * In the reserved tenant `_global`: `updater_tenants` (tenants with feedback, for the sweep and
  * tenant-wide refits) and `updater_general` (the general model version last seen served).
@@ -26,6 +29,7 @@ export const COLLECTIONS = Object.freeze({
   jobs: 'refit_jobs',
   tenants: 'updater_tenants',
   general: 'updater_general',
+  tombstones: 'erasure_tombstones',
 });
 
 /** The reserved tenant of records that belong to no tenant. */
@@ -89,6 +93,17 @@ interface TenantDoc {
 interface GeneralDoc {
   name: string;
   version: string;
+}
+
+interface TombstoneDoc {
+  erasure_id: string;
+  erased_at: Date;
+}
+
+/** The updater's record that a user was erased. */
+export interface UpdaterTombstone {
+  readonly erasureId: string;
+  readonly erasedAt: Date;
 }
 
 /** A history entry with what the store knows about it. */
@@ -197,6 +212,11 @@ function jobOf(id: string, d: JobDoc): RefitJob {
   };
 }
 
+/** A write refused because the user was erased meanwhile: the caller stops working on the user. */
+export class UserErasedError extends Error {
+  override readonly name = 'UserErasedError';
+}
+
 /** A store that cannot answer is a retryable condition for callers; anything else stays as it is. */
 export function storeUnavailable(err: unknown): never {
   if (err instanceof StoreUnavailableError) throw new UnavailableError(`the updater's store is unavailable: ${err.message}`, { cause: err, retryAfterMs: 1000 });
@@ -216,6 +236,7 @@ export class UpdaterStore {
     private readonly jobs: Collection<JobDoc>,
     private readonly tenantDocs: Collection<TenantDoc>,
     private readonly general: Collection<GeneralDoc>,
+    private readonly tombstones: Collection<TombstoneDoc>,
   ) {}
 
   /** Opens (creating when needed) the collections and their indexes. */
@@ -228,15 +249,16 @@ export class UpdaterStore {
     const jobs = await store.collection<JobDoc>({ name: COLLECTIONS.jobs, indexes: [{ fields: ['state'] }, { fields: ['createdAt'] }] });
     const tenants = await store.collection<TenantDoc>({ name: COLLECTIONS.tenants });
     const general = await store.collection<GeneralDoc>({ name: COLLECTIONS.general });
-    return new UpdaterStore(store, history, states, jobs, tenants, general);
+    const tombstones = await store.collection<TombstoneDoc>({ name: COLLECTIONS.tombstones });
+    return new UpdaterStore(store, history, states, jobs, tenants, general, tombstones);
   }
 
   /**
    * Appends an entry to its user's history and marks the user pending, in one atomic write.
    * `duplicate` when the event id is already in the user's history, `other-user` when it is in
-   * another user's (nothing is written in either case).
+   * another user's, `erased` when the user has a tombstone (nothing is written in these cases).
    */
-  async append(entry: HistoryEntry, now: Date): Promise<'appended' | 'duplicate' | 'other-user'> {
+  async append(entry: HistoryEntry, now: Date): Promise<'appended' | 'duplicate' | 'other-user' | 'erased'> {
     const { tenant, pseudonym: user } = entry;
     for (let attempt = 1; ; attempt++) {
       const current = await this.states.get(tenant, user);
@@ -245,10 +267,12 @@ export class UpdaterStore {
         await this.store.writeAtomic([
           this.entries.putOp(tenant, entry.eventId, historyDoc(entry, false, undefined), { expectedVersion: 'absent', user }),
           this.states.putOp(tenant, user, stateDoc(marked), { expectedVersion: current?.version ?? 'absent', user }),
+          this.tombstones.checkOp(tenant, user, 'absent'),
         ]);
         return 'appended';
       } catch (err) {
         if (!(err instanceof VersionConflictError)) throw err;
+        if (err.collection === COLLECTIONS.tombstones) return 'erased';
         if (err.collection === COLLECTIONS.history) {
           const existing = await this.entries.get(tenant, entry.eventId);
           if (existing && existing.user !== user) return 'other-user';
@@ -307,13 +331,23 @@ export class UpdaterStore {
 
   /**
    * Sets the `applied` hint on entries personal-model has confirmed (or refused: `rejected` says
-   * why). Entries already marked are skipped.
+   * why). Entries already marked are skipped. UserErasedError when the user has a tombstone.
    */
   async markApplied(entries: readonly StoredEntry[], rejected: ReadonlyMap<string, string> = new Map()): Promise<void> {
-    const ops = entries
-      .filter((e) => !e.applied || rejected.has(e.eventId))
-      .map((e) => this.entries.putOp(e.tenant, e.eventId, historyDoc(e, true, rejected.get(e.eventId) ?? e.rejected), { user: e.pseudonym }));
-    for (let i = 0; i < ops.length; i += 400) await this.store.writeAtomic(ops.slice(i, i + 400));
+    const marked = entries.filter((e) => !e.applied || rejected.has(e.eventId));
+    for (let i = 0; i < marked.length; i += 400) {
+      const chunk = marked.slice(i, i + 400);
+      // The rewrite would re-create entries an erasure deleted meanwhile: not once the user is erased.
+      const owners = new Map(chunk.map((e) => [`${e.tenant}/${e.pseudonym}`, e]));
+      const guards = [...owners.values()].map((e) => this.tombstones.checkOp(e.tenant, e.pseudonym, 'absent'));
+      const puts = chunk.map((e) => this.entries.putOp(e.tenant, e.eventId, historyDoc(e, true, rejected.get(e.eventId) ?? e.rejected), { user: e.pseudonym }));
+      try {
+        await this.store.writeAtomic([...guards, ...puts]);
+      } catch (err) {
+        if (err instanceof VersionConflictError && err.collection === COLLECTIONS.tombstones) throw new UserErasedError(`user ${err.id} was erased`, { cause: err });
+        throw err;
+      }
+    }
   }
 
   /** Users marked pending, least recently marked first. */
@@ -403,6 +437,27 @@ export class UpdaterStore {
   async recentJobs(tenant: string, limit: number): Promise<RefitJob[]> {
     const page = await this.jobs.query(tenant, { orderBy: { field: 'createdAt', direction: 'desc' }, limit });
     return page.items.map((d) => jobOf(d.id, d.data));
+  }
+
+  /** The user's tombstone, when the user was erased. */
+  async tombstone(tenant: string, user: string): Promise<UpdaterTombstone | undefined> {
+    const doc = await this.tombstones.get(tenant, user);
+    return doc && { erasureId: doc.data.erasure_id, erasedAt: doc.data.erased_at };
+  }
+
+  /** Writes the user's tombstone unless one exists (a repeated erasure keeps the first). */
+  async writeTombstone(tenant: string, user: string, erasureId: string, now: Date): Promise<void> {
+    try {
+      await this.tombstones.put(tenant, user, { erasure_id: erasureId, erased_at: now }, { expectedVersion: 'absent' });
+    } catch (err) {
+      if (!(err instanceof VersionConflictError)) throw err;
+    }
+  }
+
+  /** Erasure: the user's history, training state and refit jobs. Returns the documents deleted. */
+  async eraseUser(tenant: string, user: string): Promise<number> {
+    const counts = await Promise.all([this.entries.deleteByUser(tenant, user), this.states.deleteByUser(tenant, user), this.jobs.deleteByUser(tenant, user)]);
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   /** The general model version last recorded as served for `name`. */

@@ -23,19 +23,27 @@
  *
  * When the user's model is paired with another general model version than the new feedback,
  * examples are not mixed across versions: the user is refitted on the served version instead.
+ *
+ * An erased user's model is never written: the tombstone is read before each Train (nothing is
+ * sent once it exists) and after it (a Train that raced with the erasure is undone), see
+ * runtime/erasure.ts.
  */
 import type { PayloadSealer } from '@aimass/events';
 import { ConflictError, InvalidArgumentError, UnavailableError, type Logger } from '@aimass/platform';
 import type { v1 } from '@aimass/proto';
 import type { GeneralModelClient } from '../adapters/general-model-client.js';
 import type { PersonalModelClient } from '../adapters/personal-model-client.js';
-import type { StoredEntry, UpdaterStore } from '../adapters/updater-store.js';
+import { UserErasedError, type StoredEntry, type UpdaterStore } from '../adapters/updater-store.js';
 import { blamedExample, examplesWithin, planApply, trainingExample } from '../domain/examples.js';
 import { entryGeneral } from '../domain/feedback.js';
 import { describeGeneral } from '../domain/general.js';
 import { trainIdempotencyKey, type GeneralRef } from '../domain/ids.js';
 import { clearPending, splitAtWatermark } from '../domain/pending.js';
+import type { UpdaterErasure } from './erasure.js';
 import { openOrRefuse, type Refitter } from './refitter.js';
+
+/** What the applier and the refitter ask about erasures (UpdaterErasure). */
+export type ErasureGuard = Pick<UpdaterErasure, 'erased' | 'undoIfErased'>;
 
 export interface ApplierOptions {
   readonly store: UpdaterStore;
@@ -54,6 +62,7 @@ export interface ApplierOptions {
   readonly served: () => GeneralRef | undefined;
   /** Asks the general model for its served version now (the target of a refit). */
   readonly resolveServed: () => Promise<GeneralRef>;
+  readonly erasure: ErasureGuard;
   readonly now?: (() => Date) | undefined;
 }
 
@@ -89,7 +98,23 @@ export class Applier {
    * or the store unreachable, too many conflicts); the scheduler retries, and the mark stays.
    */
   async apply(tenant: string, pseudonym: string): Promise<void> {
+    try {
+      await this.#apply(tenant, pseudonym);
+    } catch (err) {
+      // The erasure began while this update ran (its writes are refused from then on): nothing
+      // of the user is left to update, and the erasure deletes what is there.
+      if (err instanceof UserErasedError) return;
+      throw err;
+    }
+  }
+
+  async #apply(tenant: string, pseudonym: string): Promise<void> {
     const o = this.#o;
+    // A retry after a failed undo (see the check after Train) comes here: undo again, then stop.
+    if (await o.erasure.erased(tenant, pseudonym)) {
+      await o.erasure.undoIfErased(tenant, pseudonym);
+      return;
+    }
     let conflicts = 0;
     for (let pass = 0; pass < MAX_PASSES; pass++) {
       const record = await o.store.state(tenant, pseudonym);
@@ -137,6 +162,8 @@ export class Applier {
       const first = batch[0]!.sequence;
       const last = batch[batch.length - 1]!.sequence;
       let res: v1.TrainResponse;
+      // Right before the write: the erasure may have begun while the batch was built.
+      if (await o.erasure.erased(tenant, pseudonym)) return;
       try {
         res = await o.personal.train(tenant, { userPseudonym: pseudonym, examples, idempotencyKey: trainIdempotencyKey(pseudonym, first, last), expectedVersion: model.version });
       } catch (err) {
@@ -150,6 +177,7 @@ export class Applier {
         await this.#refuse(batch[blamed]!, err);
         continue;
       }
+      if (await o.erasure.undoIfErased(tenant, pseudonym)) return;
       // Applied now or before (duplicate key, or skipped below the watermark): either way these
       // entries are settled, and a later pass must not send them again.
       await o.store.markApplied(batch);

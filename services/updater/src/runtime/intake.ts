@@ -4,6 +4,11 @@
  * Applying it to the model happens afterwards (the applier), so the ack never waits for
  * personal-model and a slow model cannot hold a partition.
  *
+ * Feedback of an erased user (it was in flight during the erasure, or published after it) is
+ * dropped: acknowledged without effect and logged by pseudonym. The user's tombstone is checked
+ * first, and the write itself carries a check that it is absent, so no entry can be added once
+ * the erasure has begun.
+ *
  * What the handler throws decides what the bus does: a PoisonEventError is thrown at once, so the
  * event is dead-lettered with its reason after `maxDeliver` quick attempts; a store that does not
  * answer is waited for here (with back-off, until the service stops), because a good event must
@@ -32,6 +37,8 @@ export interface IntakeStats {
   readonly duplicates: number;
   readonly poison: number;
   readonly storeRetries: number;
+  /** Events of erased users, dropped. */
+  readonly erased: number;
 }
 
 const STORE_RETRY_INITIAL_MS = 100;
@@ -56,7 +63,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 export class Intake {
   readonly #o: IntakeOptions;
   readonly #now: () => Date;
-  #stats = { appended: 0, duplicates: 0, poison: 0, storeRetries: 0 };
+  #stats = { appended: 0, duplicates: 0, poison: 0, storeRetries: 0, erased: 0 };
 
   constructor(options: IntakeOptions) {
     this.#o = options;
@@ -85,12 +92,15 @@ export class Intake {
 
   async #take(event: DeliveredEvent): Promise<void> {
     const entry = parseFeedback(event);
+    // Before opening: an erased user's payloads may be unreadable by now (their key destroyed).
+    if (await this.#retrying(() => this.#o.store.tombstone(entry.tenant, entry.pseudonym))) return this.#dropErased(entry, event);
     // Opened only to refuse what can never be learnt from; what is stored stays sealed.
     await this.#retrying(() => openEntry(entry, this.#o.sealer));
     // The tenant first: once the entry exists, the sweep must be able to find its tenant.
     await this.#retrying(() => this.#o.store.rememberTenant(entry.tenant));
     const outcome = await this.#retrying(() => this.#o.store.append(entry, this.#now()));
     if (outcome === 'other-user') throw new PoisonEventError(`event id ${entry.eventId} is already in another user's history`);
+    if (outcome === 'erased') return this.#dropErased(entry, event);
     if (outcome === 'duplicate') {
       this.#stats.duplicates++;
       this.#o.logger.debug({ tenant: entry.tenant, pseudonym: entry.pseudonym, eventId: entry.eventId, sequence: entry.sequence }, 'feedback event already in the history');
@@ -98,6 +108,14 @@ export class Intake {
     }
     this.#stats.appended++;
     this.#o.onAppended(entry.tenant, entry.pseudonym);
+  }
+
+  #dropErased(entry: { tenant: string; pseudonym: string; eventId: string }, event: DeliveredEvent): void {
+    this.#stats.erased++;
+    this.#o.logger.info(
+      { tenant: entry.tenant, pseudonym: entry.pseudonym, eventId: entry.eventId, sequence: event.sequence },
+      'feedback of an erased user dropped: it cannot bring back what the erasure deleted',
+    );
   }
 
   async #retrying<T>(fn: () => Promise<T>): Promise<T> {

@@ -12,11 +12,12 @@ import type { PayloadSealer } from '@aimass/events';
 import { ConflictError, InvalidArgumentError, type Logger } from '@aimass/platform';
 import type { GeneralModelClient } from '../adapters/general-model-client.js';
 import type { PersonalModelClient } from '../adapters/personal-model-client.js';
-import type { StoredEntry, UpdaterStore } from '../adapters/updater-store.js';
+import { UserErasedError, type StoredEntry, type UpdaterStore } from '../adapters/updater-store.js';
 import { blamedExample, examplesWithin, trainingExample } from '../domain/examples.js';
 import { PoisonEventError, openEntry, type OpenedEntry } from '../domain/feedback.js';
 import { describeGeneral } from '../domain/general.js';
 import { refitIdempotencyKey, type GeneralRef } from '../domain/ids.js';
+import type { ErasureGuard } from './applier.js';
 
 export interface RefitterOptions {
   readonly store: UpdaterStore;
@@ -30,6 +31,7 @@ export interface RefitterOptions {
   readonly maxRequestBytes: number;
   /** Compare-and-set conflicts retried before giving up. */
   readonly maxConflicts: number;
+  readonly erasure: ErasureGuard;
 }
 
 export type RefitOutcome =
@@ -67,6 +69,16 @@ export class Refitter {
    * in this process meanwhile); other replicas are kept apart by the compare-and-set.
    */
   async refit(tenant: string, pseudonym: string, target: GeneralRef, reason: string): Promise<RefitOutcome> {
+    try {
+      return await this.#refit(tenant, pseudonym, target, reason);
+    } catch (err) {
+      // Erased while the refit ran: nothing of the user is left to refit.
+      if (err instanceof UserErasedError) return { kind: 'no-history' };
+      throw err;
+    }
+  }
+
+  async #refit(tenant: string, pseudonym: string, target: GeneralRef, reason: string): Promise<RefitOutcome> {
     const o = this.#o;
     for (let conflicts = 0; ; ) {
       const model = await o.personal.model(tenant, pseudonym);
@@ -83,6 +95,8 @@ export class Refitter {
       const fit = examplesWithin(all, o.maxRequestBytes, 'newest');
       const examples = all.slice(all.length - fit);
       const last = entries[entries.length - 1]!.sequence;
+      // An erased user is not refitted; one erased while the refit ran is undone (runtime/erasure.ts).
+      if (await o.erasure.erased(tenant, pseudonym)) return { kind: 'no-history' };
       try {
         const res = await o.personal.refit(tenant, {
           userPseudonym: pseudonym,
@@ -91,6 +105,7 @@ export class Refitter {
           idempotencyKey: refitIdempotencyKey(pseudonym, target, last),
           expectedVersion: model.version,
         });
+        if (await o.erasure.undoIfErased(tenant, pseudonym)) return { kind: 'no-history' };
         await o.store.markApplied(entries);
         const version = res.model?.version ?? 0;
         o.logger.info(

@@ -46,6 +46,7 @@ export const FAST_UPDATER: UpdaterConfigInput = {
   sweep: { intervalMs: 0, graceMs: 0 },
   watch: { intervalMs: 0 },
   refit: { jobStaleMs: 2_000 },
+  erasure: { backoffMs: [50, 100], ackWaitMs: 10_000, leaseTtlMs: 2_000 },
 };
 
 export interface PublishedFeedback {
@@ -75,6 +76,8 @@ export interface Stack {
   readonly generalClient: GeneralModelClient;
   readonly logs: LogSink;
   readonly updaterDbPath: string;
+  /** A new connection to the test's nats-server (closed by stop). */
+  newBus(name: string): Promise<NatsEventBus>;
   /** An updater replica in this process (its own bus connection, the shared SQLite file). */
   startUpdater(config?: UpdaterConfigInput): Promise<RunningUpdater>;
   /** Publishes a FeedbackRecorded as fusion does: sealed payloads, dedupe id = event id. */
@@ -127,7 +130,10 @@ export async function startStack(options: { versionPolicy?: string; personalVers
   const general = await startGeneral(dir.path, logs.logger, options.versionPolicy);
   const personalStore = await openSqliteStore({ path: ':memory:' });
   const personal = await startPersonalModel(
-    { grpc: { host: '127.0.0.1', port: 0, drainTimeoutMs: 2_000 }, personalModel: { versionsKept: options.personalVersionsKept ?? 1000 } },
+    {
+      grpc: { host: '127.0.0.1', port: 0, drainTimeoutMs: 2_000 },
+      personalModel: { versionsKept: options.personalVersionsKept ?? 1000, erasure: { backoffMs: [50, 100], ackWaitMs: 10_000, leaseTtlMs: 2_000 } },
+    },
     logs.logger,
     { store: personalStore, bus: await newBus('personal-model') },
   );
@@ -178,6 +184,7 @@ export async function startStack(options: { versionPolicy?: string; personalVers
     generalClient,
     logs,
     updaterDbPath,
+    newBus,
     async startUpdater(config: UpdaterConfigInput = {}) {
       const store = await openSqliteStore({ path: updaterDbPath });
       stores.push(store);
@@ -189,6 +196,7 @@ export async function startStack(options: { versionPolicy?: string; personalVers
         sweep: { ...FAST_UPDATER.sweep, ...config.sweep },
         watch: { ...FAST_UPDATER.watch, ...config.watch },
         refit: { ...FAST_UPDATER.refit, ...config.refit },
+        erasure: { ...FAST_UPDATER.erasure, ...config.erasure },
         personalModel: { address: personal.address, ...config.personalModel },
         generalModel: { address: general.address, ...config.generalModel },
       };

@@ -1,0 +1,80 @@
+/**
+ * The updater's part of an erasure, and the guard that keeps an erased user's model from coming
+ * back.
+ *
+ * The erasure (ErasureRequested, through the shared participant):
+ * 1. write the user's tombstone. From then on feedback of the user is dropped at intake, and no
+ *    write of the updater can add to the user's history, mark or hints (each carries a check that
+ *    the tombstone is absent);
+ * 2. with the user held against incremental updates in this replica (an update in progress here
+ *    finishes first), delete the history, the training state and the user's refit jobs;
+ * 3. call personal-model's DeleteUser, even though personal-model deletes on its own: an update
+ *    that trained the model before step 1 (here, or on another replica) may have written a
+ *    version after personal-model's own deletion ran;
+ * 4. then confirm (ErasureCompleted for `updater`).
+ *
+ * An update running on another replica when the tombstone is written is caught by the guard: the
+ * applier and the refitter read the tombstone right before each Train / Refit (not sent once the
+ * user is erased) and right after it; a write that found a tombstone afterwards is undone with
+ * DeleteUser. A Train that commits after the check before it either finds the tombstone in the
+ * check after it, or committed before step 3 and is deleted there. See the README, "Erasure".
+ */
+import type { ErasureOutcome, ErasureRequest } from '@aimass/events';
+import type { Logger } from '@aimass/platform';
+import type { PersonalModelClient } from '../adapters/personal-model-client.js';
+import type { UpdaterStore } from '../adapters/updater-store.js';
+
+export interface UpdaterErasureOptions {
+  readonly store: UpdaterStore;
+  readonly personal: PersonalModelClient;
+  readonly logger: Logger;
+  /** Runs `fn` while no incremental update or refit of the user runs in this replica. */
+  readonly exclusive: <T>(tenant: string, pseudonym: string, fn: () => Promise<T>) => Promise<T>;
+  readonly now?: (() => Date) | undefined;
+}
+
+export class UpdaterErasure {
+  readonly #o: UpdaterErasureOptions;
+  readonly #now: () => Date;
+  #undone = 0;
+
+  constructor(options: UpdaterErasureOptions) {
+    this.#o = options;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /** Model writes found to have landed after the user's erasure began, and deleted again. */
+  undoneWrites(): number {
+    return this.#undone;
+  }
+
+  readonly erase = async (r: ErasureRequest): Promise<ErasureOutcome> => {
+    const { store, personal } = this.#o;
+    await store.writeTombstone(r.tenant, r.userPseudonym, r.erasureId, this.#now());
+    return this.#o.exclusive(r.tenant, r.userPseudonym, async () => {
+      const items = await store.eraseUser(r.tenant, r.userPseudonym);
+      const versions = await personal.deleteUser(r.tenant, r.userPseudonym, r.erasureId);
+      if (versions > 0) this.#o.logger.info({ tenant: r.tenant, pseudonym: r.userPseudonym, erasureId: r.erasureId, versions }, 'model versions written during the erasure deleted');
+      return { itemsDeleted: items };
+    });
+  };
+
+  /** True when the user is erased (or being erased): no model write may be sent for them. */
+  async erased(tenant: string, pseudonym: string): Promise<boolean> {
+    return (await this.#o.store.tombstone(tenant, pseudonym)) !== undefined;
+  }
+
+  /**
+   * After a write to the user's model: true when the user was erased meanwhile, in which case the
+   * write has been undone (DeleteUser). A failing DeleteUser throws; the update is retried, and
+   * its retry starts with `erased` → `undoErased` again.
+   */
+  async undoIfErased(tenant: string, pseudonym: string): Promise<boolean> {
+    const tombstone = await this.#o.store.tombstone(tenant, pseudonym);
+    if (!tombstone) return false;
+    await this.#o.personal.deleteUser(tenant, pseudonym, tombstone.erasureId);
+    this.#undone++;
+    this.#o.logger.info({ tenant, pseudonym, erasureId: tombstone.erasureId }, 'a model written while the user was being erased was deleted again');
+    return true;
+  }
+}
