@@ -14,6 +14,7 @@ describe('fusion configuration', () => {
     expect(c.budget).toMatchObject({ minGeneralMs: 5, reserveMs: 3, personalShare: 0.8, minPersonalMs: 2, maxPersonalMs: 1000 });
     expect(c.limits).toMatchObject({ maxBatchItems: 256, maxStreamInFlight: 16 });
     expect(c.predictions.retentionHours).toBe(168);
+    expect(c.erasure).toEqual({ durable: 'fusion-erasure', maxDeliver: 5, backoffMs: [1_000, 5_000, 15_000], ackWaitMs: 60_000 });
   });
 
   it('reads strategies by name and per-tenant overrides, and parses its own output again unchanged', () => {
@@ -44,8 +45,10 @@ describe('fusion configuration', () => {
         AIMASS_FUSION__DEFAULTS__STRATEGY: 'general_only',
         AIMASS_FUSION__TENANTS: JSON.stringify({ acme: { strategy: 'stacking' } }),
         AIMASS_FUSION__LIMITS__MAX_BATCH_ITEMS: '32',
+        AIMASS_FUSION__ERASURE__MAX_DELIVER: '3',
       },
     });
+    expect(config.fusion.erasure).toMatchObject({ durable: 'fusion-erasure', maxDeliver: 3 });
     expect(config.serviceName).toBe('fusion');
     expect(config.fusion.personalModel.address).toBe('personal:50051');
     expect(config.fusion.defaults.strategy).toBe(S.FUSION_STRATEGY_GENERAL_ONLY);

@@ -1,6 +1,6 @@
 import { baseConfigShape, isValidTenantId, pseudonymConfigSchema } from '@aimass/platform';
 import { DEFAULT_CONSENT_FAILURE_TTL_MS, DEFAULT_CONSENT_MAX_ENTRIES, DEFAULT_CONSENT_TTL_MS, DEFAULT_LOOKUP_TIMEOUT_MS } from '@aimass/consent';
-import { eventsConfigSchema } from '@aimass/events';
+import { erasureConsumerConfigSchema, eventsConfigSchema } from '@aimass/events';
 import type { v1 } from '@aimass/proto';
 import { storeConfigSchema } from '@aimass/storage';
 import { z } from 'zod';
@@ -214,6 +214,12 @@ export const fusionConfigSchema = z.strictObject({
       pruneIntervalMinutes: z.number().min(0).default(60),
     })
     .prefault({}),
+  /**
+   * The consumer group of ErasureRequested (with an event bus): the user's prediction records and
+   * Feedback idempotency keys are deleted and the user dropped from the caches, then
+   * ErasureCompleted confirms it.
+   */
+  erasure: erasureConsumerConfigSchema('fusion-erasure').prefault({}),
 });
 
 export type FusionConfig = z.output<typeof fusionConfigSchema>;

@@ -1,5 +1,6 @@
 // Public API of @aimass/fusion: what the runner, the SDK's tests, the CLI and the benchmark use.
 export {
+  FUSION_ERASURE_SERVICE,
   FUSION_GRPC_SERVICES,
   NO_MODEL_TTL_WITH_BUS_MS,
   NO_MODEL_TTL_WITHOUT_BUS_MS,

@@ -3,11 +3,11 @@ import type { z } from 'zod';
 import { createPersonalFeaturizer } from '@aimass/ml';
 import { Pseudonymizer, createGrpcServer, grpcConfigSchema, pseudonymConfigSchema, type GrpcServer, type Logger } from '@aimass/platform';
 import { ConsentCache, PrivacyConsentLookup, type ConsentCacheStats } from '@aimass/consent';
-import { FEEDBACK_STREAM, type EventBus, type PayloadSealer } from '@aimass/events';
+import { FEEDBACK_STREAM, startErasureParticipant, type ErasureParticipant, type EventBus, type PayloadSealer } from '@aimass/events';
 import { SERVICE_NAMES, loadDescriptorSet, v1 } from '@aimass/proto';
 import type { DocumentStore } from '@aimass/storage';
 import { ConsentCheckingPersonalModel, ConsentCheckingRecorder } from './adapters/consent.js';
-import { EventFeedbackRecorder } from './adapters/event-feedback-recorder.js';
+import { EventFeedbackRecorder, FUSION_PRODUCER } from './adapters/event-feedback-recorder.js';
 import { FeedbackKeys } from './adapters/feedback-keys.js';
 import { DirectTrainingRecorder, type FeedbackRecorder } from './adapters/feedback-recorder.js';
 import { GeneralModelClient } from './adapters/general-model-client.js';
@@ -38,6 +38,8 @@ export interface FusionDependencies {
    * the feedback stream at start. Without one there is no updater to consume
    * feedback, so Feedback trains the personal model directly (`DirectTrainingRecorder`).
    * Consent enforcement (`fusion.privacy.address`) needs it: its cache is fed by ConsentChanged.
+   * With one, fusion also takes part in erasures (ErasureRequested → the user's records deleted →
+   * ErasureCompleted for `fusion`).
    */
   readonly bus?: EventBus | undefined;
   /** Seals the personal data in FeedbackRecorded events; `plaintextSealer()` by default (issue 6 brings per-user keys). */
@@ -75,6 +77,9 @@ export const NO_MODEL_TTL_WITHOUT_BUS_MS = 2_000;
  */
 const NO_MODEL_HOLD_MS = 5_000;
 
+/** The name fusion confirms erasures under (privacy's `erasure.services`). */
+export const FUSION_ERASURE_SERVICE = FUSION_PRODUCER;
+
 export interface PruneResult {
   readonly predictions: number;
   readonly feedbackKeys: number;
@@ -93,6 +98,8 @@ export interface RunningFusion {
   noModelStats(): NoModelStats | undefined;
   /** Counters of the consent cache (undefined when consent is not enforced: no `fusion.privacy.address`). */
   consentStats(): ConsentCacheStats | undefined;
+  /** This replica's member of the erasure consumer group (undefined without an event bus). */
+  readonly erasure: ErasureParticipant | undefined;
   /** Deletes expired prediction records and idempotency keys of every tenant seen (also run periodically). */
   prune(now?: Date): Promise<PruneResult>;
   /** Stops the prune timer and closes the downstream clients (after the server has drained). */
@@ -184,6 +191,33 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
       throw err;
     }
   }
+  let erasure: ErasureParticipant | undefined;
+  try {
+    erasure = bus
+      ? await startErasureParticipant({
+          bus,
+          service: FUSION_ERASURE_SERVICE,
+          consumer: fusion.erasure,
+          logger,
+          erase: async ({ tenant, userPseudonym }) => {
+            // Records and keys are owned by the pseudonym (`user`), expired ones included; a
+            // redelivery or a new round finds none and confirms with 0.
+            const itemsDeleted = (await records.deleteUser(tenant, userPseudonym)) + (await keys.deleteUser(tenant, userPseudonym));
+            // What memory holds about the user goes too; the next call asks the services again.
+            noModelCache?.forget(tenant, userPseudonym);
+            consent?.cache.forget(tenant, userPseudonym);
+            return { itemsDeleted };
+          },
+        })
+      : undefined;
+  } catch (err) {
+    consent?.lookup.close();
+    general.close();
+    personal.close();
+    await modelUpdates?.close().catch(() => undefined);
+    await consent?.cache.close().catch(() => undefined);
+    throw err;
+  }
   const featurizer = createPersonalFeaturizer();
   const policyOf = policyResolver(fusion);
   const shared = {
@@ -218,6 +252,8 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
     consent?.lookup.close();
   };
   const closeListener = async () => {
+    // First: waits for an erasure in progress, which uses the caches closed below.
+    await erasure?.close().catch((err: unknown) => logger.warn({ err }, 'closing the erasure consumer failed'));
     await modelUpdates?.close().catch((err: unknown) => logger.warn({ err }, 'closing the model update subscription failed'));
     await consent?.cache.close().catch((err: unknown) => logger.warn({ err }, 'closing the consent subscription failed'));
   };
@@ -284,6 +320,8 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
       tenantsConfigured: Object.keys(fusion.tenants).length,
       // events: FeedbackRecorded for the updater; direct: no bus, so no updater, Feedback trains in the call.
       feedback: deps.recorder ? 'custom' : bus ? 'events' : 'direct',
+      // Without a bus fusion is asked for no erasure (its records then only expire).
+      erasureGroup: erasure?.consumer.durable ?? 'off',
     },
     'fusion serving',
   );
@@ -306,6 +344,7 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
     coalescingStats: () => ({ generalModel: general.coalescingStats(), personalModel: personal.coalescingStats(), records: records.coalescingStats() }),
     noModelStats: () => (noModelCache ? { cache: noModelCache.stats(), events: modelUpdates?.stats(), ttlMs: noModelTtlMs } : undefined),
     consentStats: () => consent?.cache.stats(),
+    erasure,
     prune,
     close,
     async stop() {

@@ -94,4 +94,12 @@ export class FeedbackKeys {
   prune(tenant: string, now = new Date()): Promise<number> {
     return pruneExpired(this.#store, this.#collection, tenant, now);
   }
+
+  /**
+   * Erasure: every key of the user in the tenant, pending ones too. A Feedback recording meanwhile
+   * finds its key gone when it completes (a version conflict, taken as done), so none is left.
+   */
+  deleteUser(tenant: string, userPseudonym: string): Promise<number> {
+    return this.#collection.deleteByUser(tenant, userPseudonym);
+  }
 }

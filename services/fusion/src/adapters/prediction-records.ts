@@ -165,4 +165,9 @@ export class PredictionRecords {
   prune(tenant: string, now = new Date()): Promise<number> {
     return pruneExpired(this.#store, this.#collection, tenant, now);
   }
+
+  /** Erasure: every record the user owns in the tenant, expired or not; how many were deleted. */
+  deleteUser(tenant: string, userPseudonym: string): Promise<number> {
+    return this.#collection.deleteByUser(tenant, userPseudonym);
+  }
 }
