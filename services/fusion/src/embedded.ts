@@ -1,4 +1,4 @@
-import { EMBEDDED_SECRET_FILE, embeddedSecretFile, loadConfig, pseudonymConfigSchema, type Logger } from '@aimass/platform';
+import { EMBEDDED_SECRET_FILE, embeddedSecretFile, embeddedConfig, pseudonymConfigSchema, type Logger } from '@aimass/platform';
 import type { EventBus } from '@aimass/events';
 import type { DocumentStore } from '@aimass/storage';
 import { z } from 'zod';
@@ -48,9 +48,7 @@ export function createFusionEmbedded(options: FusionEmbeddedOptions = {}) {
   return {
     name: 'fusion',
     async start(env: FusionEmbeddedEnvironment): Promise<FusionEmbeddedRunning> {
-      const vars = options.env ?? process.env;
-      // Only the variables: the runner's own YAML file (AIMASS_CONFIG) has other sections.
-      const fromEnv = loadConfig(envSchema, { env: { ...vars, AIMASS_CONFIG: undefined } });
+      const fromEnv = embeddedConfig(envSchema, options.env);
       const fusion = fusionConfigSchema.parse({
         ...fromEnv.fusion,
         ...options.config,

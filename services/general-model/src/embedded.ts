@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { loadConfig, type Logger } from '@aimass/platform';
+import { embeddedConfig, type Logger } from '@aimass/platform';
 import { z } from 'zod';
 import { generalModelConfigSchema, type GeneralModelConfigInput } from './config.js';
 import { FsModelRepository } from './adapters/fs-repository.js';
@@ -44,8 +44,7 @@ export function createGeneralModelEmbedded(options: GeneralModelEmbeddedOptions 
     name: 'general-model',
     async start(env: GeneralModelEmbeddedEnvironment): Promise<GeneralModelEmbeddedRunning> {
       const vars = options.env ?? process.env;
-      // Only the variables: the runner's own YAML file (AIMASS_CONFIG) has other sections.
-      const fromEnv = loadConfig(envSchema, { env: { ...vars, AIMASS_CONFIG: undefined } }).generalModel;
+      const fromEnv = embeddedConfig(envSchema, vars).generalModel;
       const repository = vars['AIMASS_GENERAL_MODEL__REPOSITORY'] ? fromEnv.repository : join(env.dataDir, 'models');
       const generalModel = generalModelConfigSchema.parse({ ...fromEnv, repository, ...options.config });
       const repo = new FsModelRepository(generalModel.repository);

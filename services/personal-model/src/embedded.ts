@@ -1,5 +1,5 @@
 import type { EventBus } from '@aimass/events';
-import { loadConfig, type Logger } from '@aimass/platform';
+import { embeddedConfig, type Logger } from '@aimass/platform';
 import type { DocumentStore } from '@aimass/storage';
 import { z } from 'zod';
 import { personalModelConfigSchema, type PersonalModelConfigInput } from './config.js';
@@ -43,9 +43,7 @@ export function createPersonalModelEmbedded(options: PersonalModelEmbeddedOption
   return {
     name: PERSONAL_MODEL_SERVICE_NAME,
     async start(env: PersonalModelEmbeddedEnvironment): Promise<PersonalModelEmbeddedRunning> {
-      const vars = options.env ?? process.env;
-      // Only the variables: the runner's own YAML file (AIMASS_CONFIG) has other sections.
-      const fromEnv = loadConfig(envSchema, { env: { ...vars, AIMASS_CONFIG: undefined } }).personalModel;
+      const fromEnv = embeddedConfig(envSchema, options.env).personalModel;
       const personalModel = personalModelConfigSchema.parse({ ...fromEnv, ...options.config });
       const store = await env.openStore(PERSONAL_MODEL_SERVICE_NAME);
       const running = await startPersonalModel({ grpc: { host: env.host, port: env.port }, personalModel }, env.logger, { store, bus: env.bus });

@@ -1,5 +1,13 @@
 import type { EventBus } from '@aimass/events';
-import { EMBEDDED_SECRET_FILE, embeddedSecretFile, loadConfig, pseudonymConfigSchema, type Logger } from '@aimass/platform';
+import {
+  EMBEDDED_SECRET_FILE,
+  embeddedConfig,
+  embeddedSecretFile,
+  pseudonymConfigSchema,
+  type EmbeddedOptions,
+  type EmbeddedRunning,
+  type Logger,
+} from '@aimass/platform';
 import type { DocumentStore } from '@aimass/storage';
 import { z } from 'zod';
 import { privacyConfigSchema, type PrivacyConfigInput } from './config.js';
@@ -16,19 +24,9 @@ export interface PrivacyEmbeddedEnvironment {
   openStore(name: string): Promise<DocumentStore>;
 }
 
-export interface PrivacyEmbeddedRunning {
-  readonly name: string;
-  readonly address: string;
-  readonly grpcServices: readonly string[];
-  stop(): Promise<void>;
-}
+export type PrivacyEmbeddedRunning = EmbeddedRunning;
 
-export interface PrivacyEmbeddedOptions {
-  /** Overrides of the `privacy` configuration (applied over the AIMASS_PRIVACY__* variables). */
-  config?: PrivacyConfigInput | undefined;
-  /** Process environment to read (tests); `process.env` by default. */
-  env?: Readonly<Record<string, string | undefined>> | undefined;
-}
+export type PrivacyEmbeddedOptions = EmbeddedOptions<PrivacyConfigInput>;
 
 const envSchema = z.strictObject({
   privacy: privacyConfigSchema.prefault({}),
@@ -50,9 +48,7 @@ export function createPrivacyEmbedded(options: PrivacyEmbeddedOptions = {}) {
   return {
     name: PRIVACY_SERVICE_NAME,
     async start(env: PrivacyEmbeddedEnvironment): Promise<PrivacyEmbeddedRunning> {
-      const vars = options.env ?? process.env;
-      // Only the variables: the runner's own YAML file (AIMASS_CONFIG) has other sections.
-      const fromEnv = loadConfig(envSchema, { env: { ...vars, AIMASS_CONFIG: undefined } });
+      const fromEnv = embeddedConfig(envSchema, options.env);
       const privacy = privacyConfigSchema.parse({
         ...fromEnv.privacy,
         ...options.config,

@@ -1,5 +1,13 @@
 import type { EventBus } from '@aimass/events';
-import { EMBEDDED_SECRET_FILE, embeddedSecretFile, loadConfig, pseudonymConfigSchema, type Logger } from '@aimass/platform';
+import {
+  EMBEDDED_SECRET_FILE,
+  embeddedConfig,
+  embeddedSecretFile,
+  pseudonymConfigSchema,
+  type EmbeddedOptions,
+  type EmbeddedRunning,
+  type Logger,
+} from '@aimass/platform';
 import type { DocumentStore } from '@aimass/storage';
 import { z } from 'zod';
 import { updaterConfigSchema, type UpdaterConfigInput } from './config.js';
@@ -17,19 +25,9 @@ export interface UpdaterEmbeddedEnvironment {
   addressOf(name: string): string;
 }
 
-export interface UpdaterEmbeddedRunning {
-  readonly name: string;
-  readonly address: string;
-  readonly grpcServices: readonly string[];
-  stop(): Promise<void>;
-}
+export type UpdaterEmbeddedRunning = EmbeddedRunning;
 
-export interface UpdaterEmbeddedOptions {
-  /** Overrides of the `updater` configuration (applied over the AIMASS_UPDATER__* variables). */
-  config?: UpdaterConfigInput | undefined;
-  /** Process environment to read (tests); `process.env` by default. */
-  env?: Readonly<Record<string, string | undefined>> | undefined;
-}
+export type UpdaterEmbeddedOptions = EmbeddedOptions<UpdaterConfigInput>;
 
 const envSchema = z.strictObject({
   updater: updaterConfigSchema.prefault({}),
@@ -50,9 +48,7 @@ export function createUpdaterEmbedded(options: UpdaterEmbeddedOptions = {}) {
   return {
     name: UPDATER_SERVICE_NAME,
     async start(env: UpdaterEmbeddedEnvironment): Promise<UpdaterEmbeddedRunning> {
-      const vars = options.env ?? process.env;
-      // Only the variables: the runner's own YAML file (AIMASS_CONFIG) has other sections.
-      const fromEnv = loadConfig(envSchema, { env: { ...vars, AIMASS_CONFIG: undefined } });
+      const fromEnv = embeddedConfig(envSchema, options.env);
       const updater = updaterConfigSchema.parse({
         ...fromEnv.updater,
         ...options.config,
