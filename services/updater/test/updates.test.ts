@@ -126,6 +126,11 @@ describe('updater: feedback events become personal model versions', () => {
     expect(missing).toMatchObject({ code: 5, details: expect.stringMatching(/no feedback history/) });
     const unknown = await stack.adminCall(updater.address, 'refitUser', 'stream', { userId: 'ann', generalModel: { name: 'general', version: '99' } }).catch((e: unknown) => e as { code: number; details: string });
     expect(unknown).toMatchObject({ code: 5, details: expect.stringMatching(/version 99 is not in the general model's repository/) });
+    const empty = await stack.adminCall(updater.address, 'refitUser', 'stream', { userId: '', generalModel: undefined }).catch((e: unknown) => e as { code: number; details: string });
+    expect(empty).toMatchObject({ code: 3, details: expect.stringMatching(/user_id is required/) });
+    const long = await stack.adminCall(updater.address, 'refitUser', 'stream', { userId: 'x'.repeat(100_000), generalModel: undefined }).catch((e: unknown) => e as { code: number; details: string });
+    expect(long).toMatchObject({ code: 3, details: expect.stringMatching(/user_id is longer than/) });
+    // After every refusal the service still answers a good request.
     const state = await stack.adminCall(updater.address, 'getTrainingState', 'stream', { userId: 'never-seen' });
     expect(state.user).toMatchObject({ currentVersion: 0, pendingEvents: 0, lastAppliedSequence: 0 });
   });
