@@ -20,7 +20,14 @@ import {
 } from "@grpc/grpc-js";
 import { FieldMask } from "../../google/protobuf/field_mask.js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
-import { FusionStrategy, fusionStrategyFromJSON, fusionStrategyToJSON, ModelRef, PageRequest } from "./common.js";
+import {
+  FusionStrategy,
+  fusionStrategyFromJSON,
+  fusionStrategyToJSON,
+  InputPayload,
+  ModelRef,
+  PageRequest,
+} from "./common.js";
 import {
   ConsentState,
   consentStateFromJSON,
@@ -448,6 +455,48 @@ export interface RevokeApiKeyRequest {
 export interface RevokeApiKeyResponse {
   /** The key, now revoked. */
   key?: ApiKey | undefined;
+}
+
+/** ExportFeedback's input. */
+export interface ExportFeedbackRequest {
+  /** The user, by pseudonym. */
+  userPseudonym: string;
+}
+
+/** One feedback event as the updater keeps it. */
+export interface ExportedFeedback {
+  /** The event's id. */
+  eventId: string;
+  /** Its feedback stream sequence. */
+  streamSequence: number;
+  /** When the feedback was given. */
+  occurredAt?:
+    | Date
+    | undefined;
+  /** The label the user gave. */
+  label: string;
+  /** The prediction it was about; empty for feedback on a direct input. */
+  predictionId: string;
+  /** The input, decrypted; absent when it can no longer be read (its data key was destroyed). */
+  input?:
+    | InputPayload
+    | undefined;
+  /** The general model version it was recorded against. */
+  generalModel?:
+    | ModelRef
+    | undefined;
+  /** True once it is in the user's personal model. */
+  applied: boolean;
+  /** Why personal-model refused it, when it did. */
+  rejected: string;
+}
+
+/** ExportFeedback's result. */
+export interface ExportFeedbackResponse {
+  /** Oldest first. */
+  feedback: ExportedFeedback[];
+  /** Entries held beyond those returned (the history is capped per call). */
+  omitted: number;
 }
 
 /** A refit job. */
@@ -3079,6 +3128,397 @@ export const RevokeApiKeyResponse: MessageFns<RevokeApiKeyResponse> = {
   },
 };
 
+function createBaseExportFeedbackRequest(): ExportFeedbackRequest {
+  return { userPseudonym: "" };
+}
+
+export const ExportFeedbackRequest: MessageFns<ExportFeedbackRequest> = {
+  encode(message: ExportFeedbackRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userPseudonym !== "") {
+      writer.uint32(10).string(message.userPseudonym);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportFeedbackRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportFeedbackRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userPseudonym = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportFeedbackRequest {
+    return {
+      userPseudonym: isSet(object.userPseudonym)
+        ? globalThis.String(object.userPseudonym)
+        : isSet(object.user_pseudonym)
+        ? globalThis.String(object.user_pseudonym)
+        : "",
+    };
+  },
+
+  toJSON(message: ExportFeedbackRequest): unknown {
+    const obj: any = {};
+    if (message.userPseudonym !== "") {
+      obj.userPseudonym = message.userPseudonym;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExportFeedbackRequest>, I>>(base?: I): ExportFeedbackRequest {
+    return ExportFeedbackRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExportFeedbackRequest>, I>>(object: I): ExportFeedbackRequest {
+    const message = createBaseExportFeedbackRequest();
+    message.userPseudonym = object.userPseudonym ?? "";
+    return message;
+  },
+};
+
+function createBaseExportedFeedback(): ExportedFeedback {
+  return {
+    eventId: "",
+    streamSequence: 0,
+    occurredAt: undefined,
+    label: "",
+    predictionId: "",
+    input: undefined,
+    generalModel: undefined,
+    applied: false,
+    rejected: "",
+  };
+}
+
+export const ExportedFeedback: MessageFns<ExportedFeedback> = {
+  encode(message: ExportedFeedback, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.eventId !== "") {
+      writer.uint32(10).string(message.eventId);
+    }
+    if (message.streamSequence !== 0) {
+      writer.uint32(16).uint64(message.streamSequence);
+    }
+    if (message.occurredAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.occurredAt), writer.uint32(26).fork()).join();
+    }
+    if (message.label !== "") {
+      writer.uint32(34).string(message.label);
+    }
+    if (message.predictionId !== "") {
+      writer.uint32(42).string(message.predictionId);
+    }
+    if (message.input !== undefined) {
+      InputPayload.encode(message.input, writer.uint32(50).fork()).join();
+    }
+    if (message.generalModel !== undefined) {
+      ModelRef.encode(message.generalModel, writer.uint32(58).fork()).join();
+    }
+    if (message.applied !== false) {
+      writer.uint32(64).bool(message.applied);
+    }
+    if (message.rejected !== "") {
+      writer.uint32(74).string(message.rejected);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportedFeedback {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportedFeedback();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.eventId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.streamSequence = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.occurredAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.label = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.predictionId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.input = InputPayload.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.generalModel = ModelRef.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.applied = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.rejected = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportedFeedback {
+    return {
+      eventId: isSet(object.eventId)
+        ? globalThis.String(object.eventId)
+        : isSet(object.event_id)
+        ? globalThis.String(object.event_id)
+        : "",
+      streamSequence: isSet(object.streamSequence)
+        ? globalThis.Number(object.streamSequence)
+        : isSet(object.stream_sequence)
+        ? globalThis.Number(object.stream_sequence)
+        : 0,
+      occurredAt: isSet(object.occurredAt)
+        ? fromJsonTimestamp(object.occurredAt)
+        : isSet(object.occurred_at)
+        ? fromJsonTimestamp(object.occurred_at)
+        : undefined,
+      label: isSet(object.label) ? globalThis.String(object.label) : "",
+      predictionId: isSet(object.predictionId)
+        ? globalThis.String(object.predictionId)
+        : isSet(object.prediction_id)
+        ? globalThis.String(object.prediction_id)
+        : "",
+      input: isSet(object.input) ? InputPayload.fromJSON(object.input) : undefined,
+      generalModel: isSet(object.generalModel)
+        ? ModelRef.fromJSON(object.generalModel)
+        : isSet(object.general_model)
+        ? ModelRef.fromJSON(object.general_model)
+        : undefined,
+      applied: isSet(object.applied) ? globalThis.Boolean(object.applied) : false,
+      rejected: isSet(object.rejected) ? globalThis.String(object.rejected) : "",
+    };
+  },
+
+  toJSON(message: ExportedFeedback): unknown {
+    const obj: any = {};
+    if (message.eventId !== "") {
+      obj.eventId = message.eventId;
+    }
+    if (message.streamSequence !== 0) {
+      obj.streamSequence = Math.round(message.streamSequence);
+    }
+    if (message.occurredAt !== undefined) {
+      obj.occurredAt = message.occurredAt.toISOString();
+    }
+    if (message.label !== "") {
+      obj.label = message.label;
+    }
+    if (message.predictionId !== "") {
+      obj.predictionId = message.predictionId;
+    }
+    if (message.input !== undefined) {
+      obj.input = InputPayload.toJSON(message.input);
+    }
+    if (message.generalModel !== undefined) {
+      obj.generalModel = ModelRef.toJSON(message.generalModel);
+    }
+    if (message.applied !== false) {
+      obj.applied = message.applied;
+    }
+    if (message.rejected !== "") {
+      obj.rejected = message.rejected;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExportedFeedback>, I>>(base?: I): ExportedFeedback {
+    return ExportedFeedback.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExportedFeedback>, I>>(object: I): ExportedFeedback {
+    const message = createBaseExportedFeedback();
+    message.eventId = object.eventId ?? "";
+    message.streamSequence = object.streamSequence ?? 0;
+    message.occurredAt = object.occurredAt ?? undefined;
+    message.label = object.label ?? "";
+    message.predictionId = object.predictionId ?? "";
+    message.input = (object.input !== undefined && object.input !== null)
+      ? InputPayload.fromPartial(object.input)
+      : undefined;
+    message.generalModel = (object.generalModel !== undefined && object.generalModel !== null)
+      ? ModelRef.fromPartial(object.generalModel)
+      : undefined;
+    message.applied = object.applied ?? false;
+    message.rejected = object.rejected ?? "";
+    return message;
+  },
+};
+
+function createBaseExportFeedbackResponse(): ExportFeedbackResponse {
+  return { feedback: [], omitted: 0 };
+}
+
+export const ExportFeedbackResponse: MessageFns<ExportFeedbackResponse> = {
+  encode(message: ExportFeedbackResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.feedback) {
+      ExportedFeedback.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.omitted !== 0) {
+      writer.uint32(16).uint64(message.omitted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportFeedbackResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportFeedbackResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.feedback.push(ExportedFeedback.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.omitted = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportFeedbackResponse {
+    return {
+      feedback: globalThis.Array.isArray(object?.feedback)
+        ? object.feedback.map((e: any) => ExportedFeedback.fromJSON(e))
+        : [],
+      omitted: isSet(object.omitted) ? globalThis.Number(object.omitted) : 0,
+    };
+  },
+
+  toJSON(message: ExportFeedbackResponse): unknown {
+    const obj: any = {};
+    if (message.feedback?.length) {
+      obj.feedback = message.feedback.map((e) => ExportedFeedback.toJSON(e));
+    }
+    if (message.omitted !== 0) {
+      obj.omitted = Math.round(message.omitted);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExportFeedbackResponse>, I>>(base?: I): ExportFeedbackResponse {
+    return ExportFeedbackResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExportFeedbackResponse>, I>>(object: I): ExportFeedbackResponse {
+    const message = createBaseExportFeedbackResponse();
+    message.feedback = object.feedback?.map((e) => ExportedFeedback.fromPartial(e)) || [];
+    message.omitted = object.omitted ?? 0;
+    return message;
+  },
+};
+
 function createBaseRefitJob(): RefitJob {
   return {
     jobId: "",
@@ -4348,6 +4788,18 @@ export const UpdaterAdminServiceService = {
       Buffer.from(GetTrainingStateResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetTrainingStateResponse => GetTrainingStateResponse.decode(value),
   },
+  /** A user's stored feedback history, decrypted, for the privacy service's Export. Internal. */
+  exportFeedback: {
+    path: "/aimass.v1.UpdaterAdminService/ExportFeedback" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ExportFeedbackRequest): Buffer =>
+      Buffer.from(ExportFeedbackRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportFeedbackRequest => ExportFeedbackRequest.decode(value),
+    responseSerialize: (value: ExportFeedbackResponse): Buffer =>
+      Buffer.from(ExportFeedbackResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExportFeedbackResponse => ExportFeedbackResponse.decode(value),
+  },
 } as const;
 
 export interface UpdaterAdminServiceServer extends UntypedServiceImplementation {
@@ -4357,6 +4809,8 @@ export interface UpdaterAdminServiceServer extends UntypedServiceImplementation 
   refitAll: handleUnaryCall<RefitAllRequest, RefitAllResponse>;
   /** Training progress: stream lag, one user's state, refit jobs. */
   getTrainingState: handleUnaryCall<GetTrainingStateRequest, GetTrainingStateResponse>;
+  /** A user's stored feedback history, decrypted, for the privacy service's Export. Internal. */
+  exportFeedback: handleUnaryCall<ExportFeedbackRequest, ExportFeedbackResponse>;
 }
 
 export interface UpdaterAdminServiceClient extends Client {
@@ -4407,6 +4861,22 @@ export interface UpdaterAdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetTrainingStateResponse) => void,
+  ): ClientUnaryCall;
+  /** A user's stored feedback history, decrypted, for the privacy service's Export. Internal. */
+  exportFeedback(
+    request: ExportFeedbackRequest,
+    callback: (error: ServiceError | null, response: ExportFeedbackResponse) => void,
+  ): ClientUnaryCall;
+  exportFeedback(
+    request: ExportFeedbackRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ExportFeedbackResponse) => void,
+  ): ClientUnaryCall;
+  exportFeedback(
+    request: ExportFeedbackRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ExportFeedbackResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -215,6 +215,27 @@ export function exportFormatToJSON(object: ExportFormat): string {
   }
 }
 
+/** GetDataKey's input. */
+export interface GetDataKeyRequest {
+  /** The user, by pseudonym (what the services behind the edge know). */
+  userPseudonym: string;
+  /** A specific key (the `key_id` of a sealed payload); empty for the user's current key. */
+  keyId: string;
+}
+
+/** GetDataKey's result. */
+export interface GetDataKeyResponse {
+  /** The key's public id, written into every payload it seals. */
+  keyId: string;
+  /** The 32-byte AES-256-GCM key, unwrapped. */
+  key: Buffer;
+  /**
+   * How long the caller may keep the key in memory without asking again; bounds how long a key
+   * destroyed at erasure stays usable in a process that did not hear of the erasure.
+   */
+  maxCacheSeconds: number;
+}
+
 /**
  * One entry of the append-only consent history. Entries form a hash chain:
  * hash = SHA-256(prev_hash || canonical encoding of the entry without `hash` and `verified`),
@@ -420,6 +441,208 @@ export interface ExportResponse {
   /** When it was assembled. */
   generatedAt?: Date | undefined;
 }
+
+function createBaseGetDataKeyRequest(): GetDataKeyRequest {
+  return { userPseudonym: "", keyId: "" };
+}
+
+export const GetDataKeyRequest: MessageFns<GetDataKeyRequest> = {
+  encode(message: GetDataKeyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userPseudonym !== "") {
+      writer.uint32(10).string(message.userPseudonym);
+    }
+    if (message.keyId !== "") {
+      writer.uint32(18).string(message.keyId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDataKeyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDataKeyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userPseudonym = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetDataKeyRequest {
+    return {
+      userPseudonym: isSet(object.userPseudonym)
+        ? globalThis.String(object.userPseudonym)
+        : isSet(object.user_pseudonym)
+        ? globalThis.String(object.user_pseudonym)
+        : "",
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetDataKeyRequest): unknown {
+    const obj: any = {};
+    if (message.userPseudonym !== "") {
+      obj.userPseudonym = message.userPseudonym;
+    }
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetDataKeyRequest>, I>>(base?: I): GetDataKeyRequest {
+    return GetDataKeyRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetDataKeyRequest>, I>>(object: I): GetDataKeyRequest {
+    const message = createBaseGetDataKeyRequest();
+    message.userPseudonym = object.userPseudonym ?? "";
+    message.keyId = object.keyId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetDataKeyResponse(): GetDataKeyResponse {
+  return { keyId: "", key: Buffer.alloc(0), maxCacheSeconds: 0 };
+}
+
+export const GetDataKeyResponse: MessageFns<GetDataKeyResponse> = {
+  encode(message: GetDataKeyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keyId !== "") {
+      writer.uint32(10).string(message.keyId);
+    }
+    if (message.key.length !== 0) {
+      writer.uint32(18).bytes(message.key);
+    }
+    if (message.maxCacheSeconds !== 0) {
+      writer.uint32(24).uint32(message.maxCacheSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDataKeyResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDataKeyResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.key = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.maxCacheSeconds = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetDataKeyResponse {
+    return {
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      key: isSet(object.key) ? Buffer.from(bytesFromBase64(object.key)) : Buffer.alloc(0),
+      maxCacheSeconds: isSet(object.maxCacheSeconds)
+        ? globalThis.Number(object.maxCacheSeconds)
+        : isSet(object.max_cache_seconds)
+        ? globalThis.Number(object.max_cache_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: GetDataKeyResponse): unknown {
+    const obj: any = {};
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.key.length !== 0) {
+      obj.key = base64FromBytes(message.key);
+    }
+    if (message.maxCacheSeconds !== 0) {
+      obj.maxCacheSeconds = Math.round(message.maxCacheSeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetDataKeyResponse>, I>>(base?: I): GetDataKeyResponse {
+    return GetDataKeyResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetDataKeyResponse>, I>>(object: I): GetDataKeyResponse {
+    const message = createBaseGetDataKeyResponse();
+    message.keyId = object.keyId ?? "";
+    message.key = object.key ?? Buffer.alloc(0);
+    message.maxCacheSeconds = object.maxCacheSeconds ?? 0;
+    return message;
+  },
+};
 
 function createBaseConsentRecord(): ConsentRecord {
   return {
@@ -2562,6 +2785,72 @@ export const PrivacyServiceClient = makeGenericClientConstructor(
 ) as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): PrivacyServiceClient;
   service: typeof PrivacyServiceService;
+  serviceName: string;
+};
+
+/**
+ * Users' data keys, for the platform's own services (fusion seals feedback events, the updater
+ * opens them and keeps them sealed in its history, personal-model seals stored models). Internal:
+ * it is not exposed to tenants' callers, and it answers unwrapped keys, so only the platform's
+ * services may reach it (issue 7 puts it behind service authentication and mTLS). The tenant comes
+ * from the call's metadata.
+ */
+export type DataKeyServiceService = typeof DataKeyServiceService;
+export const DataKeyServiceService = {
+  /**
+   * The user's current data key (created on first use unless the user is erased), or the key
+   * with a given id. NOT_FOUND: that key was destroyed (crypto-shredding) or never existed.
+   * FAILED_PRECONDITION: the user is erased, so no new key is created.
+   */
+  getDataKey: {
+    path: "/aimass.v1.DataKeyService/GetDataKey" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetDataKeyRequest): Buffer => Buffer.from(GetDataKeyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetDataKeyRequest => GetDataKeyRequest.decode(value),
+    responseSerialize: (value: GetDataKeyResponse): Buffer => Buffer.from(GetDataKeyResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetDataKeyResponse => GetDataKeyResponse.decode(value),
+  },
+} as const;
+
+export interface DataKeyServiceServer extends UntypedServiceImplementation {
+  /**
+   * The user's current data key (created on first use unless the user is erased), or the key
+   * with a given id. NOT_FOUND: that key was destroyed (crypto-shredding) or never existed.
+   * FAILED_PRECONDITION: the user is erased, so no new key is created.
+   */
+  getDataKey: handleUnaryCall<GetDataKeyRequest, GetDataKeyResponse>;
+}
+
+export interface DataKeyServiceClient extends Client {
+  /**
+   * The user's current data key (created on first use unless the user is erased), or the key
+   * with a given id. NOT_FOUND: that key was destroyed (crypto-shredding) or never existed.
+   * FAILED_PRECONDITION: the user is erased, so no new key is created.
+   */
+  getDataKey(
+    request: GetDataKeyRequest,
+    callback: (error: ServiceError | null, response: GetDataKeyResponse) => void,
+  ): ClientUnaryCall;
+  getDataKey(
+    request: GetDataKeyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetDataKeyResponse) => void,
+  ): ClientUnaryCall;
+  getDataKey(
+    request: GetDataKeyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetDataKeyResponse) => void,
+  ): ClientUnaryCall;
+}
+
+export const DataKeyServiceClient = makeGenericClientConstructor(
+  DataKeyServiceService,
+  "aimass.v1.DataKeyService",
+) as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): DataKeyServiceClient;
+  service: typeof DataKeyServiceService;
   serviceName: string;
 };
 
