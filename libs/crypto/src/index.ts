@@ -25,3 +25,11 @@ export {
 } from './data-keys/ring.js';
 export { AesGcmSealer, type AesGcmSealerOptions } from './sealer.js';
 export { dataKeysConfigSchema, openConfiguredKeyProvider, type DataKeysConfig, type DataKeysConfigInput } from './config.js';
+export {
+  DEFAULT_REMOTE_KEY_CACHE_MAX_ENTRIES,
+  DEFAULT_REMOTE_KEY_CACHE_TTL_MS,
+  DEFAULT_REMOTE_KEY_TIMEOUT_MS,
+  PrivacyDataKeySource,
+  type PrivacyDataKeySourceOptions,
+  type PrivacyDataKeySourceStats,
+} from './data-keys/privacy-source.js';
