@@ -31,5 +31,11 @@ export interface RunningService {
 /** A service that can run inside the one-process mode; each service package exports one. */
 export interface EmbeddedService {
   readonly name: string;
+  /**
+   * Port = the runner's `servicePortBase` + this offset. Fixed per service, so a service that must
+   * start earlier (privacy: the others ask it for consent and keys) does not move everyone's port.
+   * Defaults to the service's position in the registry.
+   */
+  readonly portOffset?: number | undefined;
   start(env: EmbeddedEnvironment): Promise<RunningService>;
 }

@@ -46,7 +46,7 @@ export async function startPlatform(
 
   try {
     for (const [i, service] of services.entries()) {
-      const port = config.runner.servicePortBase === 0 ? 0 : config.runner.servicePortBase + i;
+      const port = config.runner.servicePortBase === 0 ? 0 : config.runner.servicePortBase + (service.portOffset ?? i);
       running.push(
         await service.start({
           dataDir,
