@@ -62,3 +62,29 @@ export {
   type TrainingState,
   type UserTrainingState,
 } from './training.js';
+export {
+  PrivacyClient,
+  type ConsentHistoryOptions,
+  type EraseOptions,
+  type GrantOptions,
+  type PrivacyClientOptions,
+} from './privacy-client.js';
+export {
+  CONSENT_PURPOSES,
+  CONSENT_STATES,
+  ErasureTimeoutError,
+  pendingServices,
+  type ConsentDecision,
+  type ConsentHistory,
+  type ConsentPurpose,
+  type ConsentRecord,
+  type ConsentState,
+  type EraseResult,
+  type ErasureConfirmation,
+  type ErasureReceipt,
+  type ErasureStatus,
+  type ExportResult,
+  type SetConsentInput,
+  type SetConsentResult,
+  type WaitForErasureOptions,
+} from './privacy.js';

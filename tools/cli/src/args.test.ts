@@ -1,9 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommand, UsageError, type ParsedCommand } from './args.js';
 import {
+  CONSENT_DENY_USAGE,
+  CONSENT_GRANT_USAGE,
+  CONSENT_HISTORY_USAGE,
+  CONSENT_SHOW_USAGE,
+  CONSENT_USAGE,
+  CONSENT_WITHDRAW_USAGE,
   DEFAULT_ADDRESS,
+  DEFAULT_PRIVACY_ADDRESS,
   DEFAULT_UPDATER_ADDRESS,
   DEV_USAGE,
+  ERASE_USAGE,
+  EXPORT_USAGE,
   EVAL_USAGE,
   FEEDBACK_USAGE,
   MAIN_USAGE,
@@ -11,6 +20,7 @@ import {
   MODELS_STATE_USAGE,
   MODELS_USAGE,
   PREDICT_USAGE,
+  RECEIPT_USAGE,
 } from './usage.js';
 
 function usageError(argv: string[], env = {}): UsageError {
@@ -61,7 +71,7 @@ describe('help', () => {
 describe('commands', () => {
   it('rejects a missing or unknown command with the main usage', () => {
     expect(usageError([]).usage).toBe(MAIN_USAGE);
-    expect(usageError(['predcit']).message).toBe('unknown command "predcit" (commands: dev, predict, feedback, models refit, models state, eval personalization)');
+    expect(usageError(['predcit']).message).toBe('unknown command "predcit" (commands: dev, predict, feedback, models refit, models state, eval personalization, consent, erase, receipt, export)');
     expect(usageError(['eval']).message).toBe('which evaluation? (known: personalization)');
     expect(usageError(['eval', 'speed']).message).toBe('unknown evaluation "speed" (known: personalization)');
   });
@@ -232,5 +242,103 @@ describe('models', () => {
     const e = usageError(['models', 'state', '--wait']);
     expect(e.message).toMatch(/Unknown option '--wait'/);
     expect(e.usage).toBe(MODELS_STATE_USAGE);
+  });
+});
+
+describe('privacy commands', () => {
+  const PV = { AIMASS_POLICY_VERSION: 'policy-7' };
+
+  it.each([
+    [['consent', '--help'], CONSENT_USAGE],
+    [['consent', 'grant', '--help'], CONSENT_GRANT_USAGE],
+    [['consent', 'deny', '-h'], CONSENT_DENY_USAGE],
+    [['consent', 'withdraw', '--help'], CONSENT_WITHDRAW_USAGE],
+    [['consent', 'show', '--help'], CONSENT_SHOW_USAGE],
+    [['consent', 'history', '--help'], CONSENT_HISTORY_USAGE],
+    [['erase', '--help'], ERASE_USAGE],
+    [['receipt', '--help'], RECEIPT_USAGE],
+    [['export', '-h'], EXPORT_USAGE],
+  ])('%j gives its command help', (argv, text) => {
+    expect(parseCommand(argv)).toEqual({ kind: 'help', text });
+  });
+
+  it('documents the privacy address and exit codes, and lists the commands in the main help', () => {
+    expect(DEFAULT_PRIVACY_ADDRESS).toBe('127.0.0.1:50055');
+    for (const text of [CONSENT_GRANT_USAGE, CONSENT_SHOW_USAGE, CONSENT_HISTORY_USAGE, ERASE_USAGE, RECEIPT_USAGE, EXPORT_USAGE]) {
+      expect(text).toContain(`$AIMASS_PRIVACY_ADDRESS or\n                       ${DEFAULT_PRIVACY_ADDRESS}`);
+      expect(text).toMatch(/69 the privacy service could not be reached/);
+    }
+    expect(MAIN_USAGE).toContain('\n  consent grant|deny|withdraw\n');
+    for (const command of ['consent show', 'consent history', 'erase', 'receipt', 'export']) expect(MAIN_USAGE).toContain(`\n  ${command} `);
+    expect(DEV_USAGE).toContain(`the privacy API (\`aimass consent\`, \`erase\`,\n\`receipt\`, \`export\`) on ${DEFAULT_PRIVACY_ADDRESS}`);
+  });
+
+  it('records a decision per purpose, in the order given, without repeats', () => {
+    const o = options('consent-set', ['consent', 'withdraw', '--user', 'u1', '--purpose', 'training, personalization,training', '--policy-version', 'v3', '--source', 'support-ticket:4711', '--json', '--tenant', 'acme']).options;
+    expect(o).toEqual({
+      connection: { address: DEFAULT_PRIVACY_ADDRESS, tenant: 'acme', apiKey: undefined, deadlineMs: 5000 },
+      user: 'u1',
+      state: 'withdrawn',
+      purposes: ['training', 'personalization'],
+      policyVersion: 'v3',
+      source: 'support-ticket:4711',
+      json: true,
+    });
+    expect(options('consent-set', ['consent', 'grant', '--user', 'u', '--purpose', 'training'], PV).options).toMatchObject({ state: 'granted', policyVersion: 'policy-7', source: 'aimass-cli', json: false });
+    expect(options('consent-set', ['consent', 'deny', '--user', 'u', '--purpose', 'personalization', '--policy-version', 'v9'], PV).options).toMatchObject({ state: 'denied', policyVersion: 'v9' });
+  });
+
+  it("talks to privacy: --address, else $AIMASS_PRIVACY_ADDRESS, else 127.0.0.1:50055 (never fusion's AIMASS_ADDRESS)", () => {
+    const address = (argv: string[], env = {}) => options('consent-show', ['consent', 'show', '--user', 'u', ...argv], env).options.connection.address;
+    expect(address([])).toBe('127.0.0.1:50055');
+    expect(address([], { AIMASS_ADDRESS: 'fusion:1', AIMASS_UPDATER_ADDRESS: 'updater:2' })).toBe('127.0.0.1:50055');
+    expect(address([], { AIMASS_PRIVACY_ADDRESS: 'privacy:3' })).toBe('privacy:3');
+    expect(address(['--address', 'p:4'], { AIMASS_PRIVACY_ADDRESS: 'privacy:3' })).toBe('p:4');
+    expect(options('erase', ['erase', '--user', 'u'], { AIMASS_PRIVACY_ADDRESS: 'privacy:3' }).options.connection.address).toBe('privacy:3');
+    expect(options('receipt', ['receipt', 'e-1'], { AIMASS_PRIVACY_ADDRESS: 'privacy:3' }).options.connection.address).toBe('privacy:3');
+    expect(options('export', ['export', '--user', 'u'], { AIMASS_PRIVACY_ADDRESS: 'privacy:3' }).options.connection.address).toBe('privacy:3');
+  });
+
+  it('shows every purpose or the ones named; the history of all or one', () => {
+    expect(options('consent-show', ['consent', 'show', '--user', 'u']).options).toMatchObject({ user: 'u', purposes: [], json: false });
+    expect(options('consent-show', ['consent', 'show', '--user', 'u', '--purpose', 'training', '--json']).options).toMatchObject({ purposes: ['training'], json: true });
+    expect(options('consent-history', ['consent', 'history', '--user', 'u']).options).toMatchObject({ user: 'u', purpose: undefined });
+    expect(options('consent-history', ['consent', 'history', '--user', 'u', '--purpose', 'personalization']).options.purpose).toBe('personalization');
+  });
+
+  it('erases, waiting only when asked (60 s unless --timeout)', () => {
+    expect(options('erase', ['erase', '--user', 'u']).options).toMatchObject({ user: 'u', reason: undefined, waitS: undefined, json: false });
+    expect(options('erase', ['erase', '--user', 'u', '--reason', 'gdpr-art17', '--wait']).options).toMatchObject({ reason: 'gdpr-art17', waitS: 60 });
+    expect(options('erase', ['erase', '--user', 'u', '--wait', '--timeout', '5', '--json']).options).toMatchObject({ waitS: 5, json: true });
+  });
+
+  it('reads the erasure id of receipt as its argument, and the file of export', () => {
+    expect(options('receipt', ['receipt', '0190a5b8-7a2b-7c3d-8e4f-0123456789ab', '--json']).options).toMatchObject({ erasureId: '0190a5b8-7a2b-7c3d-8e4f-0123456789ab', json: true });
+    expect(options('export', ['export', '--user', 'u', '--out', 'u.json']).options).toMatchObject({ user: 'u', out: 'u.json' });
+    expect(options('export', ['export', '--user', 'u']).options.out).toBeUndefined();
+  });
+
+  it.each([
+    [['consent'], 'which consent command? (grant, deny, withdraw, show, history)', CONSENT_USAGE],
+    [['consent', 'revoke'], 'unknown consent command "revoke" (grant, deny, withdraw, show, history)', CONSENT_USAGE],
+    [['consent', 'grant', '--purpose', 'training'], '--user is required', CONSENT_GRANT_USAGE],
+    [['consent', 'grant', '--user', 'u'], '--purpose is required', CONSENT_GRANT_USAGE],
+    [['consent', 'deny', '--user', 'u', '--purpose', 'training,marketing'], '--purpose must name purposes among personalization, training (comma-separated), got "training,marketing"', CONSENT_DENY_USAGE],
+    [['consent', 'grant', '--user', 'u', '--purpose', 'training'], '--policy-version is required: the version of the policy text the user saw (or set $AIMASS_POLICY_VERSION)', CONSENT_GRANT_USAGE],
+    [['consent', 'withdraw', '--user', 'u', '--purpose', 'training', '--policy-version', ' '], '--policy-version must not be empty', CONSENT_WITHDRAW_USAGE],
+    [['consent', 'show'], '--user is required', CONSENT_SHOW_USAGE],
+    [['consent', 'history', '--user', 'u', '--purpose', 'training,personalization'], '--purpose takes one purpose here (the history of one, or of all without it), got "training,personalization"', CONSENT_HISTORY_USAGE],
+    [['erase'], '--user is required', ERASE_USAGE],
+    [['erase', '--user', 'u', '--timeout', '5'], '--timeout goes with --wait', ERASE_USAGE],
+    [['erase', '--user', 'u', '--wait', '--timeout', '0'], '--timeout must be a whole number from 1 to 86400, got "0"', ERASE_USAGE],
+    [['erase', '--user', 'u', '--reason', ''], '--reason must not be empty', ERASE_USAGE],
+    [['receipt'], 'which erasure? give its id (printed by `aimass erase`)', RECEIPT_USAGE],
+    [['receipt', 'a', 'b'], 'one erasure id at a time, got 2: a b', RECEIPT_USAGE],
+    [['export'], '--user is required', EXPORT_USAGE],
+    [['export', '--user', 'u', '--json'], "Unknown option '--json'", EXPORT_USAGE],
+  ])('%j: %s', (argv, message, usage) => {
+    const e = usageError(argv);
+    expect(e.message).toBe(message);
+    expect(e.usage).toBe(usage);
   });
 });

@@ -1,10 +1,20 @@
 import { parseArgs } from 'node:util';
-import { STRATEGIES, type GeneralModelRef, type Strategy } from '@aimass/sdk';
+import { CONSENT_PURPOSES, STRATEGIES, type ConsentPurpose, type ConsentState, type GeneralModelRef, type Strategy } from '@aimass/sdk';
 import {
+  CONSENT_DENY_USAGE,
+  CONSENT_GRANT_USAGE,
+  CONSENT_HISTORY_USAGE,
+  CONSENT_SHOW_USAGE,
+  CONSENT_USAGE,
+  CONSENT_WITHDRAW_USAGE,
   DEFAULT_ADDRESS,
+  DEFAULT_PRIVACY_ADDRESS,
   DEFAULT_TENANT,
   DEFAULT_UPDATER_ADDRESS,
   DEV_USAGE,
+  ERASE_TIMEOUT_S,
+  ERASE_USAGE,
+  EXPORT_USAGE,
   EVAL_USAGE,
   FEEDBACK_USAGE,
   MAIN_USAGE,
@@ -12,6 +22,7 @@ import {
   MODELS_STATE_USAGE,
   MODELS_USAGE,
   PREDICT_USAGE,
+  RECEIPT_USAGE,
 } from './usage.js';
 
 /** A command line the user must fix; `usage` is the help of the command it was meant for. */
@@ -105,6 +116,58 @@ export interface ModelsStateCommand {
   json: boolean;
 }
 
+/** The source recorded with a consent decision made through the CLI unless --source says otherwise. */
+export const CLI_CONSENT_SOURCE = 'aimass-cli';
+
+export interface ConsentSetCommand {
+  /** The privacy API. */
+  connection: ConnectionOptions;
+  user: string;
+  state: ConsentState;
+  /** In the order given, without repeats. */
+  purposes: ConsentPurpose[];
+  policyVersion: string;
+  source: string;
+  json: boolean;
+}
+
+export interface ConsentShowCommand {
+  connection: ConnectionOptions;
+  user: string;
+  /** Empty: every purpose. */
+  purposes: ConsentPurpose[];
+  json: boolean;
+}
+
+export interface ConsentHistoryCommand {
+  connection: ConnectionOptions;
+  user: string;
+  purpose: ConsentPurpose | undefined;
+  json: boolean;
+}
+
+export interface EraseCommand {
+  connection: ConnectionOptions;
+  user: string;
+  reason: string | undefined;
+  /** undefined: do not wait; else how long to wait for every service to confirm. */
+  waitS: number | undefined;
+  json: boolean;
+}
+
+export interface ReceiptCommand {
+  connection: ConnectionOptions;
+  erasureId: string;
+  json: boolean;
+}
+
+export interface ExportCommand {
+  connection: ConnectionOptions;
+  user: string;
+  /** undefined: stdout. */
+  out: string | undefined;
+}
+
 export type ParsedCommand =
   | { kind: 'help'; text: string }
   | { kind: 'dev'; dataDir: string | undefined }
@@ -112,7 +175,13 @@ export type ParsedCommand =
   | { kind: 'feedback'; options: FeedbackCommand }
   | { kind: 'eval-personalization'; options: EvalCommand }
   | { kind: 'models-refit'; options: ModelsRefitCommand }
-  | { kind: 'models-state'; options: ModelsStateCommand };
+  | { kind: 'models-state'; options: ModelsStateCommand }
+  | { kind: 'consent-set'; options: ConsentSetCommand }
+  | { kind: 'consent-show'; options: ConsentShowCommand }
+  | { kind: 'consent-history'; options: ConsentHistoryCommand }
+  | { kind: 'erase'; options: EraseCommand }
+  | { kind: 'receipt'; options: ReceiptCommand }
+  | { kind: 'export'; options: ExportCommand };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -154,9 +223,21 @@ function nonEmpty(name: string, value: string | undefined, usage: string): strin
   return value;
 }
 
-/** The connection options; the address defaults to the public API's (fusion), or the updater's for `models`. */
-function connection(values: Record<string, unknown>, env: Env, usage: string, service: 'fusion' | 'updater' = 'fusion'): ConnectionOptions {
-  const fallback = service === 'updater' ? env.AIMASS_UPDATER_ADDRESS || DEFAULT_UPDATER_ADDRESS : env.AIMASS_ADDRESS || DEFAULT_ADDRESS;
+/** Where each service's commands go when --address is not given: its variable, else where `aimass dev` serves it. */
+function defaultAddress(service: 'fusion' | 'updater' | 'privacy', env: Env): string {
+  switch (service) {
+    case 'updater':
+      return env.AIMASS_UPDATER_ADDRESS || DEFAULT_UPDATER_ADDRESS;
+    case 'privacy':
+      return env.AIMASS_PRIVACY_ADDRESS || DEFAULT_PRIVACY_ADDRESS;
+    default:
+      return env.AIMASS_ADDRESS || DEFAULT_ADDRESS;
+  }
+}
+
+/** The connection options; the address defaults to the public API's (fusion), or the updater's for `models`, privacy's for consent, erasure and export. */
+function connection(values: Record<string, unknown>, env: Env, usage: string, service: 'fusion' | 'updater' | 'privacy' = 'fusion'): ConnectionOptions {
+  const fallback = defaultAddress(service, env);
   const address = nonEmpty('--address', values.address as string | undefined, usage) ?? fallback;
   const tenant = nonEmpty('--tenant', values.tenant as string | undefined, usage) ?? (env.AIMASS_TENANT || DEFAULT_TENANT);
   if (!/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(tenant)) {
@@ -441,6 +522,152 @@ function parseModels(argv: readonly string[], env: Env): ParsedCommand {
   throw new UsageError(`unknown models command "${sub}" (refit, state)`, MODELS_USAGE);
 }
 
+/** A comma-separated list of purposes, in the order given, without repeats. */
+function purposeList(name: string, value: string, usage: string): ConsentPurpose[] {
+  const items = value.split(',').map((p) => p.trim());
+  const unknown = items.filter((p) => !(CONSENT_PURPOSES as readonly string[]).includes(p));
+  if (unknown.length > 0 || items.length === 0) {
+    throw new UsageError(`${name} must name purposes among ${CONSENT_PURPOSES.join(', ')} (comma-separated), got "${value}"`, usage);
+  }
+  return [...new Set(items as ConsentPurpose[])];
+}
+
+const PRIVACY_OPTIONS = { ...CONNECTION_OPTIONS, ...HELP, json: { type: 'boolean' } } as const;
+
+const SET_USAGE: Record<'grant' | 'deny' | 'withdraw', string> = { grant: CONSENT_GRANT_USAGE, deny: CONSENT_DENY_USAGE, withdraw: CONSENT_WITHDRAW_USAGE };
+const SET_STATE: Record<'grant' | 'deny' | 'withdraw', ConsentState> = { grant: 'granted', deny: 'denied', withdraw: 'withdrawn' };
+
+function parseConsentSet(verb: 'grant' | 'deny' | 'withdraw', argv: readonly string[], env: Env): ParsedCommand {
+  const usage = SET_USAGE[verb];
+  const { values } = parsing(
+    () =>
+      parseArgs({
+        args: [...argv],
+        strict: true,
+        allowPositionals: false,
+        options: { ...PRIVACY_OPTIONS, user: { type: 'string' }, purpose: { type: 'string' }, 'policy-version': { type: 'string' }, source: { type: 'string' } },
+      }),
+    usage,
+  );
+  if (values.help) return { kind: 'help', text: usage };
+  const user = required('--user', values.user, usage);
+  const purposes = purposeList('--purpose', required('--purpose', values.purpose, usage), usage);
+  const policyVersion = nonEmpty('--policy-version', values['policy-version'], usage) ?? (env.AIMASS_POLICY_VERSION || undefined);
+  if (policyVersion === undefined) {
+    throw new UsageError('--policy-version is required: the version of the policy text the user saw (or set $AIMASS_POLICY_VERSION)', usage);
+  }
+  return {
+    kind: 'consent-set',
+    options: {
+      connection: connection(values, env, usage, 'privacy'),
+      user,
+      state: SET_STATE[verb],
+      purposes,
+      policyVersion,
+      source: nonEmpty('--source', values.source, usage) ?? CLI_CONSENT_SOURCE,
+      json: values.json ?? false,
+    },
+  };
+}
+
+function parseConsentShow(argv: readonly string[], env: Env): ParsedCommand {
+  const usage = CONSENT_SHOW_USAGE;
+  const { values } = parsing(
+    () => parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: { ...PRIVACY_OPTIONS, user: { type: 'string' }, purpose: { type: 'string' } } }),
+    usage,
+  );
+  if (values.help) return { kind: 'help', text: usage };
+  const user = required('--user', values.user, usage);
+  return {
+    kind: 'consent-show',
+    options: {
+      connection: connection(values, env, usage, 'privacy'),
+      user,
+      purposes: values.purpose === undefined ? [] : purposeList('--purpose', values.purpose, usage),
+      json: values.json ?? false,
+    },
+  };
+}
+
+function parseConsentHistory(argv: readonly string[], env: Env): ParsedCommand {
+  const usage = CONSENT_HISTORY_USAGE;
+  const { values } = parsing(
+    () => parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: { ...PRIVACY_OPTIONS, user: { type: 'string' }, purpose: { type: 'string' } } }),
+    usage,
+  );
+  if (values.help) return { kind: 'help', text: usage };
+  const user = required('--user', values.user, usage);
+  let purpose: ConsentPurpose | undefined;
+  if (values.purpose !== undefined) {
+    const purposes = purposeList('--purpose', values.purpose, usage);
+    if (purposes.length > 1) throw new UsageError(`--purpose takes one purpose here (the history of one, or of all without it), got "${values.purpose}"`, usage);
+    purpose = purposes[0];
+  }
+  return { kind: 'consent-history', options: { connection: connection(values, env, usage, 'privacy'), user, purpose, json: values.json ?? false } };
+}
+
+function parseConsent(argv: readonly string[], env: Env): ParsedCommand {
+  const [sub, ...rest] = argv;
+  const known = 'grant, deny, withdraw, show, history';
+  if (sub === '--help' || sub === '-h') return { kind: 'help', text: CONSENT_USAGE };
+  if (sub === undefined || sub.startsWith('-')) throw new UsageError(`which consent command? (${known})`, CONSENT_USAGE);
+  if (sub === 'grant' || sub === 'deny' || sub === 'withdraw') return parseConsentSet(sub, rest, env);
+  if (sub === 'show') return parseConsentShow(rest, env);
+  if (sub === 'history') return parseConsentHistory(rest, env);
+  throw new UsageError(`unknown consent command "${sub}" (${known})`, CONSENT_USAGE);
+}
+
+function parseErase(argv: readonly string[], env: Env): ParsedCommand {
+  const usage = ERASE_USAGE;
+  const { values } = parsing(
+    () =>
+      parseArgs({
+        args: [...argv],
+        strict: true,
+        allowPositionals: false,
+        options: { ...PRIVACY_OPTIONS, user: { type: 'string' }, reason: { type: 'string' }, wait: { type: 'boolean' }, timeout: { type: 'string' } },
+      }),
+    usage,
+  );
+  if (values.help) return { kind: 'help', text: usage };
+  const user = required('--user', values.user, usage);
+  const wait = values.wait ?? false;
+  if (values.timeout !== undefined && !wait) throw new UsageError('--timeout goes with --wait', usage);
+  const timeout = values.timeout === undefined ? ERASE_TIMEOUT_S : integer('--timeout', values.timeout, 1, 86_400, usage);
+  return {
+    kind: 'erase',
+    options: {
+      connection: connection(values, env, usage, 'privacy'),
+      user,
+      reason: nonEmpty('--reason', values.reason, usage),
+      waitS: wait ? timeout : undefined,
+      json: values.json ?? false,
+    },
+  };
+}
+
+function parseReceipt(argv: readonly string[], env: Env): ParsedCommand {
+  const usage = RECEIPT_USAGE;
+  const { values, positionals } = parsing(() => parseArgs({ args: [...argv], strict: true, allowPositionals: true, options: PRIVACY_OPTIONS }), usage);
+  if (values.help) return { kind: 'help', text: usage };
+  if (positionals.length === 0) throw new UsageError('which erasure? give its id (printed by `aimass erase`)', usage);
+  if (positionals.length > 1) throw new UsageError(`one erasure id at a time, got ${positionals.length}: ${positionals.join(' ')}`, usage);
+  const erasureId = positionals[0]!.trim();
+  if (erasureId === '') throw new UsageError('the erasure id must not be empty', usage);
+  return { kind: 'receipt', options: { connection: connection(values, env, usage, 'privacy'), erasureId, json: values.json ?? false } };
+}
+
+function parseExport(argv: readonly string[], env: Env): ParsedCommand {
+  const usage = EXPORT_USAGE;
+  const { values } = parsing(
+    () => parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: { ...CONNECTION_OPTIONS, ...HELP, user: { type: 'string' }, out: { type: 'string' } } }),
+    usage,
+  );
+  if (values.help) return { kind: 'help', text: usage };
+  const user = required('--user', values.user, usage);
+  return { kind: 'export', options: { connection: connection(values, env, usage, 'privacy'), user, out: nonEmpty('--out', values.out, usage) } };
+}
+
 function parseDev(argv: readonly string[]): ParsedCommand {
   const { values } = parsing(() => parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: { ...HELP, 'data-dir': { type: 'string' } } }), DEV_USAGE);
   if (values.help) return { kind: 'help', text: DEV_USAGE };
@@ -467,7 +694,18 @@ export function parseCommand(argv: readonly string[], env: Env = {}): ParsedComm
       return parseEval(rest, env);
     case 'models':
       return parseModels(rest, env);
+    case 'consent':
+      return parseConsent(rest, env);
+    case 'erase':
+      return parseErase(rest, env);
+    case 'receipt':
+      return parseReceipt(rest, env);
+    case 'export':
+      return parseExport(rest, env);
     default:
-      throw new UsageError(`unknown command "${command}" (commands: dev, predict, feedback, models refit, models state, eval personalization)`, MAIN_USAGE);
+      throw new UsageError(
+        `unknown command "${command}" (commands: dev, predict, feedback, models refit, models state, eval personalization, consent, erase, receipt, export)`,
+        MAIN_USAGE,
+      );
   }
 }

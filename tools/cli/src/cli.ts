@@ -2,6 +2,15 @@ import { parseCommand, UsageError, type ParsedCommand } from './args.js';
 import { evalPersonalizationCommand, type EvalDependencies } from './commands/eval.js';
 import { modelsRefitCommand, modelsStateCommand, type ModelsDependencies } from './commands/models.js';
 import { feedbackCommand, predictCommand } from './commands/predict.js';
+import {
+  consentHistoryCommand,
+  consentSetCommand,
+  consentShowCommand,
+  eraseCommand,
+  exportCommand,
+  receiptCommand,
+  type PrivacyDependencies,
+} from './commands/privacy.js';
 import { EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { errorLine, exitCodeOf, type ServiceKind } from './format.js';
 import type { CliIo } from './io.js';
@@ -10,6 +19,7 @@ import { runDev } from './platform.js';
 export interface RunDependencies {
   eval?: Partial<EvalDependencies> | undefined;
   models?: Partial<ModelsDependencies> | undefined;
+  privacy?: Partial<PrivacyDependencies> | undefined;
   /** `aimass dev`; the runner's entry by default. */
   dev?: ((dataDir: string | undefined) => Promise<void>) | undefined;
 }
@@ -24,6 +34,7 @@ function commandName(parsed: ParsedCommand | undefined, argv: readonly string[])
   if (parsed?.kind === 'eval-personalization') return 'eval personalization';
   if (parsed?.kind === 'models-refit') return 'models refit';
   if (parsed?.kind === 'models-state') return 'models state';
+  if (parsed?.kind === 'consent-set' || parsed?.kind === 'consent-show' || parsed?.kind === 'consent-history') return `consent ${argv[1] ?? ''}`;
   return argv[0] ?? '';
 }
 
@@ -36,6 +47,13 @@ function contacted(parsed: ParsedCommand | undefined): { address: string | undef
     case 'models-refit':
     case 'models-state':
       return { address: parsed.options.connection.address, service: 'updater' };
+    case 'consent-set':
+    case 'consent-show':
+    case 'consent-history':
+    case 'erase':
+    case 'receipt':
+    case 'export':
+      return { address: parsed.options.connection.address, service: 'privacy' };
     case 'eval-personalization':
       // The updater's failures are reported by the evaluation itself, naming its address.
       return { address: parsed.options.address, service: 'platform' };
@@ -69,6 +87,18 @@ export async function run(argv: readonly string[], io: CliIo, deps: RunDependenc
         return await modelsRefitCommand(parsed.options, io, deps.models);
       case 'models-state':
         return await modelsStateCommand(parsed.options, io, deps.models);
+      case 'consent-set':
+        return await consentSetCommand(parsed.options, io, deps.privacy);
+      case 'consent-show':
+        return await consentShowCommand(parsed.options, io, deps.privacy);
+      case 'consent-history':
+        return await consentHistoryCommand(parsed.options, io, deps.privacy);
+      case 'erase':
+        return await eraseCommand(parsed.options, io, deps.privacy);
+      case 'receipt':
+        return await receiptCommand(parsed.options, io, deps.privacy);
+      case 'export':
+        return await exportCommand(parsed.options, io, deps.privacy);
     }
   } catch (err) {
     if (err instanceof UsageError) {

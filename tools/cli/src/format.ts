@@ -151,24 +151,39 @@ export class InputFileError extends Error {
   override name = 'InputFileError';
 }
 
+/** A file the user named could not be written. */
+export class OutputFileError extends Error {
+  override name = 'OutputFileError';
+}
+
 /** Training did not get where a command waited for it (the updater lagging, a refit job failed). */
 export class TrainingWaitError extends Error {
   override name = 'TrainingWaitError';
 }
 
 /** What a command talks to, for the hint when it cannot be reached. */
-export type ServiceKind = 'platform' | 'updater';
+export type ServiceKind = 'platform' | 'updater' | 'privacy';
 
 function unreachableHint(address: string, service: ServiceKind): string {
-  return service === 'updater'
-    ? ` — is the updater running at ${address}? In the one-process mode \`aimass dev\` starts it; else pass --address or set AIMASS_UPDATER_ADDRESS`
-    : ` — is the platform running at ${address}? Start it with \`aimass dev\` or pass --address`;
+  switch (service) {
+    case 'updater':
+      return ` — is the updater running at ${address}? In the one-process mode \`aimass dev\` starts it; else pass --address or set AIMASS_UPDATER_ADDRESS`;
+    case 'privacy':
+      return ` — is the privacy service running at ${address}? In the one-process mode \`aimass dev\` starts it; else pass --address or set AIMASS_PRIVACY_ADDRESS`;
+    default:
+      return ` — is the platform running at ${address}? Start it with \`aimass dev\` or pass --address`;
+  }
 }
 
 function unimplementedHint(address: string, service: ServiceKind): string {
-  return service === 'updater'
-    ? ` — ${address} does not serve the updater's admin API (aimass.v1.UpdaterAdminService): is it the updater's address?`
-    : ` — ${address} does not serve the public API (aimass.v1.InferenceService): is it fusion's address?`;
+  switch (service) {
+    case 'updater':
+      return ` — ${address} does not serve the updater's admin API (aimass.v1.UpdaterAdminService): is it the updater's address?`;
+    case 'privacy':
+      return ` — ${address} does not serve this call of the privacy API (aimass.v1.PrivacyService): is it the privacy service's address, and a version that has it?`;
+    default:
+      return ` — ${address} does not serve the public API (aimass.v1.InferenceService): is it fusion's address?`;
+  }
 }
 
 /**
@@ -192,6 +207,7 @@ export function errorLine(command: string, err: unknown, address?: string, servi
     err instanceof UsageError ||
     err instanceof PlatformUnavailableError ||
     err instanceof InputFileError ||
+    err instanceof OutputFileError ||
     err instanceof InterruptedError ||
     err instanceof TrainingWaitError
   ) {

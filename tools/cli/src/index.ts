@@ -4,14 +4,21 @@ export { run, type RunDependencies } from './cli.js';
 export {
   parseCommand,
   UsageError,
+  type ConsentHistoryCommand,
+  type ConsentSetCommand,
+  type ConsentShowCommand,
+  type EraseCommand,
   type EvalCommand,
+  type ExportCommand,
   type FeedbackCommand,
   type ModelsRefitCommand,
   type ModelsStateCommand,
   type ParsedCommand,
   type PredictCommand,
+  type ReceiptCommand,
 } from './args.js';
 export { waitForJob, type TrainingAdmin } from './commands/models.js';
+export { type PrivacyApi, type PrivacyDependencies } from './commands/privacy.js';
 export { EXIT_FAILURE, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE } from './exit-codes.js';
 export type { CliIo } from './io.js';
 export { mailFromRfc822 } from './mail.js';

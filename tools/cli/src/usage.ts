@@ -10,6 +10,13 @@ export const DEFAULT_TENANT = 'default';
  * updater is the runner's fourth service, after general-model, personal-model and fusion.
  */
 export const DEFAULT_UPDATER_ADDRESS = '127.0.0.1:50054';
+/**
+ * Where `aimass dev` serves the privacy API (aimass.v1.PrivacyService): the runner gives privacy
+ * the fixed offset +4 from `runner.servicePortBase`.
+ */
+export const DEFAULT_PRIVACY_ADDRESS = '127.0.0.1:50055';
+/** How long `erase --wait` waits for every service to confirm. */
+export const ERASE_TIMEOUT_S = 60;
 /** How long `eval` waits for the updater to apply a user's feedback before a checkpoint. */
 export const SETTLE_TIMEOUT_S = 30;
 
@@ -42,6 +49,13 @@ Commands:
   models refit             rebuild a user's personal model (or every stale one) from their feedback
   models state             training progress: feedback not yet applied, a user's model, refit jobs
   eval personalization     measure what personal models gain per user profile (goals of issue 4)
+  consent grant|deny|withdraw
+                           record a user's consent decision for purposes (personalization, training)
+  consent show             a user's current consent per purpose
+  consent history          a user's consent history, verified
+  erase                    erase everything held about a user (prints the erasure id; --wait follows it)
+  receipt                  an erasure's receipt: each service's confirmation
+  export                   everything held about a user, as JSON
 
 Run \`aimass <command> --help\` for a command's options.
 
@@ -50,11 +64,12 @@ ${EXIT_CODES}`;
 
 export const DEV_USAGE = `Usage: aimass dev [--data-dir DIR]
 
-Runs general-model, personal-model, fusion and the updater (whatever the runner registers) in
-this one process, on loopback: the same as \`npm start\` without the build (run \`npm run build\`
-first). The public API (fusion) listens on ${DEFAULT_ADDRESS}, the updater's admin API
-(\`aimass models\`) on ${DEFAULT_UPDATER_ADDRESS}; the runner's health and reflection endpoint on
-127.0.0.1:50050. The first start trains the default general model (about half a minute on two
+Runs general-model, personal-model, fusion, the updater and privacy (whatever the runner
+registers) in this one process, on loopback: the same as \`npm start\` without the build (run
+\`npm run build\` first). The public API (fusion) listens on ${DEFAULT_ADDRESS}, the updater's admin
+API (\`aimass models\`) on ${DEFAULT_UPDATER_ADDRESS}, the privacy API (\`aimass consent\`, \`erase\`,
+\`receipt\`, \`export\`) on ${DEFAULT_PRIVACY_ADDRESS}; the runner's health and reflection endpoint
+on 127.0.0.1:50050. The first start trains the default general model (about half a minute on two
 cores).
 
 Options:
@@ -221,3 +236,136 @@ ${UPDATER_CONNECTION}
 
 Exit codes: 0 done, 1 failed (the updater refused the call), 2 bad usage,
 69 the updater could not be reached.`;
+
+const PRIVACY_CONNECTION = `Connection:
+  --address HOST:PORT  the privacy API (default: $AIMASS_PRIVACY_ADDRESS or
+                       ${DEFAULT_PRIVACY_ADDRESS}, where \`aimass dev\` serves it)
+  --tenant T           tenant the user belongs to (default: $AIMASS_TENANT or ${DEFAULT_TENANT})
+  --api-key KEY        sent as "authorization: Bearer KEY"; needs the consent scope
+                       (default: $AIMASS_API_KEY)
+  --deadline-ms N      deadline of each call, retries included (default: 5000)`;
+
+const PRIVACY_EXIT_CODES = `Exit codes: 0 done, 1 failed (the service refused the call), 2 bad usage,
+69 the privacy service could not be reached.`;
+
+export const CONSENT_USAGE = `Usage: aimass consent <grant | deny | withdraw | show | history> [options]
+
+A user's consent per purpose, kept by the privacy service in a tamper-evident history:
+  personalization   predictions may use the user's personal model
+  training          the user's feedback may be stored and learnt from
+Without a recorded decision the tenant's default applies (out of the box: not granted).
+
+Commands:
+  grant      record that the user agreed
+  deny       record that the user declined
+  withdraw   record that the user took back an earlier grant
+  show       the user's current decision per purpose
+  history    every decision, oldest first, with the hash chain verified
+
+Run \`aimass consent <command> --help\` for its options.`;
+
+const consentSetUsage = (verb: 'grant' | 'deny' | 'withdraw', what: string) => `Usage: aimass consent ${verb} --user ID --purpose P[,P] [options]
+
+Records that the user ${what}, for each purpose named, and prints the records.
+The privacy service appends each to the user's history and announces a change to the services
+that enforce consent before it answers.
+
+Options:
+  --user ID            the user (your id for them; the service pseudonymizes it)
+  --purpose LIST       personalization, training, or both: personalization,training
+  --policy-version V   the version of the policy text the user saw; required
+                       (default: $AIMASS_POLICY_VERSION)
+  --source S           where the decision was made, e.g. web-settings, support-ticket:4711
+                       (default: aimass-cli)
+  --json               print the records as JSON
+  -h, --help           this text
+
+${PRIVACY_CONNECTION}
+
+${PRIVACY_EXIT_CODES}`;
+
+export const CONSENT_GRANT_USAGE = consentSetUsage('grant', 'agreed');
+export const CONSENT_DENY_USAGE = consentSetUsage('deny', 'declined');
+export const CONSENT_WITHDRAW_USAGE = consentSetUsage('withdraw', 'took back an earlier grant');
+
+export const CONSENT_SHOW_USAGE = `Usage: aimass consent show --user ID [--purpose P[,P]] [options]
+
+The user's current decision per purpose: its state, whether it is the tenant's default (never
+decided), and the record it rests on (when, policy version, source).
+
+Options:
+  --user ID            the user
+  --purpose LIST       only these purposes (default: all)
+  --json               print the decisions as JSON
+  -h, --help           this text
+
+${PRIVACY_CONNECTION}
+
+${PRIVACY_EXIT_CODES}`;
+
+export const CONSENT_HISTORY_USAGE = `Usage: aimass consent history --user ID [--purpose P] [options]
+
+Every consent decision of the user, oldest first, as the privacy service verified it: each
+record's hash and its link to the previous one. A history altered outside the service is refused
+(exit 1) naming the first record that fails.
+
+Options:
+  --user ID            the user
+  --purpose P          only this purpose's records
+  --json               print the history as JSON
+  -h, --help           this text
+
+${PRIVACY_CONNECTION}
+
+${PRIVACY_EXIT_CODES}`;
+
+export const ERASE_USAGE = `Usage: aimass erase --user ID [--reason R] [--wait [--timeout S]] [options]
+
+Erases everything held about the user: the privacy service writes a tombstone (late events for
+the user are dropped from then on), then every service deletes what it holds and confirms. Prints
+the erasure id; \`aimass receipt ID\` shows each service's confirmation. A user is erased once:
+running it again prints the same erasure.
+
+Options:
+  --user ID            the user
+  --reason R           why, for the audit trail, e.g. gdpr-art17 (keep personal data out of it)
+  --wait               follow the erasure until every service confirmed, with progress on
+                       stderr, then print the receipt (Ctrl-C stops waiting, not the erasure)
+  --timeout S          with --wait: give up after S seconds, exit 1 naming the services still
+                       pending (default: ${ERASE_TIMEOUT_S})
+  --json               print the result (with --wait: the receipt) as JSON
+  -h, --help           this text
+
+${PRIVACY_CONNECTION}
+
+Exit codes: 0 requested (with --wait: completed), 1 failed (the service refused the call; with
+--wait: not complete in time), 2 bad usage, 69 the privacy service could not be reached.`;
+
+export const RECEIPT_USAGE = `Usage: aimass receipt ERASURE_ID [options]
+
+The record of an erasure: its status, the erased user's pseudonym, when it was requested, when the
+user's data key was destroyed, when it completed, and each service's confirmation (status, time,
+items deleted, detail).
+
+Options:
+  --json               print the receipt as JSON
+  -h, --help           this text
+
+${PRIVACY_CONNECTION}
+
+${PRIVACY_EXIT_CODES}`;
+
+export const EXPORT_USAGE = `Usage: aimass export --user ID [--out FILE] [options]
+
+Everything held about the user as one JSON document (consents with their history, feedback,
+model versions and their metadata), on stdout or in a file.
+
+Options:
+  --user ID            the user
+  --out FILE           write the document to FILE (readable by its owner only) instead of stdout
+  -h, --help           this text
+
+${PRIVACY_CONNECTION}
+
+Exit codes: 0 done, 1 failed (the service refused the call, the file could not be written),
+2 bad usage, 69 the privacy service could not be reached.`;

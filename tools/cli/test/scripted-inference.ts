@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createGrpcServer, createLogger, InvalidArgumentError, NotFoundError, tenantFromMetadata, unary, type GrpcServer } from '@aimass/platform';
+import { createGrpcServer, createLogger, InvalidArgumentError, NotFoundError, tenantFromMetadata, unary, UnimplementedError, type GrpcServer } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
 
 /**
@@ -205,6 +205,10 @@ export async function startScriptedInference(): Promise<ScriptedInference> {
   };
 
   const updater: v1.UpdaterAdminServiceServer = {
+    // The CLI does not call it; the real updater serves it to the privacy service's export.
+    exportFeedback: unary<v1.ExportFeedbackRequest, v1.ExportFeedbackResponse>(() => {
+      throw new UnimplementedError('the scripted updater does not export feedback');
+    }),
     refitUser: unary<v1.RefitUserRequest, v1.RefitUserResponse>((req, ctx) => {
       const tenant = tenantFromMetadata(ctx.metadata);
       if (req.userId === '') throw new InvalidArgumentError('user_id is required', { field: 'user_id' });
