@@ -50,6 +50,22 @@ describe('parseCli', () => {
     expect(more.kind === 'run' && more.options).toMatchObject({ users: 500, durationS: 30, predictClients: 0, probeShare: 0.5 });
   });
 
+  it('reads the privacy suite with its defaults', () => {
+    const parsed = parseCli(['privacy', '--quick', '--erasures', '30']);
+    expect(parsed.kind === 'run' && parsed.options).toEqual({
+      suite: 'privacy',
+      json: undefined,
+      quick: true,
+      durationS: undefined,
+      workers: 2,
+      intraOp: 1,
+      users: undefined,
+      erasures: 30,
+      erasureConcurrency: 4,
+      predictClients: 8,
+    });
+  });
+
   it('answers --help before anything else', () => {
     expect(parseCli(['--help']).kind).toBe('help');
     expect(parseCli(['nosuch', '-h']).kind).toBe('help');
@@ -75,6 +91,9 @@ describe('parseCli', () => {
     [['updates', '--rate', '0'], /--rate must be a number > 0/],
     [['updates', '--probe-share', '0'], /--probe-share/],
     [['updates', '--predict-clients', '1.5'], /--predict-clients must be a whole number/],
+    [['updates', '--erasures', '5'], /--erasures is not an option of the updates suite/],
+    [['privacy', '--rate', '5'], /--rate is not an option of the privacy suite/],
+    [['privacy', '--erasure-concurrency', '0'], /positive integer/],
   ])('refuses %j', (argv, message) => {
     const parsed = parseCli(argv);
     expect(parsed.kind).toBe('error');

@@ -2,9 +2,10 @@ import { parseArgs } from 'node:util';
 import type { GeneralSuiteOptions } from './suites/general.js';
 import type { PersonalSuiteOptions } from './suites/personal.js';
 import { PERSONAL_PARTS, type PersonalPart } from './suites/personal/parts.js';
+import type { PrivacySuiteOptions } from './suites/privacy.js';
 import type { UpdatesSuiteOptions } from './suites/updates.js';
 
-export const SUITES = ['general', 'personal', 'updates'] as const;
+export const SUITES = ['general', 'personal', 'updates', 'privacy'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 export const EXIT_OK = 0;
@@ -24,12 +25,16 @@ suites:
   updates            feedback through fusion → NATS JetStream → updater → personal-model (each its own
                      process) at a fixed rate with Predict load running: freshness (Feedback returned →
                      first Predict showing the new personal model version), update throughput, lag
+  privacy            the whole platform with consent enforced and data sealed against the same without
+                     the privacy service: consent-check cost on Predict (p50 on − off), and Erase →
+                     complete receipt under Predict load
 
 options (every suite):
   --json FILE        also write the figures as JSON to FILE (plot beside it as .svg and .png)
   --quick            short measurements: a smoke run, figures are noisy
   --duration S       seconds measured (general, personal: per sweep point, default 8, --quick 1;
-                     updates: the whole window, default 60, --quick 15)
+                     updates: the whole window, default 60, --quick 15; privacy: the overhead
+                     slices together, default 40, --quick 8)
   --workers N        general-model worker threads (default 2, the service's default on 2 cores)
   --intra-op N       onnxruntime intra-op threads per general-model worker (default 1, the service's default)
 
@@ -63,6 +68,12 @@ updates suite:
   --probe-share X    share of users whose every event is timed for freshness (default 0.1, --quick 0.2)
   --poll-ms N        pause between the Predicts that look for a user's new version (default 15)
 
+privacy suite:
+  --users N          consenting users with a personal model that Predict runs over (default 200, --quick 40)
+  --erasures N       users erased under load (default 100, --quick 20)
+  --erasure-concurrency N  erasures in flight at once (default 4)
+  --predict-clients N concurrent Predict clients (default 8)
+
   --help             this text
 
 The plot is written to bench-results/<suite>.png unless --json names another place.
@@ -75,7 +86,8 @@ type Injected = 'cacheDir' | 'progress' | 'load';
 export type CliOptions =
   | (Common & { readonly suite: 'general' } & Omit<GeneralSuiteOptions, Injected>)
   | (Common & { readonly suite: 'personal' } & Omit<PersonalSuiteOptions, Injected>)
-  | (Common & { readonly suite: 'updates' } & Omit<UpdatesSuiteOptions, 'cacheDir' | 'progress'>);
+  | (Common & { readonly suite: 'updates' } & Omit<UpdatesSuiteOptions, 'cacheDir' | 'progress'>)
+  | (Common & { readonly suite: 'privacy' } & Omit<PrivacySuiteOptions, 'cacheDir' | 'progress'>);
 
 export type ParsedCli = { readonly kind: 'help' } | { readonly kind: 'run'; readonly options: CliOptions } | { readonly kind: 'error'; readonly message: string };
 
@@ -83,11 +95,12 @@ const GENERAL_ONLY = ['models', 'heavy-blocks', 'max-batch', 'queue-delay-ms'] a
 const PERSONAL_ONLY = ['parts', 'users', 'model-share', 'examples-max', 'examples-s', 'zipf-s', 'store-users', 'pool-variants', 'store-duration', 'store-clients', 'cold-loads'] as const;
 const SWEEP = ['concurrency', 'connections'] as const;
 const UPDATES_OWN = ['users', 'rate', 'predict-clients', 'probe-share', 'poll-ms'] as const;
+const PRIVACY_OWN = ['users', 'erasures', 'erasure-concurrency', 'predict-clients'] as const;
 
 /** Options of other suites, which a suite refuses rather than silently ignoring them. */
 function foreignOptions(suite: SuiteName): readonly string[] {
-  const own: Record<SuiteName, readonly string[]> = { general: [...GENERAL_ONLY, ...SWEEP], personal: [...PERSONAL_ONLY, ...SWEEP], updates: UPDATES_OWN };
-  const all = new Set<string>([...GENERAL_ONLY, ...PERSONAL_ONLY, ...SWEEP, ...UPDATES_OWN]);
+  const own: Record<SuiteName, readonly string[]> = { general: [...GENERAL_ONLY, ...SWEEP], personal: [...PERSONAL_ONLY, ...SWEEP], updates: UPDATES_OWN, privacy: PRIVACY_OWN };
+  const all = new Set<string>([...GENERAL_ONLY, ...PERSONAL_ONLY, ...SWEEP, ...UPDATES_OWN, ...PRIVACY_OWN]);
   for (const name of own[suite]) all.delete(name);
   return [...all];
 }
@@ -143,6 +156,8 @@ export function parseCli(argv: readonly string[]): ParsedCli {
         'predict-clients': { type: 'string' },
         'probe-share': { type: 'string' },
         'poll-ms': { type: 'string' },
+        erasures: { type: 'string' },
+        'erasure-concurrency': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -165,6 +180,24 @@ export function parseCli(argv: readonly string[]): ParsedCli {
       connections: values.connections === undefined ? 4 : positiveInt('--connections', values.connections),
     };
     const optionalInt = (name: string, value: string | undefined): number | undefined => (value === undefined ? undefined : positiveInt(`--${name}`, value));
+
+    if (suite === 'privacy') {
+      return {
+        kind: 'run',
+        options: {
+          suite: 'privacy',
+          json: common.json,
+          quick: common.quick,
+          durationS: common.durationS,
+          workers: common.workers,
+          intraOp: common.intraOp,
+          users: optionalInt('users', values.users),
+          erasures: optionalInt('erasures', values.erasures),
+          erasureConcurrency: values['erasure-concurrency'] === undefined ? 4 : positiveInt('--erasure-concurrency', values['erasure-concurrency']),
+          predictClients: values['predict-clients'] === undefined ? 8 : positiveInt('--predict-clients', values['predict-clients']),
+        },
+      };
+    }
 
     if (suite === 'updates') {
       return {

@@ -5,11 +5,13 @@ import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseCli, USAGE, type CliOptions } fr
 import { LoadGenerator } from './load/load-generator.js';
 import { Progress } from './progress.js';
 import { formatPersonalTable, renderPersonalSvg } from './report/personal-report.js';
+import { formatPrivacyTable, renderPrivacySvg } from './report/privacy-report.js';
 import { formatTable } from './report/table.js';
 import { formatUpdatesTable, renderUpdatesSvg } from './report/updates-report.js';
 import { writeFigures, writeReport, type WrittenReport } from './report/write.js';
 import { runGeneralSuite } from './suites/general.js';
 import { runPersonalSuite } from './suites/personal.js';
+import { runPrivacySuite } from './suites/privacy.js';
 import { runUpdatesSuite } from './suites/updates.js';
 
 interface RunContext {
@@ -33,6 +35,11 @@ async function runSuite(options: CliOptions, ctx: RunContext): Promise<WrittenRe
     const record = await runUpdatesSuite({ ...options, cacheDir, progress });
     process.stdout.write(`\n${formatUpdatesTable(record)}\n\n`);
     return writeFigures(target, record, renderUpdatesSvg(record, `incremental updates benchmark${stamp(options.quick)}`), json);
+  }
+  if (options.suite === 'privacy') {
+    const record = await runPrivacySuite({ ...options, cacheDir, progress });
+    process.stdout.write(`\n${formatPrivacyTable(record)}\n\n`);
+    return writeFigures(target, record, renderPrivacySvg(record, `privacy benchmark${stamp(options.quick)}`), json);
   }
   const load = await ctx.load();
   if (options.suite === 'personal') {
@@ -61,7 +68,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const resultsDir = resolve(cwd, 'bench-results');
   const jsonPath = options.json === undefined ? undefined : resolve(cwd, options.json);
   const progress = new Progress();
-  // The updates suite makes its calls through the SDK in this process: no load process for it.
+  // The updates and privacy suites make their calls through the SDK in this process: no load process for them.
   let loadProcess: Promise<LoadGenerator> | undefined;
   const load = () => (loadProcess ??= LoadGenerator.start());
   try {

@@ -37,7 +37,7 @@ export interface ServiceProcess extends RunningServer {
 }
 
 /** A service package's built process entry (`<package>/dist/main.js`), found from the package itself. */
-export function packageMainPath(pkg: '@aimass/general-model' | '@aimass/personal-model' | '@aimass/fusion' | '@aimass/updater'): string {
+export function packageMainPath(pkg: '@aimass/general-model' | '@aimass/personal-model' | '@aimass/fusion' | '@aimass/updater' | '@aimass/privacy'): string {
   // The package exports only its entry: walk up from it to the package root.
   let dir = dirname(fileURLToPath(import.meta.resolve(pkg)));
   while (!existsSync(join(dir, 'package.json'))) {

@@ -108,3 +108,19 @@ export function updaterEnvironment(s: {
     AIMASS_UPDATER__PERSONAL_MODEL__ADDRESS: s.personalModel,
   };
 }
+
+/**
+ * privacy (services/privacy/src/config.ts): its SQLite file, the pseudonym secret (the same as
+ * fusion's and the updater's, so all three name a user alike) and the tenant KEK from
+ * configuration; the bus comes from `eventsEnvironment`.
+ */
+export function privacyEnvironment(s: { readonly port: number; readonly storePath: string; readonly pseudonymSecret: string; readonly kek: string }): Record<string, string> {
+  return {
+    ...baseEnvironment(s.port),
+    AIMASS_STORE__KIND: 'sqlite',
+    AIMASS_STORE__PATH: s.storePath,
+    AIMASS_PSEUDONYM__SECRET: s.pseudonymSecret,
+    AIMASS_DATA_KEYS__KEK_SOURCE: 'config',
+    AIMASS_DATA_KEYS__KEK_SECRET__DEFAULT: s.kek,
+  };
+}

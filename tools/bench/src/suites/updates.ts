@@ -8,15 +8,26 @@ import { NatsServer } from '@aimass/testing';
 import { loadSpamAssassin } from '@aimass/train-general';
 import { updaterConfigSchema } from '@aimass/updater';
 import { packageMainPath, startServiceProcess, type ServiceProcess } from '../contenders/service-process.js';
+import { userIdOf } from '../load/users.js';
 import { hashUniform } from '../load/zipf.js';
 import type { Progress } from '../progress.js';
 import { updatesGoalChecks, type UpdatesRecord } from '../report/updates-record.js';
+import { randomBytes } from 'node:crypto';
+import { grantConsent } from './consent.js';
 import { environment, freeTcpPort, loadAverages, warnIfBusy } from './common.js';
 import { DEFAULT_SERVED_NAME, prepareDefaultRepository } from './default-model.js';
 import { sampleMails } from './personal/mails.js';
 import { BENCH_TENANT, CALL_DEADLINE_MS, PSEUDONYM_SECRET, USER_PREFIX } from './personal/measure.js';
 import { population } from './personal/population.js';
-import { eventsEnvironment, fusionEnvironment, personalModelEnvironment, serviceEnvironment, updaterEnvironment, writeBatchingConfig } from './service-config.js';
+import {
+  eventsEnvironment,
+  fusionEnvironment,
+  personalModelEnvironment,
+  privacyEnvironment,
+  serviceEnvironment,
+  updaterEnvironment,
+  writeBatchingConfig,
+} from './service-config.js';
 import { runUpdatesLoad } from './updates/load.js';
 
 export interface UpdatesSuiteOptions {
@@ -102,7 +113,7 @@ export async function runUpdatesSuite(options: UpdatesSuiteOptions): Promise<Upd
     await writeBatchingConfig(join(repository, DEFAULT_SERVED_NAME, 'config.json'), { maxBatch: 64, queueDelayMs: 0 });
     const mails = sampleMails(corpus, SAMPLE_MAILS, MAX_MAIL_BYTES);
 
-    progress.step('starting nats-server (JetStream) and the four services, each its own process', 10_000);
+    progress.step('starting nats-server (JetStream) and the five services, each its own process', 10_000);
     nats = await NatsServer.start({ storeDir: join(work, 'nats') });
     const start = async (pkg: Parameters<typeof packageMainPath>[0], service: string, env: (port: number) => Record<string, string>, ready?: { kind: 'model'; model: string }) => {
       const port = await freeTcpPort();
@@ -110,6 +121,11 @@ export async function runUpdatesSuite(options: UpdatesSuiteOptions): Promise<Upd
       started.push({ name: pkg.replace('@aimass/', ''), proc });
       return proc;
     };
+    // privacy first: the others ask it for consent and for users' data keys.
+    const privacy = await start('@aimass/privacy', SERVICE_NAMES.privacy, (port) => ({
+      ...privacyEnvironment({ port, storePath: join(work, 'privacy.sqlite'), pseudonymSecret: PSEUDONYM_SECRET, kek: randomBytes(32).toString('base64') }),
+      ...eventsEnvironment(nats!.url),
+    }));
     // general-model has no events: it neither publishes nor consumes any.
     const general = await start('@aimass/general-model', SERVICE_NAMES.inference, (port) => serviceEnvironment({ repository, model: DEFAULT_SERVED_NAME, port, workers: options.workers, intraOp: options.intraOp }), {
       kind: 'model',
@@ -118,9 +134,10 @@ export async function runUpdatesSuite(options: UpdatesSuiteOptions): Promise<Upd
     const personal = await start('@aimass/personal-model', SERVICE_NAMES.personalModel, (port) => ({
       ...personalModelEnvironment({ port, storePath: join(work, 'personal-model.sqlite') }),
       ...eventsEnvironment(nats!.url),
+      AIMASS_PERSONAL_MODEL__PRIVACY__ADDRESS: privacy.address,
     }));
-    const updater = await start('@aimass/updater', SERVICE_NAMES.updaterAdmin, (port) =>
-      updaterEnvironment({
+    const updater = await start('@aimass/updater', SERVICE_NAMES.updaterAdmin, (port) => ({
+      ...updaterEnvironment({
         port,
         storePath: join(work, 'updater.sqlite'),
         pseudonymSecret: PSEUDONYM_SECRET,
@@ -128,11 +145,14 @@ export async function runUpdatesSuite(options: UpdatesSuiteOptions): Promise<Upd
         generalModel: general.address,
         personalModel: personal.address,
       }),
-    );
+      AIMASS_UPDATER__PRIVACY__ADDRESS: privacy.address,
+    }));
     const fusion = await start('@aimass/fusion', SERVICE_NAMES.predict, (port) => ({
       ...fusionEnvironment({ port, storePath: join(work, 'fusion.sqlite'), pseudonymSecret: PSEUDONYM_SECRET, generalModel: general.address, personalModel: personal.address }),
       ...eventsEnvironment(nats!.url),
+      AIMASS_FUSION__PRIVACY__ADDRESS: privacy.address,
     }));
+    await grantConsent({ address: privacy.address, tenant: BENCH_TENANT, userIds: Array.from({ length: s.users }, (_, i) => userIdOf(USER_PREFIX, i + 1)), progress });
 
     const probes = probeUserSet(s.users, s.probeShare);
     const tastes = population(s.users, { modelShare: 0, examplesMax: 1, examplesS: 1 });
@@ -189,6 +209,7 @@ export async function runUpdatesSuite(options: UpdatesSuiteOptions): Promise<Upd
       bench_event_loop_delay_ms: m.eventLoopDelayMs,
       setup: {
         tenant: BENCH_TENANT,
+        privacy: 'services/privacy/dist/main.js, its own SQLite file, KEK from configuration; personal-model, updater and fusion are given its address: consent enforced (every user granted both purposes through PrivacyClient before the load), feedback payloads, history and models sealed with users\' keys',
         nats: 'nats-server -js on a free port, its store in the run\'s temporary directory (@aimass/testing NatsServer)',
         general_model: { process: 'services/general-model/dist/main.js', model: `${DEFAULT_SERVED_NAME} (tools/train-general, cached)`, workers: options.workers, intra_op_threads: options.intraOp, max_batch_size: 64, max_queue_delay_ms: 0, events: 'none (it has no events section)' },
         personal_model: { process: 'services/personal-model/dist/main.js, its own SQLite file, events kind nats', defaults_used: personalModelConfigSchema.parse({}) },

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { AiMassClient, TrainingAdminClient } from '@aimass/sdk';
+import { AiMassClient, PrivacyClient, TrainingAdminClient } from '@aimass/sdk';
 import { loadSpamAssassin, type Corpus } from '@aimass/train-general';
 import type { EvalCommand } from '../args.js';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
@@ -30,7 +30,7 @@ export interface EvalDependencies {
 const DEFAULTS: EvalDependencies = {
   loadCorpus: () => loadSpamAssassin(),
   launch: startOneProcessPlatform,
-  // Issue 6: record each simulated user's personalization consent here before their first call.
+  // Empty: the command records each simulated user's consent itself (see below) when it knows the privacy service.
   hooks: {},
 };
 
@@ -70,6 +70,7 @@ export async function evalPersonalizationCommand(options: EvalCommand, io: CliIo
   let tempDir: string | undefined;
   let client: AiMassClient | undefined;
   let admin: TrainingAdminClient | undefined;
+  let consent: PrivacyClient | undefined;
   try {
     let address = options.address;
     if (address === undefined) {
@@ -103,10 +104,26 @@ export async function evalPersonalizationCommand(options: EvalCommand, io: CliIo
           : 'the platform runs no updater: Feedback trains directly, checkpoints do not wait',
       );
     }
+    // Consent as an integration records it: each simulated user opts in to personalization and
+    // training before their first call. The platform enforces consent; the eval never turns it off.
+    const privacyAddress = platform?.services.get('privacy') ?? io.env['AIMASS_PRIVACY_ADDRESS'];
+    let userHooks = hooks;
+    if (privacyAddress !== undefined && hooks.prepareUser === undefined) {
+      const privacy = (consent = new PrivacyClient({ address: privacyAddress, tenant: options.tenant, apiKey: options.apiKey, defaultDeadlineMs: options.deadlineMs }));
+      userHooks = {
+        ...hooks,
+        prepareUser: async (user) => {
+          await privacy.grant(user.id, ['personalization', 'training'], { policyVersion: 'eval-v1', source: 'aimass-eval', idempotencyKey: `${user.id}-consent` });
+        },
+      };
+      progress.note(`privacy at ${privacyAddress}: each user grants personalization and training consent before their first call`);
+    } else if (privacyAddress === undefined) {
+      progress.note('no privacy service known (set AIMASS_PRIVACY_ADDRESS): consent is not recorded, so a platform that enforces it answers general-only and refuses Feedback');
+    }
     const target = sdkTarget(client, { fusedStrategy: options.fusedStrategy, input: options.input, training });
     progress.plan(users.length * (options.checkpoints.length + 1));
     const settings = { checkpoints: options.checkpoints, feedbackShare: options.feedbackShare, seed: options.seed, signal };
-    const runs = await runUsers(users, (user) => runUser(user, target, settings, hooks, (u, c) => progress.checkpoint(u, c)), options.concurrency).catch(
+    const runs = await runUsers(users, (user) => runUser(user, target, settings, userHooks, (u, c) => progress.checkpoint(u, c)), options.concurrency).catch(
       (err: unknown) => {
         // Ctrl-C reaches the platform too, whose drain then fails calls in flight: report the interruption, not that.
         throw signal?.aborted ? signal.reason : err;
@@ -147,6 +164,7 @@ export async function evalPersonalizationCommand(options: EvalCommand, io: CliIo
   } finally {
     client?.close();
     admin?.close();
+    consent?.close();
     if (platform) {
       progress.note('stopping the platform');
       await platform.stop();

@@ -1,15 +1,19 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { NO_MODEL_TTL_WITH_BUS_MS as CLUSTER_NO_MODEL_TTL_MS, fusionConfigSchema, strategyName } from '@aimass/fusion';
 import { SERVICE_NAMES, v1 } from '@aimass/proto';
+import { TrainingAdminClient } from '@aimass/sdk';
+import { NatsServer } from '@aimass/testing';
 import { packageMainPath, startServiceProcess, type ServiceProcess } from '../../contenders/service-process.js';
 import type { LoadGenerator } from '../../load/load-generator.js';
 import { CLASSIFY_METHOD, PREDICT_METHOD, type LoadResult } from '../../load/protocol.js';
-import type { UserSelection } from '../../load/users.js';
+import { userIdOf, type UserSelection } from '../../load/users.js';
 import type { Progress } from '../../progress.js';
 import type { FusionFigures } from '../../report/personal-record.js';
 import type { SweepPoint } from '../../report/record.js';
 import { freeTcpPort, round, sweepPoint } from '../common.js';
-import { fusionEnvironment, personalModelEnvironment } from '../service-config.js';
+import { grantConsent } from '../consent.js';
+import { eventsEnvironment, fusionEnvironment, personalModelEnvironment, privacyEnvironment, updaterEnvironment } from '../service-config.js';
 import type { BenchMail } from './mails.js';
 import { BENCH_TENANT, figuresOf, measure, PSEUDONYM_SECRET, USER_PREFIX } from './measure.js';
 import { population, trafficShareWithModel, type FeedbackDistribution } from './population.js';
@@ -49,39 +53,39 @@ export function fusionPartPlanMs(o: Pick<FusionPartOptions, 'sweep' | 'warmupMs'
 export async function runFusionPart(o: FusionPartOptions): Promise<FusionFigures> {
   const { progress } = o;
   const started: ServiceProcess[] = [];
+  let nats: NatsServer | undefined;
   try {
-    progress.step('fused: starting personal-model and fusion (their own processes)', 5000);
-    const personalPort = await freeTcpPort();
-    const personal = await startServiceProcess({
-      mainPath: packageMainPath('@aimass/personal-model'),
-      port: personalPort,
-      env: personalModelEnvironment({ port: personalPort, storePath: join(o.work, 'personal-model.sqlite') }),
-      ready: { kind: 'health', service: SERVICE_NAMES.personalModel },
-      startTimeoutMs: 60_000,
-    });
-    started.push(personal);
-    const fusionPort = await freeTcpPort();
-    const fusion = await startServiceProcess({
-      mainPath: packageMainPath('@aimass/fusion'),
-      port: fusionPort,
-      env: {
-        ...fusionEnvironment({
-          port: fusionPort,
-          storePath: join(o.work, 'fusion.sqlite'),
-          pseudonymSecret: PSEUDONYM_SECRET,
-          generalModel: o.generalAddress,
-          personalModel: personal.address,
-        }),
-        // In a cluster fusion has an event bus and remembers users without a personal model for
-        // 60 s (PersonalModelUpdated invalidates them). Here it has none (feedback trains directly,
-        // no updater needed) and would fall back to 2 s; no model is written while Predicts are
-        // measured, so the cluster's setting is the faithful one.
-        AIMASS_FUSION__PERSONAL_MODEL__NO_MODEL_CACHE_TTL_MS: String(CLUSTER_NO_MODEL_TTL_MS),
-      },
-      ready: { kind: 'health', service: SERVICE_NAMES.predict },
-      startTimeoutMs: 60_000,
-    });
-    started.push(fusion);
+    progress.step('fused: starting nats-server, privacy, personal-model, updater and fusion (their own processes)', 5000);
+    // The platform as deployed: consent enforced and personal data sealed with users' keys
+    // (privacy), feedback through NATS JetStream and the updater. Every user consents first.
+    nats = await NatsServer.start({ storeDir: join(o.work, 'nats') });
+    const events = eventsEnvironment(nats.url);
+    const startService = async (pkg: Parameters<typeof packageMainPath>[0], service: string, env: (port: number) => Record<string, string>) => {
+      const port = await freeTcpPort();
+      const proc = await startServiceProcess({ mainPath: packageMainPath(pkg), port, env: env(port), ready: { kind: 'health', service }, startTimeoutMs: 60_000 });
+      started.push(proc);
+      return proc;
+    };
+    const privacy = await startService('@aimass/privacy', SERVICE_NAMES.privacy, (port) => ({
+      ...privacyEnvironment({ port, storePath: join(o.work, 'privacy.sqlite'), pseudonymSecret: PSEUDONYM_SECRET, kek: randomBytes(32).toString('base64') }),
+      ...events,
+    }));
+    const personal = await startService('@aimass/personal-model', SERVICE_NAMES.personalModel, (port) => ({
+      ...personalModelEnvironment({ port, storePath: join(o.work, 'personal-model.sqlite') }),
+      ...events,
+      AIMASS_PERSONAL_MODEL__PRIVACY__ADDRESS: privacy.address,
+    }));
+    const updater = await startService('@aimass/updater', SERVICE_NAMES.updaterAdmin, (port) => ({
+      ...updaterEnvironment({ port, storePath: join(o.work, 'updater.sqlite'), pseudonymSecret: PSEUDONYM_SECRET, natsServers: nats!.url, generalModel: o.generalAddress, personalModel: personal.address }),
+      AIMASS_UPDATER__PRIVACY__ADDRESS: privacy.address,
+    }));
+    const fusion = await startService('@aimass/fusion', SERVICE_NAMES.predict, (port) => ({
+      ...fusionEnvironment({ port, storePath: join(o.work, 'fusion.sqlite'), pseudonymSecret: PSEUDONYM_SECRET, generalModel: o.generalAddress, personalModel: personal.address }),
+      ...events,
+      AIMASS_FUSION__PRIVACY__ADDRESS: privacy.address,
+    }));
+    progress.step(`fused: ${o.users.toLocaleString('en-US')} users consent to personalization and training (PrivacyClient.grant)`, 0);
+    await grantConsent({ address: privacy.address, tenant: BENCH_TENANT, userIds: Array.from({ length: o.users }, (_, i) => userIdOf(USER_PREFIX, i + 1)), progress });
 
     const users = population(o.users, o.feedback);
     const withModel = users.filter((u) => u.examples > 0);
@@ -100,6 +104,17 @@ export async function runFusionPart(o: FusionPartOptions): Promise<FusionFigures
       onProgress: (line) => progress.note(line),
     });
     progress.note(`feedback: ${seed.feedbackCalls.toLocaleString('en-US')} calls in ${seed.seconds.toFixed(1)} s`);
+    const training = new TrainingAdminClient({ address: updater.address, tenant: BENCH_TENANT, defaultDeadlineMs: 30_000 });
+    try {
+      const drainStart = Date.now();
+      for (let pending = (await training.trainingState()).pendingEvents; pending > 0; pending = (await training.trainingState()).pendingEvents) {
+        if (Date.now() - drainStart > 600_000) throw new Error(`the updater still had ${pending} feedback events to apply after 10 minutes`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      progress.note(`feedback applied by the updater ${((Date.now() - drainStart) / 1000).toFixed(1)} s after the last call`);
+    } finally {
+      training.close();
+    }
 
     const classifyPayloads = o.requestMails.map((m) => v1.ClassifyRequest.encode({ model: undefined, inputs: [m.input], includeEmbedding: false, includeLogits: false }).finish());
     const predictTemplate = (strategy: v1.FusionStrategy) =>
@@ -190,5 +205,6 @@ export async function runFusionPart(o: FusionPartOptions): Promise<FusionFigures
     throw new Error(`${(error as Error).message}${logs.trim() === '' ? '' : `\n--- service logs ---\n${logs}`}`, { cause: error });
   } finally {
     for (const s of started.reverse()) await s.close();
+    await nats?.dispose();
   }
 }
