@@ -34,3 +34,33 @@ describe('personal-model configuration: the erasure consumer', () => {
     expect(() => load({ AIMASS_PERSONAL_MODEL__ERASURE__DURABLE: 'a.b' })).toThrow(/personalModel\.erasure\.durable.*consumer name/);
   });
 });
+
+describe('personal-model configuration: the privacy service', () => {
+  it('is off by default: no address, plaintext refused once keys are used', () => {
+    expect(load({}).personalModel.privacy).toEqual({
+      lookupTimeoutMs: 2_000,
+      cache: { ttlMs: 30_000, failureTtlMs: 1_000, maxEntries: 100_000 },
+      keys: { callTimeoutMs: 2_000, cacheTtlMs: 60_000, cacheMaxEntries: 10_000 },
+      allowPlaintext: false,
+    });
+  });
+
+  it('reads AIMASS_PERSONAL_MODEL__PRIVACY__*', () => {
+    const privacy = load({
+      AIMASS_EVENTS__KIND: 'nats',
+      AIMASS_EVENTS__SERVERS: 'nats://nats:4222',
+      AIMASS_PERSONAL_MODEL__PRIVACY__ADDRESS: 'privacy:50051',
+      AIMASS_PERSONAL_MODEL__PRIVACY__ALLOW_PLAINTEXT: 'true',
+      AIMASS_PERSONAL_MODEL__PRIVACY__CACHE__TTL_MS: '5000',
+      AIMASS_PERSONAL_MODEL__PRIVACY__KEYS__CACHE_TTL_MS: '10000',
+    }).personalModel.privacy;
+    expect(privacy).toMatchObject({ address: 'privacy:50051', allowPlaintext: true, cache: { ttlMs: 5_000 }, keys: { cacheTtlMs: 10_000 } });
+  });
+
+  it('refuses an address without the event bus that carries ConsentChanged, and a malformed address', () => {
+    expect(() => load({ AIMASS_PERSONAL_MODEL__PRIVACY__ADDRESS: 'privacy:50051' })).toThrow(/personalModel\.privacy\.address.*needs the event bus that carries ConsentChanged/);
+    expect(() => load({ AIMASS_EVENTS__KIND: 'nats', AIMASS_EVENTS__SERVERS: 'nats://nats:4222', AIMASS_PERSONAL_MODEL__PRIVACY__ADDRESS: 'privacy' })).toThrow(
+      /personalModel\.privacy\.address.*expected host:port/,
+    );
+  });
+});

@@ -1,4 +1,6 @@
 import { DEFAULT_PERSONAL_FEATURIZER_OPTIONS, DEFAULT_PERSONAL_LEARNER_OPTIONS } from '@aimass/ml';
+import { DEFAULT_CONSENT_FAILURE_TTL_MS, DEFAULT_CONSENT_MAX_ENTRIES, DEFAULT_CONSENT_TTL_MS, DEFAULT_LOOKUP_TIMEOUT_MS } from '@aimass/consent';
+import { DEFAULT_REMOTE_KEY_CACHE_MAX_ENTRIES, DEFAULT_REMOTE_KEY_CACHE_TTL_MS, DEFAULT_REMOTE_KEY_TIMEOUT_MS } from '@aimass/crypto';
 import { erasureConsumerConfigSchema, eventsConfigSchema } from '@aimass/events';
 import { baseConfigShape } from '@aimass/platform';
 import { storeConfigSchema } from '@aimass/storage';
@@ -12,6 +14,49 @@ const positive = (what: string) => z.number({ error: `expected ${what} (a number
 const nonNegative = (what: string) => z.number({ error: `expected ${what} (a number >= 0)` }).min(0, { error: `expected ${what} (a number >= 0)` });
 
 const MIB = 1024 * 1024;
+
+const address = z.string().regex(/^\S+:\d+$|^[a-z]+:\/\/?\S+$/, { error: 'expected host:port (or a grpc-js target such as dns:///privacy:50051)' });
+
+/**
+ * The privacy service (issue 6). With `address` set, users' stored models are sealed with their
+ * data keys (AES-256-GCM, keys from the privacy service's DataKeyService) and consent is enforced:
+ * Score uses a model only with `personalization` consent, Train and Refit learn only with
+ * `training` consent, checked in a local cache fed by ConsentChanged (which needs the event bus).
+ * Unset: nothing is checked and models are stored unencrypted (development and tests only).
+ */
+export const privacyConfigSchema = z.strictObject({
+  /** host:port of the privacy service (aimass.v1.PrivacyService and DataKeyService); unset: no enforcement, no encryption. */
+  address: address.optional(),
+  /** Deadline of one GetConsent on a consent-cache miss. */
+  lookupTimeoutMs: positiveInt('a duration in milliseconds').default(DEFAULT_LOOKUP_TIMEOUT_MS),
+  /** The consent cache (see @aimass/consent). */
+  cache: z
+    .strictObject({
+      /** How long a user's consent is answered from memory; bounds a change whose ConsentChanged was lost without a reconnect. */
+      ttlMs: positiveInt('a duration in milliseconds').default(DEFAULT_CONSENT_TTL_MS),
+      /** How long an unreachable privacy service is remembered (use refused) before the next lookup. */
+      failureTtlMs: positiveInt('a duration in milliseconds').default(DEFAULT_CONSENT_FAILURE_TTL_MS),
+      /** Users held; the oldest is dropped beyond it. */
+      maxEntries: positiveInt('a number of entries').default(DEFAULT_CONSENT_MAX_ENTRIES),
+    })
+    .prefault({}),
+  /** Users' data keys fetched from the privacy service (PrivacyDataKeySource in @aimass/crypto). */
+  keys: z
+    .strictObject({
+      /** Deadline of one GetDataKey, retries included. */
+      callTimeoutMs: positiveInt('a duration in milliseconds').default(DEFAULT_REMOTE_KEY_TIMEOUT_MS),
+      /** How long a key is used from memory (the privacy service may shorten it); bounds a destroyed key's use by a replica that missed the erasure. */
+      cacheTtlMs: positiveInt('a duration in milliseconds').default(DEFAULT_REMOTE_KEY_CACHE_TTL_MS),
+      /** Users whose keys are held in memory. */
+      cacheMaxEntries: positiveInt('a number of entries').default(DEFAULT_REMOTE_KEY_CACHE_MAX_ENTRIES),
+    })
+    .prefault({}),
+  /**
+   * Also read versions stored unencrypted (written before the address was set). Off: such a
+   * version reads as no model. New versions are always sealed once the address is set.
+   */
+  allowPlaintext: z.boolean().default(false),
+});
 
 /** FTRL-Proximal hyper-parameters (see `PersonalModel` in @aimass/ml for what each does). */
 export const learnerConfigSchema = z.strictObject({
@@ -81,6 +126,7 @@ export const personalModelConfigSchema = z.strictObject({
    * user's model is deleted, then ErasureCompleted confirms it.
    */
   erasure: erasureConsumerConfigSchema('personal-model-erasure').prefault({}),
+  privacy: privacyConfigSchema.prefault({}),
 });
 
 export type PersonalModelConfig = z.output<typeof personalModelConfigSchema>;
@@ -95,6 +141,14 @@ export const serviceConfigSchema = z.strictObject({
   /** The event bus (env `AIMASS_EVENTS__KIND`, `AIMASS_EVENTS__SERVERS`, ...); none by default. */
   events: eventsConfigSchema.prefault({}),
   personalModel: personalModelConfigSchema.prefault({}),
+}).superRefine((config, ctx) => {
+  if (config.personalModel.privacy.address !== undefined && config.events.kind === 'none') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['personalModel', 'privacy', 'address'],
+      message: 'consent enforcement needs the event bus that carries ConsentChanged: set events.kind to nats (AIMASS_EVENTS__KIND, AIMASS_EVENTS__SERVERS), or unset the address',
+    });
+  }
 });
 
 export type ServiceConfig = z.output<typeof serviceConfigSchema>;

@@ -15,5 +15,5 @@ const bus = await openConfiguredBus(config.events, { name: config.serviceName })
 const service = await startPersonalModel(config, logger, { store, bus }).catch((err: unknown) => failFast(err));
 installSignalHandlers(service.server, {
   logger,
-  onShutdown: [() => service.events?.stop(), () => bus?.close(), () => store.close(), () => telemetry.shutdown()],
+  onShutdown: [() => service.close(), () => bus?.close(), () => store.close(), () => telemetry.shutdown()],
 });

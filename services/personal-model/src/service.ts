@@ -1,11 +1,14 @@
 import type { z } from 'zod';
 import { createGrpcServer, grpcConfigSchema, type BoundAddress, type GrpcServer, type Logger } from '@aimass/platform';
 import { SERVICE_NAMES, loadDescriptorSet, v1 } from '@aimass/proto';
-import { startErasureParticipant, type ErasureParticipant, type EventBus } from '@aimass/events';
+import { ConsentCache, PrivacyConsentLookup, type ConsentCacheStats, type ConsentLookup } from '@aimass/consent';
+import { AES_256_GCM, AesGcmSealer, PrivacyDataKeySource, type DataKeySource } from '@aimass/crypto';
+import { plaintextSealer, startErasureParticipant, type ErasureParticipant, type EventBus } from '@aimass/events';
 import type { DocumentStore } from '@aimass/storage';
 import { PersonalModelStore } from './adapters/model-store.js';
 import { personalModelConfigSchema, type PersonalModelConfigInput } from './config.js';
 import { createPersonalModelService } from './grpc/personal-model-service.js';
+import { ConsentCheckingModels, type ConsentEnforcementStats } from './runtime/consent-checking-models.js';
 import { ModelEvents, PRODUCER } from './runtime/model-events.js';
 import { PersonalModels, type PersonalModelsStats } from './runtime/personal-models.js';
 
@@ -24,8 +27,18 @@ export interface RunningPersonalModel {
   readonly events: ModelEvents | undefined;
   /** This replica's part of the erasure saga, when started with a bus. */
   readonly erasure: ErasureParticipant | undefined;
+  /** How stored parameters are sealed: with users' data keys, or `none` (no privacy service configured). */
+  readonly encryption: typeof AES_256_GCM | 'none';
   stats(): PersonalModelsStats;
-  /** Drains the server, then stops listening to model events. The store and the bus belong to the caller and stay open. */
+  /** The consent cache's counters and what enforcement withheld or refused; undefined when consent is not enforced. */
+  consentStats(): (ConsentCacheStats & ConsentEnforcementStats) | undefined;
+  /**
+   * Releases what the service started (after the server has drained): the erasure consumer, the
+   * consent subscription, the model events, and the privacy clients it created. The store, the bus
+   * and injected `keys` belong to the caller and stay open.
+   */
+  close(): Promise<void>;
+  /** Drains the server, then closes. */
   stop(): Promise<void>;
 }
 
@@ -38,12 +51,28 @@ export interface PersonalModelDependencies {
    * see each other's writes after at most `cache.revalidateMs`.
    */
   bus?: EventBus | undefined;
+  /**
+   * Users' data keys that seal stored parameters (tests inject a `DataKeyRing`). By default a
+   * `PrivacyDataKeySource` at `personalModel.privacy.address`; without an address, parameters are
+   * stored in clear. `forget`, when present, is called at each erasure.
+   */
+  keys?: ForgettableDataKeySource | undefined;
+  /**
+   * How the consent cache reads a user it does not hold (tests inject their own). By default the
+   * privacy service's GetConsent at `personalModel.privacy.address`; without either, consent is not
+   * enforced. Enforcement needs `bus`: ConsentChanged keeps the cache current.
+   */
+  consentLookup?: ConsentLookup | undefined;
 }
+
+/** A `DataKeySource` that can drop a user's keys from memory (`DataKeyRing`, `PrivacyDataKeySource`). */
+export type ForgettableDataKeySource = DataKeySource & { forget?(tenant: string, userPseudonym: string): void };
 
 /**
  * Starts the personal-model service on `store` (opened by the caller: SQLite in the one-process
  * mode and tests, MongoDB in a cluster): its collections, the model cache, the model events when
- * a bus is given, the gRPC server.
+ * a bus is given, the gRPC server. With `personalModel.privacy.address` (or injected `keys` /
+ * `consentLookup`) stored parameters are sealed with users' data keys and consent is enforced.
  */
 export async function startPersonalModel(
   config: { grpc: z.input<typeof grpcConfigSchema>; personalModel?: PersonalModelConfigInput | undefined },
@@ -52,56 +81,124 @@ export async function startPersonalModel(
 ): Promise<RunningPersonalModel> {
   const grpc = grpcConfigSchema.parse(config.grpc);
   const pm = personalModelConfigSchema.parse(config.personalModel ?? {});
-  const store = await PersonalModelStore.open(deps.store);
-  const events = deps.bus ? new ModelEvents(deps.bus, logger) : undefined;
-  const models = new PersonalModels({
-    store,
-    logger,
-    cacheMaxBytes: pm.cache.maxBytes,
-    revalidateMs: pm.cache.revalidateMs,
-    versionsKept: pm.versionsKept,
-    learner: pm.learner,
-    labels: pm.labels,
-    sparseDimension: pm.sparseDimension,
-    pruning: pm.pruning,
-    announce: events?.announce,
-  });
-  // Listening before serving: no write of this replica can precede the stream or the subscription.
-  await events?.start(models);
-  let erasure: ErasureParticipant | undefined;
-  try {
-    erasure = deps.bus
-      ? await startErasureParticipant({
-          bus: deps.bus,
-          service: PRODUCER,
-          consumer: pm.erasure,
-          logger,
-          // DeleteUser's deletion: versions, pointer, idempotency records, the cached copy, and
-          // PersonalModelUpdated version 0 for the other replicas. A redelivery finds nothing and
-          // confirms again.
-          erase: async (r) => ({ itemsDeleted: await models.deleteUser(r.tenant, r.userPseudonym, r.erasureId) }),
-        })
-      : undefined;
-  } catch (err) {
-    await events?.stop();
-    throw err;
+  const { privacy } = pm;
+  const consentLookupGiven = deps.consentLookup !== undefined;
+  if ((privacy.address !== undefined || consentLookupGiven) && !deps.bus) {
+    throw new TypeError(
+      'startPersonalModel: consent enforcement (personalModel.privacy.address) needs the event bus that carries ConsentChanged: give it a bus (events.kind nats), or unset the address',
+    );
   }
-  const server = createGrpcServer({
-    config: grpc,
-    logger,
-    descriptorSet: loadDescriptorSet(),
-    services: [{ definition: v1.PersonalModelServiceService, implementation: createPersonalModelService({ models, config: pm }) }],
-  });
+  // Undone in reverse on a failed start and at stop.
+  const cleanups: (() => unknown)[] = [];
+  const cleanUp = async () => {
+    for (const c of cleanups.splice(0).reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        logger.warn({ err }, 'releasing a resource of personal-model failed');
+      }
+    }
+  };
+
+  let keys = deps.keys;
+  if (!keys && privacy.address !== undefined) {
+    const remote = new PrivacyDataKeySource({ address: privacy.address, ...privacy.keys });
+    cleanups.push(() => remote.close());
+    keys = remote;
+  }
+  const sealer = keys ? new AesGcmSealer({ keys, allowPlaintext: privacy.allowPlaintext }) : plaintextSealer();
+  let consent: { cache: ConsentCache; models: ConsentCheckingModels } | undefined;
+  let store: PersonalModelStore;
+  let events: ModelEvents | undefined;
+  let models: PersonalModels;
+  let erasure: ErasureParticipant | undefined;
+  let server: GrpcServer;
   let bound: BoundAddress;
   try {
+    store = await PersonalModelStore.open(deps.store, { sealer });
+    events = deps.bus ? new ModelEvents(deps.bus, logger) : undefined;
+    models = new PersonalModels({
+      store,
+      logger,
+      cacheMaxBytes: pm.cache.maxBytes,
+      revalidateMs: pm.cache.revalidateMs,
+      versionsKept: pm.versionsKept,
+      learner: pm.learner,
+      labels: pm.labels,
+      sparseDimension: pm.sparseDimension,
+      pruning: pm.pruning,
+      announce: events?.announce,
+      // An erasure (ErasureRequested or DeleteUser) also drops the user's key and consent held in
+      // memory: the key is already destroyed at the privacy service, and nothing of the user stays.
+      onErase: (tenant, user) => {
+        keys?.forget?.(tenant, user);
+        consent?.cache.forget(tenant, user);
+      },
+    });
+    // Listening before serving: no write of this replica can precede the stream or the subscription.
+    const started = events;
+    if (started) {
+      await started.start(models);
+      cleanups.push(() => started.stop());
+    }
+    const lookup = deps.consentLookup ?? (privacy.address !== undefined ? ownLookup(new PrivacyConsentLookup(privacy.address, { callTimeoutMs: privacy.lookupTimeoutMs }), cleanups) : undefined);
+    if (lookup && deps.bus) {
+      // Subscribed before serving, so no change made after the first call can go unseen.
+      const cache = await ConsentCache.start({
+        bus: deps.bus,
+        lookup,
+        ...privacy.cache,
+        onError: (err: unknown) => logger.warn({ err }, 'consent cache: a lookup failed or an event could not be read; refusing what it cannot verify'),
+      });
+      cleanups.push(() => cache.close());
+      consent = { cache, models: new ConsentCheckingModels(models, cache) };
+    }
+    const bus = deps.bus;
+    if (bus) {
+      const participant = await startErasureParticipant({
+        bus,
+        service: PRODUCER,
+        consumer: pm.erasure,
+        logger,
+        // DeleteUser's deletion: the user's key and consent dropped from memory, versions,
+        // pointer, idempotency records, the cached copy, and PersonalModelUpdated version 0 for
+        // the other replicas. A redelivery finds nothing and confirms again.
+        erase: async (r) => ({ itemsDeleted: await models.deleteUser(r.tenant, r.userPseudonym, r.erasureId) }),
+      });
+      // Closed before the caches it uses (cleanups run in reverse).
+      cleanups.push(() => participant.close());
+      erasure = participant;
+    }
+    server = createGrpcServer({
+      config: grpc,
+      logger,
+      descriptorSet: loadDescriptorSet(),
+      services: [{ definition: v1.PersonalModelServiceService, implementation: createPersonalModelService({ models: consent?.models ?? models, config: pm }) }],
+    });
     bound = await server.start();
   } catch (err) {
-    await erasure?.close();
-    await events?.stop();
+    await cleanUp();
     throw err;
   }
+  const encryption = keys ? AES_256_GCM : 'none';
   for (const name of PERSONAL_MODEL_GRPC_SERVICES) server.setServingStatus(name, 'SERVING');
-  logger.info({ address: bound.address, store: deps.store.kind, events: events !== undefined, erasureGroup: erasure?.consumer.durable, cacheMaxBytes: pm.cache.maxBytes, versionsKept: pm.versionsKept }, 'personal-model serving');
+  logger.info(
+    {
+      address: bound.address,
+      store: deps.store.kind,
+      events: events !== undefined,
+      erasureGroup: erasure?.consumer.durable,
+      cacheMaxBytes: pm.cache.maxBytes,
+      versionsKept: pm.versionsKept,
+      // off / none: no privacy service configured, a development set-up.
+      privacy: privacy.address ?? (keys || consent ? 'injected' : 'off'),
+      consent: consent ? 'enforced' : 'off',
+      encryption,
+      allowPlaintext: keys ? privacy.allowPlaintext : undefined,
+    },
+    'personal-model serving',
+  );
+  const enforcement = consent;
   return {
     address: bound.address,
     port: bound.port,
@@ -110,11 +207,19 @@ export async function startPersonalModel(
     store,
     events,
     erasure,
+    encryption,
     stats: () => models.stats(),
+    consentStats: () => (enforcement ? { ...enforcement.cache.stats(), ...enforcement.models.stats() } : undefined),
+    close: cleanUp,
     stop: async () => {
       await server.drain();
-      await erasure?.close();
-      await events?.stop();
+      await cleanUp();
     },
   };
+}
+
+/** The lookup of a `PrivacyConsentLookup` this service created, closed with the service. */
+function ownLookup(lookup: PrivacyConsentLookup, cleanups: (() => unknown)[]): ConsentLookup {
+  cleanups.push(() => lookup.close());
+  return lookup.lookup;
 }

@@ -11,9 +11,17 @@
  *   watermark, ...).
  * - `personal_idempotency`, id = `<pseudonym>:<key>`: the version an idempotency key produced,
  *   created (`absent`) in the same batch, so a key is applied at most once even under races.
+ *
+ * The store is the encryption boundary: parameters go in and come out in clear, and are sealed
+ * with the user's data key (the `PayloadSealer`) on their way to the document store. Version
+ * records (numbers, pairing, counts, times) stay readable: they are the compare-and-set state and
+ * the data subject's listing (ListVersions), not what the user's feedback taught the model.
  */
+import { DataKeyError } from '@aimass/crypto';
+import { PLAINTEXT_ALGORITHM, PayloadUnreadableError, plaintextSealer, type PayloadSealer } from '@aimass/events';
 import { PERSONAL_MODEL_FORMAT } from '@aimass/ml';
-import { FailedPreconditionError, InvalidArgumentError, UnavailableError } from '@aimass/platform';
+import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError } from '@aimass/platform';
+import type { v1 } from '@aimass/proto';
 import {
   DocumentTooLargeError,
   InvalidQueryError,
@@ -25,6 +33,7 @@ import {
 } from '@aimass/storage';
 import {
   idempotencyDocumentId,
+  parametersAssociatedData,
   retention,
   versionDocumentId,
   type CurrentPointer,
@@ -52,8 +61,18 @@ interface InfoFields {
 }
 
 interface VersionDoc extends InfoFields {
+  /** The serialized model, or with `parameters_encryption` its AES-256-GCM ciphertext‖tag. */
   parameters: Uint8Array;
   parameters_content_type: string;
+  /** How `parameters` is sealed; absent: stored in clear (no data keys configured, or written before they were). */
+  parameters_encryption?: ParametersEncryption;
+}
+
+/** The `EncryptedPayload` fields besides the ciphertext, as stored. */
+export interface ParametersEncryption {
+  algorithm: string;
+  key_id: string;
+  nonce: Uint8Array;
 }
 
 interface IdempotencyDoc {
@@ -83,6 +102,21 @@ export interface NewVersion {
   parameters: Uint8Array;
   keep: number;
   idempotency?: { key: string; operation: 'train' | 'refit' } | undefined;
+}
+
+/**
+ * A version whose parameters cannot be opened, for good: its data key was destroyed (the user's
+ * erasure: crypto-shredding), it is sealed for another user or version, altered, or stored in clear
+ * while plaintext is not allowed. For readers it does not exist (NOT_FOUND); Score reads it as no model.
+ */
+export class UnreadableModelError extends NotFoundError {
+  constructor(
+    readonly version: number,
+    reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`version ${version} of the user's model cannot be read: ${reason}`, options);
+  }
 }
 
 /** Why a write did not commit. */
@@ -131,20 +165,48 @@ function storeError(err: unknown): never {
   throw err;
 }
 
+/** The proto's bytes type, without copying. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * Faults of the data keys as domain errors. An unreachable privacy service is UNAVAILABLE (the
+ * caller retries; fusion falls back), whatever deadline the key call itself ran into.
+ */
+function keyError(err: unknown, action: string): never {
+  if (err instanceof DataKeyError && err.code === 'creation_refused') {
+    throw new FailedPreconditionError(`no data key can be made for this user (${err.message}): the user is being erased; nothing was written`, { cause: err });
+  }
+  if (err instanceof UnavailableError || err instanceof DeadlineExceededError) {
+    throw new UnavailableError(`the user's data key could not be obtained from the privacy service to ${action} (${err.message}): retry`, { cause: err, retryAfterMs: 1000 });
+  }
+  throw err;
+}
+
+export interface PersonalModelStoreOptions {
+  /**
+   * Seals parameters with the user's data key (an `AesGcmSealer` of @aimass/crypto).
+   * `plaintextSealer()` by default: parameters stored in clear (development and tests only).
+   */
+  sealer?: PayloadSealer | undefined;
+}
+
 export class PersonalModelStore {
   private constructor(
     readonly store: DocumentStore,
     private readonly current: Collection<PointerDoc>,
     private readonly versions: Collection<VersionDoc>,
     private readonly keys: Collection<IdempotencyDoc>,
+    private readonly sealer: PayloadSealer,
   ) {}
 
   /** Opens (creating when needed) the collections and their indexes. */
-  static async open(store: DocumentStore): Promise<PersonalModelStore> {
+  static async open(store: DocumentStore, options: PersonalModelStoreOptions = {}): Promise<PersonalModelStore> {
     const current = await store.collection<PointerDoc>({ name: COLLECTIONS.current });
     const versions = await store.collection<VersionDoc>({ name: COLLECTIONS.versions, indexes: [{ fields: ['user', 'seq'] }] });
     const keys = await store.collection<IdempotencyDoc>({ name: COLLECTIONS.idempotency });
-    return new PersonalModelStore(store, current, versions, keys);
+    return new PersonalModelStore(store, current, versions, keys, options.sealer ?? plaintextSealer());
   }
 
   async pointer(tenant: string, user: string): Promise<CurrentState | undefined> {
@@ -152,10 +214,45 @@ export class PersonalModelStore {
     return doc ? { version: doc.data.current_version, oldestVersion: doc.data.oldest_version, token: doc.version } : undefined;
   }
 
+  /**
+   * A version with its parameters opened. Throws `UnreadableModelError` when they cannot be
+   * opened for good, `UnavailableError` when the user's data key cannot be fetched now.
+   */
   async version(tenant: string, user: string, version: number): Promise<StoredVersion | undefined> {
     const doc = await this.versions.get(tenant, versionDocumentId(user, version)).catch(storeError);
     if (!doc) return undefined;
-    return { info: toInfo(doc.data), parameters: doc.data.parameters };
+    return { info: toInfo(doc.data), parameters: await this.open(tenant, user, version, doc.data) };
+  }
+
+  /** A version's record without its parameters (nothing is decrypted). */
+  async versionInfo(tenant: string, user: string, version: number): Promise<VersionInfo | undefined> {
+    const doc = await this.versions.get(tenant, versionDocumentId(user, version)).catch(storeError);
+    return doc ? toInfo(doc.data) : undefined;
+  }
+
+  private async open(tenant: string, user: string, version: number, doc: VersionDoc): Promise<Uint8Array> {
+    const e = doc.parameters_encryption;
+    const payload: v1.EncryptedPayload = e
+      ? { algorithm: e.algorithm, keyId: e.key_id, nonce: asBuffer(e.nonce), ciphertext: asBuffer(doc.parameters) }
+      : { algorithm: PLAINTEXT_ALGORITHM, keyId: '', nonce: Buffer.alloc(0), ciphertext: asBuffer(doc.parameters) };
+    try {
+      return await this.sealer.open({ tenant, userPseudonym: user }, payload, parametersAssociatedData(tenant, user, version));
+    } catch (err) {
+      if (err instanceof PayloadUnreadableError) throw new UnreadableModelError(version, err.message, { cause: err });
+      return keyError(err, 'read the model');
+    }
+  }
+
+  private async seal(tenant: string, user: string, version: number, parameters: Uint8Array): Promise<Pick<VersionDoc, 'parameters' | 'parameters_encryption'>> {
+    let payload: v1.EncryptedPayload;
+    try {
+      payload = await this.sealer.seal({ tenant, userPseudonym: user }, parameters, parametersAssociatedData(tenant, user, version));
+    } catch (err) {
+      return keyError(err, 'store the model');
+    }
+    // In clear (no keys configured) the document keeps the shape it had before keys existed.
+    if (payload.algorithm === PLAINTEXT_ALGORITHM) return { parameters: payload.ciphertext };
+    return { parameters: payload.ciphertext, parameters_encryption: { algorithm: payload.algorithm, key_id: payload.keyId, nonce: payload.nonce } };
   }
 
   async idempotent(tenant: string, user: string, key: string): Promise<{ operation: 'train' | 'refit'; info: VersionInfo } | undefined> {
@@ -185,11 +282,12 @@ export class PersonalModelStore {
    * Writes a new version atomically: the version document, the pointer (compare-and-set on the
    * pointer read before training), the idempotency record, and the deletion of versions past
    * retention. Throws WriteConflict when another writer moved the pointer or used the key first.
+   * `parameters` are given in clear and sealed here, bound to (tenant, user, version).
    */
   async write(v: NewVersion): Promise<void> {
     const { tenant, user, info, base } = v;
     const { oldestVersion, remove } = retention(base, info.version, v.keep);
-    const doc: VersionDoc = { ...fromInfo(info), parameters: v.parameters, parameters_content_type: PERSONAL_MODEL_FORMAT.contentType };
+    const doc: VersionDoc = { ...fromInfo(info), ...(await this.seal(tenant, user, info.version, v.parameters)), parameters_content_type: PERSONAL_MODEL_FORMAT.contentType };
     const ops: WriteOp[] = [
       this.current.putOp(tenant, user, { current_version: info.version, oldest_version: oldestVersion }, { expectedVersion: base ? base.token : 'absent', user }),
       this.versions.putOp(tenant, versionDocumentId(user, info.version), doc, { expectedVersion: 'absent', user }),

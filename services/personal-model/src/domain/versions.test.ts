@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { retention, sameGeneralModel, versionDocumentId } from './versions.js';
+import { parametersAssociatedData, retention, sameGeneralModel, versionDocumentId } from './versions.js';
 
 describe('retention', () => {
   it('keeps everything while there are fewer versions than kept', () => {
@@ -30,5 +30,19 @@ describe('helpers', () => {
   });
   it('names version documents by pseudonym and number', () => {
     expect(versionDocumentId('a'.repeat(32), 7)).toBe(`${'a'.repeat(32)}:7`);
+  });
+});
+
+describe('associated data of sealed parameters', () => {
+  it('differs for every tenant, user and version, without ambiguity between the parts', () => {
+    const all = [
+      parametersAssociatedData('acme', 'u1', 1),
+      parametersAssociatedData('acme', 'u1', 2),
+      parametersAssociatedData('acme', 'u2', 1),
+      parametersAssociatedData('globex', 'u1', 1),
+      parametersAssociatedData('acme:u1', '', 1),
+    ];
+    expect(new Set(all).size).toBe(all.length);
+    expect(parametersAssociatedData('acme', 'u1', 1)).toBe(parametersAssociatedData('acme', 'u1', 1));
   });
 });

@@ -70,3 +70,12 @@ export function idempotencyDocumentId(pseudonym: string, key: string): string {
 export const CACHE_ENTRY_OVERHEAD_BYTES = 512;
 /** What a "this user has no model" entry costs. */
 export const CACHE_NEGATIVE_ENTRY_BYTES = 128;
+
+/**
+ * Associated data of a version's sealed parameters: binds the ciphertext to its tenant, user and
+ * version, so a blob copied into another user's or another version's document fails to open.
+ * (Versions restart at 1 after an erasure, but the erasure destroyed the key that sealed the old ones.)
+ */
+export function parametersAssociatedData(tenant: string, pseudonym: string, version: number): string {
+  return JSON.stringify(['aimass/personal-model/parameters/v1', tenant, pseudonym, version]);
+}

@@ -13,10 +13,11 @@ import {
   modelInput,
 } from '../domain/validation.js';
 import { describeGeneralModel, sameGeneralModel, type UpdateKindName, type VersionInfo } from '../domain/versions.js';
-import { asInvalidArgument, type ExampleInput, type LoadedModel, type PersonalModels } from '../runtime/personal-models.js';
+import { asInvalidArgument, type ExampleInput, type LoadedModel, type PersonalModelAccess } from '../runtime/personal-models.js';
 
 export interface PersonalModelServiceOptions {
-  models: PersonalModels;
+  /** `PersonalModels`, or it wrapped in consent enforcement (`ConsentCheckingModels`). */
+  models: PersonalModelAccess;
   config: Pick<PersonalModelConfig, 'modelName' | 'limits'>;
 }
 

@@ -18,7 +18,7 @@ import {
   NotFoundError,
   type Logger,
 } from '@aimass/platform';
-import { WriteConflict, type CurrentState, type PersonalModelStore, type StoredVersion } from '../adapters/model-store.js';
+import { UnreadableModelError, WriteConflict, type CurrentState, type PersonalModelStore, type StoredVersion } from '../adapters/model-store.js';
 import { ByteLruCache, type CacheStats } from '../domain/cache.js';
 import { checkLabel, modelInput } from '../domain/validation.js';
 import { CACHE_ENTRY_OVERHEAD_BYTES, CACHE_NEGATIVE_ENTRY_BYTES, describeGeneralModel, sameGeneralModel, type GeneralModelRef, type VersionInfo } from '../domain/versions.js';
@@ -97,7 +97,35 @@ export interface PersonalModelsOptions {
    * after at most `revalidateMs`.
    */
   announce?: ModelChangeAnnouncer | undefined;
+  /**
+   * Called by `deleteUser` before anything is deleted: what memory holds about the user elsewhere
+   * (their data key, their consent) is dropped too.
+   */
+  onErase?: ((tenant: string, user: string) => void) | undefined;
   now?: () => number;
+}
+
+/** Call options of the writes. */
+export interface WriteOptions {
+  expectedVersion: number;
+  idempotencyKey?: string | undefined;
+  signal: AbortSignal;
+  deadline?: Date | undefined;
+}
+
+/**
+ * What the gRPC service uses of the users' models. `PersonalModels` implements it; consent
+ * enforcement (`ConsentCheckingModels`) wraps it behind the same interface.
+ */
+export interface PersonalModelAccess {
+  /** The user's current model, or undefined when there is none (or it may not be used). */
+  current(tenant: string, user: string): Promise<LoadedModel | undefined>;
+  train(tenant: string, user: string, examples: ExampleInput[], opts: WriteOptions): Promise<WriteResult>;
+  refit(tenant: string, user: string, generalModel: GeneralModelRef, examples: ExampleInput[], opts: WriteOptions): Promise<WriteResult>;
+  rollback(tenant: string, user: string, toVersion: number, opts: Omit<WriteOptions, 'idempotencyKey'>): Promise<VersionInfo>;
+  version(tenant: string, user: string, version: number): Promise<{ stored: StoredVersion; current: boolean }>;
+  listVersions(tenant: string, user: string, page: { limit: number; cursor?: string | undefined }): Promise<{ items: VersionInfo[]; current: number; nextCursor?: string | undefined }>;
+  deleteUser(tenant: string, user: string, erasureId?: string): Promise<number>;
 }
 
 export interface PersonalModelsStats {
@@ -117,13 +145,15 @@ export interface PersonalModelsStats {
   cacheClears: number;
   /** Changes announced to the other replicas. */
   announced: number;
+  /** Cold loads whose parameters could not be opened (key destroyed, plaintext refused, tampered): answered as no model. */
+  unreadable: number;
 }
 
-export class PersonalModels {
+export class PersonalModels implements PersonalModelAccess {
   private readonly cache: ByteLruCache<CacheValue>;
   private readonly loading = new Map<string, Load>();
   private readonly now: () => number;
-  private counters = { revalidations: 0, loads: 0, versionsWritten: 0, conflicts: 0, duplicates: 0, examplesSkipped: 0, invalidations: 0, cacheClears: 0, announced: 0 };
+  private counters = { revalidations: 0, loads: 0, versionsWritten: 0, conflicts: 0, duplicates: 0, examplesSkipped: 0, invalidations: 0, cacheClears: 0, announced: 0, unreadable: 0 };
 
   constructor(private readonly options: PersonalModelsOptions) {
     this.cache = new ByteLruCache(options.cacheMaxBytes);
@@ -164,7 +194,18 @@ export class PersonalModels {
       if (!load.stale) this.cache.set(key, { kind: 'none', checkedAt: this.now() }, CACHE_NEGATIVE_ENTRY_BYTES);
       return undefined;
     }
-    const stored = await this.options.store.version(tenant, user, pointer.version);
+    let stored: StoredVersion | undefined;
+    try {
+      stored = await this.options.store.version(tenant, user, pointer.version);
+    } catch (err) {
+      if (!(err instanceof UnreadableModelError)) throw err;
+      // Typically the user's erasure destroyed their key and the deletion has not reached this
+      // store yet: no model, as it will be once it has. Cached as such until the pointer moves.
+      this.counters.unreadable++;
+      this.options.logger.warn({ tenant, user, version: pointer.version, reason: err.message }, 'personal model unreadable: answered as no model');
+      if (!load.stale) this.cache.set(key, { kind: 'none', checkedAt: this.now() }, CACHE_NEGATIVE_ENTRY_BYTES);
+      return undefined;
+    }
     if (!stored) {
       // Only an erasure racing a write leaves a pointer without its version; treat it as no model.
       this.options.logger.warn({ tenant, user, version: pointer.version }, 'personal model pointer without its version document: treated as no model');
@@ -224,7 +265,7 @@ export class PersonalModels {
   }
 
   /** Applies examples to the user's current model (or a new one) and writes the next version. */
-  async train(tenant: string, user: string, examples: ExampleInput[], opts: { expectedVersion: number; idempotencyKey?: string | undefined; signal: AbortSignal; deadline?: Date | undefined }): Promise<WriteResult> {
+  async train(tenant: string, user: string, examples: ExampleInput[], opts: WriteOptions): Promise<WriteResult> {
     const duplicate = await this.duplicate(tenant, user, opts.idempotencyKey, 'train', examples.length);
     if (duplicate) return this.announced(tenant, user, duplicate);
     const generalModel = sameGeneralAcross(examples);
@@ -234,7 +275,13 @@ export class PersonalModels {
     let base: VersionInfo | undefined;
     let stored: StoredVersion | undefined;
     if (pointer) {
-      stored = await this.options.store.version(tenant, user, pointer.version);
+      stored = await this.options.store.version(tenant, user, pointer.version).catch((err: unknown) => {
+        if (!(err instanceof UnreadableModelError)) throw err;
+        throw new FailedPreconditionError(
+          `${err.message}. Nothing can be learnt on top of it: if the user is being erased this ends with the erasure; otherwise Refit the user from their history (or roll back to a readable version)`,
+          { cause: err },
+        );
+      });
       if (!stored) throw new ConflictError('the model is being erased concurrently: read it again (GetModel) before training');
       base = stored.info;
     }
@@ -289,7 +336,7 @@ export class PersonalModels {
     user: string,
     generalModel: GeneralModelRef,
     examples: ExampleInput[],
-    opts: { expectedVersion: number; idempotencyKey?: string | undefined; signal: AbortSignal; deadline?: Date | undefined },
+    opts: WriteOptions,
   ): Promise<WriteResult> {
     const duplicate = await this.duplicate(tenant, user, opts.idempotencyKey, 'refit', examples.length);
     if (duplicate) return this.announced(tenant, user, duplicate);
@@ -323,7 +370,7 @@ export class PersonalModels {
   }
 
   /** Makes a kept version's parameters current again, as a new version. */
-  async rollback(tenant: string, user: string, toVersion: number, opts: { expectedVersion: number; signal: AbortSignal; deadline?: Date | undefined }): Promise<VersionInfo> {
+  async rollback(tenant: string, user: string, toVersion: number, opts: Omit<WriteOptions, 'idempotencyKey'>): Promise<VersionInfo> {
     const pointer = await this.options.store.pointer(tenant, user);
     if (!pointer) throw new NotFoundError('the user has no personal model to roll back');
     if (opts.expectedVersion !== 0) this.expect(pointer, opts.expectedVersion, 'expected_version');
@@ -331,7 +378,8 @@ export class PersonalModels {
     if (!target) {
       throw new NotFoundError(`to_version ${toVersion} is not a kept version of this user's model (kept: ${pointer.oldestVersion} to ${pointer.version})`);
     }
-    const current = toVersion === pointer.version ? target : await this.options.store.version(tenant, user, pointer.version);
+    // Only the current version's record is needed (its watermark): its parameters stay sealed.
+    const current = toVersion === pointer.version ? target.info : await this.options.store.versionInfo(tenant, user, pointer.version);
     const info: VersionInfo = {
       ...target.info,
       version: pointer.version + 1,
@@ -340,7 +388,7 @@ export class PersonalModels {
       createdAt: new Date(this.now()),
       // The watermark never goes back: feedback the rollback dropped is not learnt again when
       // its events are replayed.
-      lastAppliedSequence: Math.max(target.info.lastAppliedSequence, current?.info.lastAppliedSequence ?? 0),
+      lastAppliedSequence: Math.max(target.info.lastAppliedSequence, current?.lastAppliedSequence ?? 0),
     };
     const result = await this.commit(tenant, user, pointer, info, target.parameters, undefined, opts.signal, opts.deadline, 'expected_version', 0);
     return (await this.announced(tenant, user, result)).info;
@@ -368,6 +416,7 @@ export class PersonalModels {
    * announces version 0 (also when there was nothing left: a retried erasure must announce again).
    */
   async deleteUser(tenant: string, user: string, erasureId?: string): Promise<number> {
+    this.options.onErase?.(tenant, user);
     this.cache.delete(cacheKey(tenant, user));
     const pointer = await this.options.store.pointer(tenant, user);
     const deleted = await this.options.store.deleteUser(tenant, user);

@@ -7,7 +7,7 @@ import { v1 } from '@aimass/proto';
 import { openSqliteStore, type DocumentStore } from '@aimass/storage';
 import { tempDir, type TempDir } from '@aimass/testing';
 import type { PersonalModelConfigInput } from '../../src/config.js';
-import { startPersonalModel, type RunningPersonalModel } from '../../src/service.js';
+import { startPersonalModel, type PersonalModelDependencies, type RunningPersonalModel } from '../../src/service.js';
 
 export function quietLogger(): { logger: Logger; lines: () => Record<string, unknown>[] } {
   const chunks: string[] = [];
@@ -40,8 +40,8 @@ export interface Harness {
   readonly dir: TempDir;
   readonly dbPath: string;
   call<K extends UnaryName>(method: K, request: RequestOf<K>, options?: { tenant?: string | null; deadlineMs?: number }): Promise<ResponseOf<K>>;
-  /** Restarts the service on the same SQLite file (a cold process). */
-  restart(config?: PersonalModelConfigInput): Promise<void>;
+  /** Restarts the service on the same SQLite file (a cold process); `deps` replace the injected keys and consent lookup. */
+  restart(config?: PersonalModelConfigInput, deps?: InjectedDependencies): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -55,15 +55,20 @@ export interface HarnessOptions {
   bus?: EventBus | undefined;
   /** Another replica on the same SQLite file; a fresh file in a temporary directory by default. */
   dbPath?: string | undefined;
+  /** Users' data keys and the consent lookup (privacy tests). */
+  deps?: InjectedDependencies | undefined;
 }
+
+export type InjectedDependencies = Pick<PersonalModelDependencies, 'keys' | 'consentLookup'>;
 
 export async function startHarness(config: PersonalModelConfigInput = {}, options: HarnessOptions = {}): Promise<Harness> {
   const dir = await tempDir('pm-test-');
   const dbPath = options.dbPath ?? join(dir.path, 'personal-model.sqlite');
   let store = await openSqliteStore({ path: dbPath });
   const { logger } = quietLogger();
+  let deps = options.deps ?? {};
   const start = (c: PersonalModelConfigInput) =>
-    startPersonalModel({ grpc: { host: '127.0.0.1', port: 0, drainTimeoutMs: 2_000 }, personalModel: c }, logger, { store, bus: options.bus });
+    startPersonalModel({ grpc: { host: '127.0.0.1', port: 0, drainTimeoutMs: 2_000 }, personalModel: c }, logger, { store, bus: options.bus, ...deps });
   let service = await start(config);
   let client = new v1.PersonalModelServiceClient(service.address, credentials.createInsecure());
   const harness: Harness = {
@@ -87,7 +92,8 @@ export async function startHarness(config: PersonalModelConfigInput = {}, option
         fn.call(client, request, metadata, { deadline: new Date(Date.now() + (options.deadlineMs ?? 10_000)) }, (err, res) => (err ? reject(err) : resolve(res as never)));
       });
     },
-    async restart(c = config) {
+    async restart(c = config, d = deps) {
+      deps = d;
       client.close();
       await service.stop();
       await store.close();
