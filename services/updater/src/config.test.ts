@@ -32,6 +32,32 @@ describe('updater configuration', () => {
     expect(c.serviceName).toBe('updater');
   });
 
+  it('has the privacy service off by default, and reads its address and options from AIMASS_UPDATER__PRIVACY__*', () => {
+    const off = updaterConfigSchema.parse({});
+    expect(off.privacy).toEqual({
+      address: undefined,
+      lookupTimeoutMs: 2_000,
+      cache: { ttlMs: 30_000, failureTtlMs: 1_000, maxEntries: 100_000 },
+      keys: { callTimeoutMs: 2_000, cacheTtlMs: 60_000, cacheMaxEntries: 10_000 },
+      allowPlaintext: false,
+    });
+    expect(off.export).toEqual({ maxEntries: 10_000, maxBytes: 3_800_000 });
+    const c = loadConfig(serviceConfigSchema, {
+      env: {
+        AIMASS_PSEUDONYM__SECRET: secret,
+        AIMASS_EVENTS__KIND: 'nats',
+        AIMASS_EVENTS__SERVERS: 'nats://a:4222',
+        AIMASS_UPDATER__PRIVACY__ADDRESS: 'privacy:50051',
+        AIMASS_UPDATER__PRIVACY__CACHE__TTL_MS: '5000',
+        AIMASS_UPDATER__PRIVACY__ALLOW_PLAINTEXT: 'true',
+        AIMASS_UPDATER__EXPORT__MAX_ENTRIES: '500',
+      },
+    });
+    expect(c.updater.privacy).toMatchObject({ address: 'privacy:50051', cache: { ttlMs: 5_000 }, allowPlaintext: true });
+    expect(c.updater.export.maxEntries).toBe(500);
+    expect(() => updaterConfigSchema.parse({ privacy: { address: 'not an address' } })).toThrow(/host:port/);
+  });
+
   it('refuses to start without a bus, naming the key', () => {
     const err = (() => {
       try {

@@ -1,3 +1,5 @@
+import { DEFAULT_CONSENT_FAILURE_TTL_MS, DEFAULT_CONSENT_MAX_ENTRIES, DEFAULT_CONSENT_TTL_MS, DEFAULT_LOOKUP_TIMEOUT_MS } from '@aimass/consent';
+import { DEFAULT_REMOTE_KEY_CACHE_MAX_ENTRIES, DEFAULT_REMOTE_KEY_CACHE_TTL_MS, DEFAULT_REMOTE_KEY_TIMEOUT_MS } from '@aimass/crypto';
 import { erasureConsumerConfigSchema, eventsConfigSchema } from '@aimass/events';
 import { baseConfigShape, pseudonymConfigSchema } from '@aimass/platform';
 import { storeConfigSchema } from '@aimass/storage';
@@ -98,6 +100,62 @@ export const updaterConfigSchema = z.strictObject({
     .strictObject({
       /** How often ListModels is asked; 0 turns the watch off. */
       intervalMs: nonNegativeInt('a duration in milliseconds').default(30_000),
+    })
+    .prefault({}),
+  /**
+   * The privacy service (issue 6): one switch. With `address` set, a user's feedback is taken in
+   * and trained on only with their `training` consent (checked at intake and again right before
+   * each Train or Refit, in a local cache fed by ConsentChanged), and payloads are opened and
+   * sealed with the user's data key, fetched from privacy's DataKeyService. Unset: nothing is
+   * checked and payloads are read as plaintext (`plaintextSealer`): development and tests only.
+   */
+  privacy: z
+    .strictObject({
+      /** The privacy service (aimass.v1.PrivacyService and DataKeyService); unset: no consent checks, no encryption. */
+      address: address.optional(),
+      /** Deadline of one GetConsent on a cache miss. */
+      lookupTimeoutMs: positiveInt('a duration in milliseconds').default(DEFAULT_LOOKUP_TIMEOUT_MS),
+      cache: z
+        .strictObject({
+          /**
+           * How long a user's consent is answered from memory before it is read again. ConsentChanged
+           * updates held users at once; this bounds how long a change whose event was lost goes unseen.
+           */
+          ttlMs: positiveInt('a duration in milliseconds').default(DEFAULT_CONSENT_TTL_MS),
+          /** How long an unreachable privacy service is remembered before the next lookup (the feedback waits meanwhile). */
+          failureTtlMs: positiveInt('a duration in milliseconds').default(DEFAULT_CONSENT_FAILURE_TTL_MS),
+          /** Users held; the oldest is dropped beyond it. */
+          maxEntries: positiveInt('a number of entries').default(DEFAULT_CONSENT_MAX_ENTRIES),
+        })
+        .prefault({}),
+      keys: z
+        .strictObject({
+          /** Deadline of one GetDataKey. */
+          callTimeoutMs: positiveInt('a duration in milliseconds').default(DEFAULT_REMOTE_KEY_TIMEOUT_MS),
+          /**
+           * How long a user's key is used from memory. ErasureRequested drops it at once; this
+           * bounds how long a destroyed key stays usable here when that event is missed.
+           */
+          cacheTtlMs: positiveInt('a duration in milliseconds').default(DEFAULT_REMOTE_KEY_CACHE_TTL_MS),
+          /** Users whose keys are held in memory. */
+          cacheMaxEntries: positiveInt('a number of users').default(DEFAULT_REMOTE_KEY_CACHE_MAX_ENTRIES),
+        })
+        .prefault({}),
+      /**
+       * Also read payloads that are not encrypted (algorithm NONE): feedback published, or history
+       * stored, before keys were configured. Such payloads are sealed with the user's key when
+       * they are taken in; history already stored stays as it is. Off: they are refused.
+       */
+      allowPlaintext: z.boolean().default(false),
+    })
+    .prefault({}),
+  /** ExportFeedback (the privacy service's Export). */
+  export: z
+    .strictObject({
+      /** History entries one call returns at most (the oldest); the rest is counted in `omitted`. */
+      maxEntries: positiveInt('a number of entries').max(100_000).default(10_000),
+      /** Encoded entries per answer, kept under the caller's message limit (4 MiB by default). */
+      maxBytes: positiveInt('a size in bytes').default(3_800_000),
     })
     .prefault({}),
   refit: z

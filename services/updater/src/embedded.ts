@@ -19,7 +19,7 @@ export interface UpdaterEmbeddedEnvironment {
   readonly logger: Logger;
   readonly host: string;
   readonly port: number;
-  /** The runner's in-process bus, shared with fusion (which publishes the feedback). */
+  /** The runner's in-process bus, shared with fusion (which publishes the feedback) and privacy (ConsentChanged, ErasureRequested). */
   readonly bus: EventBus;
   openStore(name: string): Promise<DocumentStore>;
   addressOf(name: string): string;
@@ -27,7 +27,14 @@ export interface UpdaterEmbeddedEnvironment {
 
 export type UpdaterEmbeddedRunning = EmbeddedRunning;
 
-export type UpdaterEmbeddedOptions = EmbeddedOptions<UpdaterConfigInput>;
+export interface UpdaterEmbeddedOptions extends EmbeddedOptions<UpdaterConfigInput> {
+  /**
+   * false: run without the privacy service (no consent checks, plaintext payloads), for a runner
+   * that does not start it. Default: the runner's privacy service (`addressOf('privacy')`), unless
+   * `config.privacy.address` names another.
+   */
+  readonly privacy?: boolean | undefined;
+}
 
 const envSchema = z.strictObject({
   updater: updaterConfigSchema.prefault({}),
@@ -42,7 +49,8 @@ export const EMBEDDED_PSEUDONYM_SECRET_FILE = EMBEDDED_SECRET_FILE;
 /**
  * The updater as a service of the one-process mode (tools/runner's EmbeddedService): it consumes
  * the runner's in-process bus, calls the general-model and personal-model services started before
- * it, and keeps its history in the runner's `updater` store. Start it after fusion.
+ * it, and keeps its history in the runner's `updater` store. Start it after fusion. Consent and
+ * users' keys come from the runner's privacy service, started before it (see `privacy`).
  */
 export function createUpdaterEmbedded(options: UpdaterEmbeddedOptions = {}) {
   return {
@@ -54,6 +62,11 @@ export function createUpdaterEmbedded(options: UpdaterEmbeddedOptions = {}) {
         ...options.config,
         generalModel: { ...fromEnv.updater.generalModel, address: env.addressOf('general-model'), ...options.config?.generalModel },
         personalModel: { ...fromEnv.updater.personalModel, address: env.addressOf('personal-model'), ...options.config?.personalModel },
+        privacy: {
+          ...fromEnv.updater.privacy,
+          address: options.privacy === false ? undefined : env.addressOf('privacy'),
+          ...options.config?.privacy,
+        },
       });
       const pseudonym = fromEnv.pseudonym ?? { secretFile: await embeddedSecretFile(env.dataDir, env.logger) };
       const store = await env.openStore(UPDATER_SERVICE_NAME);

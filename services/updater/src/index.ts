@@ -1,5 +1,14 @@
 // Public API of @aimass/updater: what the runner, the CLI, the benchmark and tests use.
-export { UPDATER_ERASURE_SERVICE, UPDATER_GRPC_SERVICES, startUpdater, type RunningUpdater, type UpdaterDependencies, type UpdaterStartConfig, type UpdaterStats } from './service.js';
+export {
+  UPDATER_ERASURE_SERVICE,
+  UPDATER_GRPC_SERVICES,
+  startUpdater,
+  type RunningUpdater,
+  type UpdaterDependencies,
+  type UpdaterKeySource,
+  type UpdaterStartConfig,
+  type UpdaterStats,
+} from './service.js';
 export {
   serviceConfigSchema,
   updaterConfigSchema,

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
+import { ConsentCache, PrivacyConsentLookup, type ConsentCacheStats } from '@aimass/consent';
+import { AesGcmSealer, PrivacyDataKeySource, type DataKeySource, type PrivacyDataKeySourceStats } from '@aimass/crypto';
 import {
   ALL_FEEDBACK_PREFIX,
   DEAD_LETTER_STREAM,
@@ -21,6 +23,7 @@ import { GeneralModelClient } from './adapters/general-model-client.js';
 import { PersonalModelClient } from './adapters/personal-model-client.js';
 import { UpdaterStore } from './adapters/updater-store.js';
 import { updaterConfigSchema, type UpdaterConfig, type UpdaterConfigInput } from './config.js';
+import { trainingConsent, type TrainingConsent } from './domain/consent.js';
 import type { GeneralRef } from './domain/ids.js';
 import { KeyedScheduler, type SchedulerStats } from './domain/scheduler.js';
 import { createUpdaterAdminService } from './grpc/updater-admin-service.js';
@@ -39,8 +42,23 @@ export interface UpdaterDependencies {
   readonly store: DocumentStore;
   /** The event bus carrying FeedbackRecorded (the caller opens and closes it). */
   readonly bus: EventBus;
-  /** Opens the sealed payloads of feedback events; `plaintextSealer()` until per-user keys exist. */
+  /**
+   * Users' data keys, in place of the privacy service's DataKeyService (tests: a DataKeyRing on a
+   * key store they control). Payloads are then opened and sealed with `AesGcmSealer` over it.
+   * `forget` is called at an erasure.
+   */
+  readonly keys?: UpdaterKeySource | undefined;
+  /**
+   * Opens the sealed payloads outright, overriding `keys` and `updater.privacy.address`. Without
+   * either: `AesGcmSealer` over privacy's keys when the address is set, else `plaintextSealer()`
+   * (development and tests only).
+   */
   readonly sealer?: PayloadSealer | undefined;
+}
+
+/** Where the updater's data keys come from: a DataKeySource that can drop a user from memory. */
+export interface UpdaterKeySource extends DataKeySource {
+  forget?(tenant: string, pseudonym: string): void;
 }
 
 export interface UpdaterStartConfig {
@@ -55,6 +73,10 @@ export interface UpdaterStats {
   readonly scheduler: SchedulerStats;
   readonly refitJobsRunning: number;
   readonly erasure: { readonly completed: number; readonly failures: number; readonly undoneWrites: number };
+  /** The consent cache (undefined when consent is not enforced: no `updater.privacy.address`). */
+  readonly consent: ConsentCacheStats | undefined;
+  /** Users' keys fetched from the privacy service (undefined when they come from elsewhere or there are none). */
+  readonly keys: PrivacyDataKeySourceStats | undefined;
 }
 
 export interface RunningUpdater {
@@ -101,23 +123,57 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
   const grpc = grpcConfigSchema.parse(config.grpc);
   const cfg = updaterConfigSchema.parse(config.updater ?? {});
   const pseudonymizer = Pseudonymizer.fromConfig(pseudonymConfigSchema.parse(config.pseudonym));
-  const sealer = deps.sealer ?? plaintextSealer();
   const { bus } = deps;
   const owner = randomUUID();
 
   const store = await UpdaterStore.open(deps.store);
   for (const stream of [FEEDBACK_STREAM, DEAD_LETTER_STREAM, MODEL_EVENTS_STREAM]) await bus.ensureStream(stream);
 
+  // One switch, the privacy address: users' keys from its DataKeyService and consent enforced.
+  const privacy = cfg.privacy;
+  const ownKeys = !deps.sealer && !deps.keys && privacy.address !== undefined ? new PrivacyDataKeySource({ address: privacy.address, ...privacy.keys }) : undefined;
+  const keys: UpdaterKeySource | undefined = deps.sealer ? undefined : (deps.keys ?? ownKeys);
+  const sealer = deps.sealer ?? (keys ? new AesGcmSealer({ keys, allowPlaintext: privacy.allowPlaintext }) : plaintextSealer());
+  let consent: { cache: ConsentCache; lookup: PrivacyConsentLookup; check: TrainingConsent } | undefined;
+  if (privacy.address !== undefined) {
+    const lookup = new PrivacyConsentLookup(privacy.address, { callTimeoutMs: privacy.lookupTimeoutMs });
+    try {
+      // Subscribed before consuming, so no withdrawal made after the first event can go unseen.
+      const cache = await ConsentCache.start({
+        bus,
+        lookup: lookup.lookup,
+        ...privacy.cache,
+        onError: (err: unknown) => logger.warn({ err }, 'consent cache: a lookup failed or an event could not be read; feedback waits until consent can be verified'),
+      });
+      consent = { cache, lookup, check: trainingConsent((tenant, pseudonym) => cache.check(tenant, pseudonym, 'training')) };
+    } catch (err) {
+      lookup.close();
+      ownKeys?.close();
+      throw err;
+    }
+  }
+
   const personal = new PersonalModelClient(cfg.personalModel.address, { callTimeoutMs: cfg.personalModel.callTimeoutMs });
   const general = new GeneralModelClient(cfg.generalModel.address, { callTimeoutMs: cfg.generalModel.callTimeoutMs, classifyBatch: cfg.generalModel.classifyBatch });
   const closeClients = () => {
     personal.close();
     general.close();
+    consent?.lookup.close();
+    ownKeys?.close();
   };
 
   // The scheduler is created below; erasures only run once the consumer starts, after it exists.
   const exclusive = <T>(tenant: string, pseudonym: string, fn: () => Promise<T>): Promise<T> => scheduler.exclusive(userKey(tenant, pseudonym), fn);
-  const erasure = new UpdaterErasure({ store, personal, logger, exclusive });
+  const erasure = new UpdaterErasure({
+    store,
+    personal,
+    logger,
+    exclusive,
+    forget: (tenant, pseudonym) => {
+      keys?.forget?.(tenant, pseudonym);
+      consent?.cache.forget(tenant, pseudonym);
+    },
+  });
   const refitter = new Refitter({
     store,
     personal,
@@ -128,6 +184,7 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
     maxRequestBytes: cfg.personalModel.maxRequestBytes,
     maxConflicts: cfg.apply.maxConflicts,
     erasure,
+    consent: consent?.check,
   });
   const applier = new Applier({
     store,
@@ -146,6 +203,7 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
       return served;
     },
     erasure,
+    consent: consent?.check,
   });
   const scheduler = new KeyedScheduler({
     windowMs: cfg.apply.batchWindowMs,
@@ -175,7 +233,15 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
   const watch = new GeneralWatch({ store, general, bus, jobs, logger, model: cfg.generalModel.model });
 
   const stopping = new AbortController();
-  const intake = new Intake({ store, sealer, logger, signal: stopping.signal, onAppended: (tenant, pseudonym) => scheduler.mark(userKey(tenant, pseudonym)) });
+  const intake = new Intake({
+    store,
+    sealer,
+    encrypting: keys !== undefined,
+    consent: consent?.check,
+    logger,
+    signal: stopping.signal,
+    onAppended: (tenant, pseudonym) => scheduler.mark(userKey(tenant, pseudonym)),
+  });
 
   const sweep = async (options: { graceMs?: number } = {}): Promise<number> => {
     const graceMs = options.graceMs ?? cfg.sweep.graceMs;
@@ -234,6 +300,8 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
             pseudonymizer,
             defaultModel: cfg.generalModel.model,
             consumerLag: () => handle.pending().catch(() => undefined),
+            sealer,
+            exportLimits: cfg.export,
           }),
         },
       ],
@@ -243,6 +311,7 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
     stopping.abort();
     await consumer?.close().catch(() => undefined);
     await participant?.close().catch(() => undefined);
+    await consent?.cache.close().catch(() => undefined);
     closeClients();
     throw err;
   }
@@ -276,6 +345,9 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
       batchWindowMs: cfg.apply.batchWindowMs,
       maxBatch: cfg.apply.maxBatch,
       store: deps.store.kind,
+      // off: no privacy service configured, nothing is checked (development and tests).
+      consent: consent ? { privacy: privacy.address, ttlMs: privacy.cache.ttlMs } : 'off',
+      payloads: deps.sealer ? 'given sealer' : keys ? (ownKeys ? 'sealed with users\' keys from the privacy service' : 'sealed with users\' keys') : 'plaintext',
     },
     'updater serving',
   );
@@ -290,6 +362,7 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
       await Promise.allSettled([...background]);
       await scheduler.stop();
       await jobs.stop();
+      await consent?.cache.close().catch((err: unknown) => logger.warn({ err }, 'closing the consent subscription failed'));
       closeClients();
     })();
     return closing;
@@ -308,6 +381,8 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
       scheduler: scheduler.stats(),
       refitJobsRunning: jobs.runningHere(),
       erasure: { ...runningParticipant.stats(), undoneWrites: erasure.undoneWrites() },
+      consent: consent?.cache.stats(),
+      keys: ownKeys?.stats(),
     }),
     sweep,
     checkGeneral: () => watch.check(),

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UpdaterStore } from '../src/adapters/updater-store.js';
 import type { RunningUpdater } from '../src/service.js';
 import { waitForExamples } from './support/checks.js';
+import { testDataKeys } from './support/privacy.js';
 import { SECRET, pseudonymizer, startStack, type Stack } from './support/stack.js';
 
 const T = 'erase';
@@ -41,6 +42,7 @@ describe('erasure saga: privacy, personal-model, updater (integration)', () => {
       {
         grpc: { host: '127.0.0.1', port: 0, drainTimeoutMs: 2_000 },
         pseudonym: { secret: SECRET },
+        dataKeys: testDataKeys(),
         privacy: { erasure: { sweepIntervalMs: 0, graceMs: 0, consumer: { backoffMs: [50], ackWaitMs: 10_000, leaseTtlMs: 2_000 } } },
       },
       stack.logs.logger,

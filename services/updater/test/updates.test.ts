@@ -1,3 +1,5 @@
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { DeadLetterHeaders, deadLetterSubject, feedbackSubject } from '@aimass/events';
 import { waitUntil } from '@aimass/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,6 +119,24 @@ describe('updater: feedback events become personal model versions', () => {
     await stack.feedback({ tenant, user: 'gil', text: 4, withoutGeneral: true });
     const model = await waitForExamples(stack, tenant, pseudonym, 2);
     expect(model.generalModel).toEqual({ name: 'general', version: '1' });
+  });
+
+  it('without the privacy service, keeps payloads as they came (plaintext: development only) and exports them', async () => {
+    // The control of the sealed-history tests (privacy.test.ts, keys.test.ts): the same search of
+    // the database files finds the content when it is not encrypted.
+    const tenant = 'plain';
+    const marker = `marker-${crypto.randomUUID()}`;
+    const pseudonym = pseudonymizer.pseudonymize(tenant, 'pam');
+    const sent = await stack.feedback({ tenant, user: 'pam', text: 1, marker });
+    await waitForExamples(stack, tenant, pseudonym, 1);
+    await updater.whenIdle();
+    const names = (await readdir(stack.dir.path)).filter((n) => n.startsWith('updater.sqlite'));
+    const files = Buffer.concat(await Promise.all(names.map((n) => readFile(join(stack.dir.path, n)))));
+    expect(files.includes(Buffer.from(marker))).toBe(true);
+    const exported = await stack.adminCall(updater.address, 'exportFeedback', tenant, { userPseudonym: pseudonym });
+    expect(exported.feedback).toHaveLength(1);
+    expect(exported.feedback[0]).toMatchObject({ eventId: sent.eventId, streamSequence: sent.sequence, applied: true, input: { kind: { $case: 'text', value: `meeting agenda for the project review ${marker}` } } });
+    expect(updater.stats()).toMatchObject({ consent: undefined, keys: undefined });
   });
 
   it('answers GetTrainingState with clear errors for bad requests', async () => {

@@ -110,6 +110,8 @@ export interface UpdaterTombstone {
 export interface StoredEntry extends HistoryEntry {
   readonly applied: boolean;
   readonly rejected: string | undefined;
+  /** The store's version of the entry when read: a delete conditional on it misses a concurrent change. */
+  readonly revision: number;
 }
 
 export interface StateRecord {
@@ -160,6 +162,7 @@ function entryOf(doc: StoredDocument<HistoryDoc>): StoredEntry {
     sparseFeatures: d.sparse_features ? sealedOf(d.sparse_features) : undefined,
     applied: d.applied,
     rejected: d.rejected,
+    revision: doc.version,
   };
 }
 
@@ -327,6 +330,39 @@ export class UpdaterStore {
       cursor = page.nextCursor;
     } while (cursor && newestFirst.length < max);
     return newestFirst.reverse();
+  }
+
+  /**
+   * The user's whole history, refused entries included, oldest first: at most `max` entries, and
+   * how many the user has in all.
+   */
+  async exportHistory(tenant: string, user: string, max: number): Promise<{ entries: StoredEntry[]; total: number }> {
+    const entries: StoredEntry[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.entries.query(tenant, { user, orderBy: { field: 'sequence' }, limit: Math.min(PAGE, max - entries.length), cursor });
+      entries.push(...page.items.map(entryOf));
+      cursor = page.nextCursor;
+    } while (cursor && entries.length < max);
+    const total = cursor ? await this.entries.count(tenant, { user }) : entries.length;
+    return { entries, total: Math.max(total, entries.length) };
+  }
+
+  /**
+   * Removes entries that will not be trained on (the user withdrew training consent), each only if
+   * it is still as it was read: an entry another replica marked meanwhile is left alone. Returns
+   * the entries removed.
+   */
+  async removeUnapplied(entries: readonly StoredEntry[]): Promise<number> {
+    let removed = 0;
+    for (const e of entries) {
+      try {
+        if (await this.entries.delete(e.tenant, e.eventId, { expectedVersion: e.revision })) removed++;
+      } catch (err) {
+        if (!(err instanceof VersionConflictError)) throw err;
+      }
+    }
+    return removed;
   }
 
   /**

@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { AesGcmSealer, DataKeyRing, InMemoryWrappedKeyStore, tenantKeysFromConfig } from '@aimass/crypto';
 import { encodeEvent, feedbackSubject, newEnvelope, plaintextSealer, type PayloadSealer } from '@aimass/events';
 import { v1 } from '@aimass/proto';
-import { PoisonEventError, entryGeneral, openEntry, parseFeedback } from './feedback.js';
+import { KeyDestroyedError, PoisonEventError, entryGeneral, hasPlaintext, openEntry, openInput, parseFeedback, sealPlaintext } from './feedback.js';
 
 const psn = 'abcdefghijklmnopqrstuvwxyz234567';
 const other = '234567abcdefghijklmnopqrstuvwxyz';
@@ -100,6 +102,75 @@ describe('taking a FeedbackRecorded in', () => {
     const err = await openEntry(entry, flaky).catch((e: unknown) => e);
     expect(err).not.toBeInstanceOf(PoisonEventError);
     expect(String(err)).toMatch(/key service timeout/);
+  });
+});
+
+function flipFirst(bytes: Uint8Array): Buffer {
+  const copy = Buffer.from(bytes);
+  copy[0] = copy[0]! ^ 0x01;
+  return copy;
+}
+
+/** Real per-user keys: a ring over an in-memory key store, a random tenant KEK. */
+function keyed(options: { allowPlaintext?: boolean } = {}) {
+  const ring = new DataKeyRing({ kek: tenantKeysFromConfig({ default: randomBytes(32).toString('base64') }), store: new InMemoryWrappedKeyStore() });
+  return { ring, sealer: new AesGcmSealer({ keys: ring, allowPlaintext: options.allowPlaintext }) };
+}
+
+describe('feedback sealed with users\' keys', () => {
+  it('opens with the user\'s key; a destroyed key is KeyDestroyedError (a PoisonEventError), tampering a plain poison', async () => {
+    const { ring, sealer: aes } = keyed();
+    const entry = parseFeedback(await feedbackEvent({}, { sealer: aes }));
+    expect(entry.input.algorithm).toBe('AES-256-GCM');
+    expect(Buffer.from(entry.input.ciphertext).includes(Buffer.from('win money'))).toBe(false);
+    expect((await openEntry(entry, aes)).input.kind).toEqual({ $case: 'text', value: 'win money' });
+    expect(await openInput(entry, aes)).toEqual({ kind: { $case: 'text', value: 'win money' } });
+
+    const tampered = { ...entry, input: { ...entry.input, ciphertext: flipFirst(entry.input.ciphertext) } };
+    const poison = await openEntry(tampered, aes).catch((e: unknown) => e);
+    expect(poison).toBeInstanceOf(PoisonEventError);
+    expect(poison).not.toBeInstanceOf(KeyDestroyedError);
+    expect(await openInput(tampered, aes)).toBeUndefined();
+
+    await ring.destroy('t1', psn);
+    const gone = await openEntry(entry, aes).catch((e: unknown) => e);
+    expect(gone).toBeInstanceOf(KeyDestroyedError);
+    expect(gone).toBeInstanceOf(PoisonEventError);
+    expect(String(gone)).toMatch(/input cannot be opened: .*does not exist/);
+    expect(await openInput(entry, aes)).toBeUndefined();
+  });
+
+  it('does not mistake a key service failure for a destroyed key', async () => {
+    const down: PayloadSealer = { seal: sealer.seal, open: () => Promise.reject(new Error('privacy unreachable')) };
+    const entry = parseFeedback(await feedbackEvent());
+    await expect(openInput(entry, down)).rejects.toThrow(/privacy unreachable/);
+    const err = await openEntry(entry, down).catch((e: unknown) => e);
+    expect(err).not.toBeInstanceOf(PoisonEventError);
+  });
+
+  it('seals plaintext payloads with the user\'s key, keeping what they say and what was encrypted already', async () => {
+    const { sealer: aes } = keyed({ allowPlaintext: true });
+    const entry = parseFeedback(await feedbackEvent());
+    expect(hasPlaintext(entry)).toBe(true);
+    const opened = await openEntry(entry, aes);
+    const sealed = await sealPlaintext(opened, aes);
+    expect(hasPlaintext(sealed)).toBe(false);
+    for (const p of [sealed.input, sealed.generalOutput!, sealed.sparseFeatures!]) {
+      expect(p.algorithm).toBe('AES-256-GCM');
+      expect(Buffer.from(p.ciphertext).includes(Buffer.from('win money'))).toBe(false);
+    }
+    const reopened = await openEntry(sealed, keyed().sealer).catch((e: unknown) => e);
+    // Another ring (another KEK and store) cannot read it: it really is under this user's key.
+    expect(reopened).toBeInstanceOf(PoisonEventError);
+    const again = await openEntry(sealed, aes);
+    expect(again.input).toEqual(opened.input);
+    expect(again.generalOutput).toEqual(opened.generalOutput);
+    expect(again.sparseFeatures).toEqual(opened.sparseFeatures);
+    expect({ ...sealed, input: undefined, generalOutput: undefined, sparseFeatures: undefined }).toEqual({ ...entry, input: undefined, generalOutput: undefined, sparseFeatures: undefined });
+
+    const encrypted = parseFeedback(await feedbackEvent({}, { sealer: aes }));
+    const kept = await sealPlaintext(await openEntry(encrypted, aes), aes);
+    expect(kept.input).toBe(encrypted.input);
   });
 });
 

@@ -5,7 +5,8 @@
  * to build examples, so the history at rest is as unreadable as the stream once a user's key is
  * destroyed.
  */
-import { MalformedEventError, PayloadUnreadableError, decodeEvent, feedbackSubject, type PayloadSealer, type SealScope } from '@aimass/events';
+import { DataKeyError } from '@aimass/crypto';
+import { MalformedEventError, PLAINTEXT_ALGORITHM, PayloadUnreadableError, decodeEvent, feedbackSubject, type PayloadSealer, type SealScope } from '@aimass/events';
 import { PSEUDONYM_PATTERN, isValidTenantId } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
 import type { GeneralRef } from './ids.js';
@@ -20,7 +21,22 @@ export const MAX_LABEL_LENGTH = 256;
  * sealed payloads that cannot be opened or decoded. The consumer lets the bus dead-letter it.
  */
 export class PoisonEventError extends Error {
-  override readonly name = 'PoisonEventError';
+  override readonly name: string = 'PoisonEventError';
+}
+
+/**
+ * A payload sealed with a data key that no longer exists: the key was destroyed at the user's
+ * erasure (crypto-shredding). Nothing will ever read it again, so the event is dropped rather than
+ * retried or dead-lettered (a dead letter would be one more copy of the user's data to erase).
+ * A PoisonEventError still, so a stored entry in this state is refused like any unreadable one.
+ */
+export class KeyDestroyedError extends PoisonEventError {
+  override readonly name = 'KeyDestroyedError';
+}
+
+/** The sealer's answer for a key that does not exist (destroyed, or never stored), as opposed to tampering or a misfiled payload. */
+export function keyDestroyed(err: unknown): boolean {
+  return err instanceof PayloadUnreadableError && err.cause instanceof DataKeyError && err.cause.code === 'not_found';
 }
 
 export interface SealedPayload {
@@ -118,6 +134,7 @@ export async function openEntry(entry: HistoryEntry, sealer: PayloadSealer): Pro
       return await sealer.open(scope, toProto(p), entry.eventId);
     } catch (err) {
       // Anything else (a key service that does not answer) may pass: the caller retries it.
+      if (keyDestroyed(err)) throw new KeyDestroyedError(`${what} cannot be opened: ${(err as Error).message}`, { cause: err });
       if (err instanceof PayloadUnreadableError) throw new PoisonEventError(`${what} cannot be opened: ${err.message}`, { cause: err });
       throw err;
     }
@@ -167,4 +184,49 @@ export function entryGeneral(opened: OpenedEntry): GeneralRef | undefined {
   if (opened.entry.generalModel) return opened.entry.generalModel;
   const m = opened.generalOutput?.model;
   return m ? { name: m.name, version: m.version } : undefined;
+}
+
+/** True when one of the entry's payloads is not encrypted (algorithm NONE). */
+export function hasPlaintext(entry: HistoryEntry): boolean {
+  return [entry.input, entry.generalOutput, entry.sparseFeatures].some((p) => p?.algorithm === PLAINTEXT_ALGORITHM);
+}
+
+/**
+ * The entry with its plaintext payloads sealed by `sealer` (the user's key, the event id as
+ * associated data), from their opened form: feedback published before keys were configured is
+ * not stored in the clear. Encrypted payloads are kept as they came.
+ */
+export async function sealPlaintext(opened: OpenedEntry, sealer: PayloadSealer): Promise<HistoryEntry> {
+  const { entry } = opened;
+  const scope: SealScope = { tenant: entry.tenant, userPseudonym: entry.pseudonym };
+  const reseal = async (p: SealedPayload | undefined, bytes: () => Uint8Array): Promise<SealedPayload | undefined> => {
+    if (!p || p.algorithm !== PLAINTEXT_ALGORITHM) return p;
+    return sealed(await sealer.seal(scope, bytes(), entry.eventId));
+  };
+  return {
+    ...entry,
+    input: (await reseal(entry.input, () => v1.InputPayload.encode(opened.input).finish()))!,
+    generalOutput: await reseal(entry.generalOutput, () => v1.GeneralOutput.encode(opened.generalOutput!).finish()),
+    sparseFeatures: await reseal(entry.sparseFeatures, () => v1.SparseVector.encode(opened.sparseFeatures!).finish()),
+  };
+}
+
+/**
+ * The stored input of an entry, opened for an export: undefined when it can never be read again
+ * (its key destroyed, or the payload damaged). Other failures (the key service unreachable) reject.
+ */
+export async function openInput(entry: HistoryEntry, sealer: PayloadSealer): Promise<v1.InputPayload | undefined> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await sealer.open({ tenant: entry.tenant, userPseudonym: entry.pseudonym }, toProto(entry.input), entry.eventId);
+  } catch (err) {
+    if (err instanceof PayloadUnreadableError) return undefined;
+    throw err;
+  }
+  try {
+    const input = v1.InputPayload.decode(bytes);
+    return input.kind ? input : undefined;
+  } catch {
+    return undefined;
+  }
 }

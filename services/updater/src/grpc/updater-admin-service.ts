@@ -1,8 +1,12 @@
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError, tenantFromMetadata, unary, type Pseudonymizer } from '@aimass/platform';
+import { DataKeyError, TenantKeyError } from '@aimass/crypto';
+import type { PayloadSealer } from '@aimass/events';
+import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError, tenantFromMetadata, unary, type Pseudonymizer } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
 import type { GeneralModelClient } from '../adapters/general-model-client.js';
 import type { PersonalModelClient } from '../adapters/personal-model-client.js';
 import { storeUnavailable, type UpdaterStore } from '../adapters/updater-store.js';
+import { ExportCollector, checkExportPseudonym, exportedFeedback } from '../domain/export.js';
+import { openInput } from '../domain/feedback.js';
 import { describeGeneral, servedVersion } from '../domain/general.js';
 import type { GeneralRef } from '../domain/ids.js';
 import { jobToProto, orderJobs, refitPendingFor, type RefitJob } from '../domain/jobs.js';
@@ -19,6 +23,10 @@ export interface UpdaterAdminServiceOptions {
   readonly defaultModel: string;
   /** Events of the feedback consumer group not yet taken in (all tenants); undefined when unknown. */
   readonly consumerLag: () => Promise<number | undefined>;
+  /** Opens the stored inputs for ExportFeedback. */
+  readonly sealer: PayloadSealer;
+  /** ExportFeedback's bounds (`updater.export`). */
+  readonly exportLimits: { readonly maxEntries: number; readonly maxBytes: number };
 }
 
 /** Bytes of a user id. */
@@ -57,6 +65,14 @@ async function resolveTarget(general: GeneralModelClient, requested: v1.ModelRef
     throw new FailedPreconditionError(`general model ${describeGeneral({ name, version })} is not loaded (${v1.ModelState[found.state]}): load it in the general model first`);
   }
   return { name, version };
+}
+
+/** A key service that cannot answer now: the export is retried, never answered with inputs missing. */
+function keysUnavailable(err: unknown): never {
+  if (err instanceof DeadlineExceededError || err instanceof DataKeyError || err instanceof TenantKeyError) {
+    throw new UnavailableError(`the user's data key cannot be read now (${err.message}): retry the export`, { cause: err, retryAfterMs: 1000 });
+  }
+  throw err;
 }
 
 export function createUpdaterAdminService(options: UpdaterAdminServiceOptions): v1.UpdaterAdminServiceServer {
@@ -116,6 +132,27 @@ export function createUpdaterAdminService(options: UpdaterAdminServiceOptions): 
           };
         }
         return { pendingEvents: unapplied + (lag ?? 0), user, jobs: listed.map(jobToProto) };
+      } catch (err) {
+        storeUnavailable(err);
+      }
+    }),
+
+    exportFeedback: unary<v1.ExportFeedbackRequest, v1.ExportFeedbackResponse>(async (req, ctx) => {
+      const tenant = tenantFromMetadata(ctx.metadata);
+      const pseudonym = checkExportPseudonym(req.userPseudonym);
+      const { maxEntries, maxBytes } = options.exportLimits;
+      try {
+        const { entries, total } = await store.exportHistory(tenant, pseudonym, maxEntries);
+        const collector = new ExportCollector(maxBytes);
+        let unreadable = 0;
+        for (const entry of entries) {
+          const input = await openInput(entry, options.sealer).catch(keysUnavailable);
+          if (!input) unreadable++;
+          if (!collector.add(exportedFeedback(entry, input))) break;
+        }
+        const response = collector.response(total);
+        ctx.logger.info({ tenant, pseudonym, entries: response.feedback.length, omitted: response.omitted, unreadable }, 'feedback history exported');
+        return response;
       } catch (err) {
         storeUnavailable(err);
       }

@@ -27,6 +27,13 @@
  * An erased user's model is never written: the tombstone is read before each Train (nothing is
  * sent once it exists) and after it (a Train that raced with the erasure is undone), see
  * runtime/erasure.ts.
+ *
+ * With the privacy service configured, the user's `training` consent is read again (from the
+ * consent cache) before the entries are opened and right before each Train: it may have been
+ * withdrawn since the intake took the feedback in. Without it, the entries not yet applied are
+ * removed from the history (not kept as refused: nothing of them is needed, and the user asked
+ * that they not be learnt from) and nothing is trained. Entries learnt before the withdrawal
+ * stay in the history (an erasure removes them); refits are refused while consent is withdrawn.
  */
 import type { PayloadSealer } from '@aimass/events';
 import { ConflictError, InvalidArgumentError, UnavailableError, type Logger } from '@aimass/platform';
@@ -34,6 +41,7 @@ import type { v1 } from '@aimass/proto';
 import type { GeneralModelClient } from '../adapters/general-model-client.js';
 import type { PersonalModelClient } from '../adapters/personal-model-client.js';
 import { UserErasedError, type StoredEntry, type UpdaterStore } from '../adapters/updater-store.js';
+import type { TrainingConsent } from '../domain/consent.js';
 import { blamedExample, examplesWithin, planApply, trainingExample } from '../domain/examples.js';
 import { entryGeneral } from '../domain/feedback.js';
 import { describeGeneral } from '../domain/general.js';
@@ -63,6 +71,8 @@ export interface ApplierOptions {
   /** Asks the general model for its served version now (the target of a refit). */
   readonly resolveServed: () => Promise<GeneralRef>;
   readonly erasure: ErasureGuard;
+  /** The user's training consent; undefined: not enforced. Rejects with UnavailableError when it cannot be verified (the update is retried). */
+  readonly consent?: TrainingConsent | undefined;
   readonly now?: (() => Date) | undefined;
 }
 
@@ -73,6 +83,8 @@ export interface ApplierStats {
   readonly conflicts: number;
   readonly refits: number;
   readonly refused: number;
+  /** History entries removed untrained because the user's training consent was withdrawn. */
+  readonly consentWithdrawn: number;
 }
 
 /** Passes of one run; each applies a batch, repairs hints or clears the mark, so this only stops a runaway. */
@@ -81,7 +93,7 @@ const MAX_PASSES = 10_000;
 export class Applier {
   readonly #o: ApplierOptions;
   readonly #now: () => Date;
-  #stats = { versionsWritten: 0, examplesApplied: 0, examplesSkipped: 0, conflicts: 0, refits: 0, refused: 0 };
+  #stats = { versionsWritten: 0, examplesApplied: 0, examplesSkipped: 0, conflicts: 0, refits: 0, refused: 0, consentWithdrawn: 0 };
 
   constructor(options: ApplierOptions) {
     this.#o = options;
@@ -130,6 +142,7 @@ export class Applier {
         continue;
       }
 
+      if (!(await this.#consented(fresh))) continue;
       const opened = await openOrRefuse(o.store, o.sealer, fresh);
       if (opened.length < fresh.length) {
         this.#stats.refused += fresh.length - opened.length;
@@ -143,6 +156,7 @@ export class Applier {
         o.logger.info({ tenant, pseudonym, pairedWith: describeGeneral(model.general), target: describeGeneral(target), reason: plan.reason }, 'refitting instead of training across general model versions');
         const outcome = await o.refitter.refit(tenant, pseudonym, target, plan.reason);
         if (outcome.kind === 'no-history') return;
+        // 'no-consent': consent was withdrawn since this pass read it; the next pass removes the entries.
         continue;
       }
 
@@ -162,8 +176,9 @@ export class Applier {
       const first = batch[0]!.sequence;
       const last = batch[batch.length - 1]!.sequence;
       let res: v1.TrainResponse;
-      // Right before the write: the erasure may have begun while the batch was built.
+      // Right before the write: the erasure may have begun, or consent been withdrawn, while the batch was built.
       if (await o.erasure.erased(tenant, pseudonym)) return;
+      if (!(await this.#consented(fresh))) continue;
       try {
         res = await o.personal.train(tenant, { userPseudonym: pseudonym, examples, idempotencyKey: trainIdempotencyKey(pseudonym, first, last), expectedVersion: model.version });
       } catch (err) {
@@ -190,6 +205,25 @@ export class Applier {
       );
     }
     throw new UnavailableError(`the update of one user did not settle within ${MAX_PASSES} passes: retrying later`);
+  }
+
+  /**
+   * True when the user's consent allows training on `entries` (or consent is not enforced);
+   * otherwise the entries are removed from the history, and the caller's next pass finds what is
+   * left (and clears the mark when nothing is).
+   */
+  async #consented(entries: readonly StoredEntry[]): Promise<boolean> {
+    const consent = this.#o.consent;
+    const first = entries[0];
+    if (!consent || !first) return true;
+    if (await consent(first.tenant, first.pseudonym)) return true;
+    const removed = await this.#o.store.removeUnapplied(entries);
+    this.#stats.consentWithdrawn += removed;
+    this.#o.logger.info(
+      { tenant: first.tenant, pseudonym: first.pseudonym, entries: removed, first: first.sequence, last: entries[entries.length - 1]!.sequence },
+      'training consent withdrawn: feedback not yet applied removed from the history, not trained on',
+    );
+    return false;
   }
 
   async #refuse(entry: StoredEntry, err: unknown): Promise<void> {

@@ -6,6 +6,8 @@
  * 1. write the user's tombstone. From then on feedback of the user is dropped at intake, and no
  *    write of the updater can add to the user's history, mark or hints (each carries a check that
  *    the tombstone is absent);
+ *    Then what memory holds about the user goes: their data keys (so a destroyed key is not used
+ *    from the cache) and their consent (the next check reads the privacy service);
  * 2. with the user held against incremental updates in this replica (an update in progress here
  *    finishes first), delete the history, the training state and the user's refit jobs;
  * 3. call personal-model's DeleteUser, even though personal-model deletes on its own: an update
@@ -30,6 +32,8 @@ export interface UpdaterErasureOptions {
   readonly logger: Logger;
   /** Runs `fn` while no incremental update or refit of the user runs in this replica. */
   readonly exclusive: <T>(tenant: string, pseudonym: string, fn: () => Promise<T>) => Promise<T>;
+  /** Drops what memory holds about the user (data keys, consent). */
+  readonly forget?: ((tenant: string, pseudonym: string) => void) | undefined;
   readonly now?: (() => Date) | undefined;
 }
 
@@ -51,6 +55,7 @@ export class UpdaterErasure {
   readonly erase = async (r: ErasureRequest): Promise<ErasureOutcome> => {
     const { store, personal } = this.#o;
     await store.writeTombstone(r.tenant, r.userPseudonym, r.erasureId, this.#now());
+    this.#o.forget?.(r.tenant, r.userPseudonym);
     return this.#o.exclusive(r.tenant, r.userPseudonym, async () => {
       const items = await store.eraseUser(r.tenant, r.userPseudonym);
       const versions = await personal.deleteUser(r.tenant, r.userPseudonym, r.erasureId);

@@ -9,21 +9,36 @@
  * first, and the write itself carries a check that it is absent, so no entry can be added once
  * the erasure has begun.
  *
+ * With the privacy service configured, the user's `training` consent is checked next: feedback
+ * of a user who has not granted it is dropped the same way (acknowledged, nothing stored, counted
+ * in `noConsent`). The applier checks again before training (consent can be withdrawn while the
+ * event waits). A payload whose data key was destroyed (the user was erased: crypto-shredding) is
+ * dropped too (`keyDestroyed`): no retry can read it, and a dead letter would be one more copy.
+ *
  * What the handler throws decides what the bus does: a PoisonEventError is thrown at once, so the
- * event is dead-lettered with its reason after `maxDeliver` quick attempts; a store that does not
- * answer is waited for here (with back-off, until the service stops), because a good event must
- * not be dead-lettered for an outage.
+ * event is dead-lettered with its reason after `maxDeliver` quick attempts; a store, or a privacy
+ * service (consent, keys), that does not answer is waited for here (with back-off, until the
+ * service stops), because a good event must not be dead-lettered or dropped for an outage.
  */
+import { DataKeyError, TenantKeyError } from '@aimass/crypto';
 import type { DeliveredEvent, PayloadSealer } from '@aimass/events';
-import { UnavailableError, type Logger } from '@aimass/platform';
+import { DeadlineExceededError, UnavailableError, type Logger } from '@aimass/platform';
 import { StoreUnavailableError } from '@aimass/storage';
-import { PoisonEventError, openEntry, parseFeedback } from '../domain/feedback.js';
+import type { TrainingConsent } from '../domain/consent.js';
+import { KeyDestroyedError, PoisonEventError, hasPlaintext, openEntry, parseFeedback, sealPlaintext, type HistoryEntry } from '../domain/feedback.js';
 import { retryDelay } from '../domain/scheduler.js';
 import type { UpdaterStore } from '../adapters/updater-store.js';
 
 export interface IntakeOptions {
   readonly store: UpdaterStore;
   readonly sealer: PayloadSealer;
+  /**
+   * True when `sealer` encrypts with users' keys: payloads that came in plaintext (allowed while
+   * migrating) are sealed before they are stored.
+   */
+  readonly encrypting?: boolean | undefined;
+  /** The user's training consent; undefined: not enforced (no privacy service configured). */
+  readonly consent?: TrainingConsent | undefined;
   readonly logger: Logger;
   /** Called once an event is in the history and its user marked: schedule the user's update. */
   readonly onAppended: (tenant: string, pseudonym: string) => void;
@@ -37,15 +52,30 @@ export interface IntakeStats {
   readonly duplicates: number;
   readonly poison: number;
   readonly storeRetries: number;
+  /** Waits for the privacy service (consent or keys) that did not answer. */
+  readonly privacyRetries: number;
   /** Events of erased users, dropped. */
   readonly erased: number;
+  /** Events of users without training consent, dropped. */
+  readonly noConsent: number;
+  /** Events whose data key was destroyed (the user was erased), dropped. */
+  readonly keyDestroyed: number;
 }
 
 const STORE_RETRY_INITIAL_MS = 100;
 const STORE_RETRY_MAX_MS = 5_000;
 
-function transient(err: unknown): boolean {
-  return err instanceof StoreUnavailableError || err instanceof UnavailableError;
+function storeDown(err: unknown): boolean {
+  return err instanceof StoreUnavailableError;
+}
+
+/**
+ * The privacy service (consent, keys) not answering, or a key that cannot be unwrapped or a KEK
+ * that is missing: faults an operator or time fixes, never the event's. (A destroyed key is
+ * PayloadUnreadableError, handled as KeyDestroyedError.)
+ */
+function privacyDown(err: unknown): boolean {
+  return err instanceof UnavailableError || err instanceof DeadlineExceededError || err instanceof DataKeyError || err instanceof TenantKeyError;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -63,7 +93,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 export class Intake {
   readonly #o: IntakeOptions;
   readonly #now: () => Date;
-  #stats = { appended: 0, duplicates: 0, poison: 0, storeRetries: 0, erased: 0 };
+  #stats = { appended: 0, duplicates: 0, poison: 0, storeRetries: 0, privacyRetries: 0, erased: 0, noConsent: 0, keyDestroyed: 0 };
 
   constructor(options: IntakeOptions) {
     this.#o = options;
@@ -79,6 +109,7 @@ export class Intake {
     try {
       await this.#take(event);
     } catch (err) {
+      if (err instanceof KeyDestroyedError) return this.#dropKeyDestroyed(event, err);
       if (err instanceof PoisonEventError) {
         this.#stats.poison++;
         this.#o.logger.warn(
@@ -94,11 +125,15 @@ export class Intake {
     const entry = parseFeedback(event);
     // Before opening: an erased user's payloads may be unreadable by now (their key destroyed).
     if (await this.#retrying(() => this.#o.store.tombstone(entry.tenant, entry.pseudonym))) return this.#dropErased(entry, event);
+    // Before the payloads are opened: no key is fetched for a user who has not consented.
+    const consent = this.#o.consent;
+    if (consent && !(await this.#retrying(() => consent(entry.tenant, entry.pseudonym)))) return this.#dropNoConsent(entry, event);
     // Opened only to refuse what can never be learnt from; what is stored stays sealed.
-    await this.#retrying(() => openEntry(entry, this.#o.sealer));
+    const opened = await this.#retrying(() => openEntry(entry, this.#o.sealer));
+    const stored: HistoryEntry = this.#o.encrypting && hasPlaintext(entry) ? await this.#retrying(() => sealPlaintext(opened, this.#o.sealer)) : entry;
     // The tenant first: once the entry exists, the sweep must be able to find its tenant.
     await this.#retrying(() => this.#o.store.rememberTenant(entry.tenant));
-    const outcome = await this.#retrying(() => this.#o.store.append(entry, this.#now()));
+    const outcome = await this.#retrying(() => this.#o.store.append(stored, this.#now()));
     if (outcome === 'other-user') throw new PoisonEventError(`event id ${entry.eventId} is already in another user's history`);
     if (outcome === 'erased') return this.#dropErased(entry, event);
     if (outcome === 'duplicate') {
@@ -108,6 +143,20 @@ export class Intake {
     }
     this.#stats.appended++;
     this.#o.onAppended(entry.tenant, entry.pseudonym);
+  }
+
+  #dropNoConsent(entry: HistoryEntry, event: DeliveredEvent): void {
+    this.#stats.noConsent++;
+    this.#o.logger.info(
+      { tenant: entry.tenant, pseudonym: entry.pseudonym, eventId: entry.eventId, sequence: event.sequence },
+      'feedback dropped: the user has not granted training consent (nothing stored)',
+    );
+  }
+
+  #dropKeyDestroyed(event: DeliveredEvent, err: KeyDestroyedError): void {
+    this.#stats.keyDestroyed++;
+    // The subject names tenant and pseudonym; the reason names the key id, never content.
+    this.#o.logger.info({ subject: event.subject, sequence: event.sequence, reason: err.message }, "feedback dropped: its data key was destroyed at the user's erasure, nothing can read it");
   }
 
   #dropErased(entry: { tenant: string; pseudonym: string; eventId: string }, event: DeliveredEvent): void {
@@ -123,10 +172,14 @@ export class Intake {
       try {
         return await fn();
       } catch (err) {
-        if (!transient(err) || this.#o.signal.aborted) throw err;
-        this.#stats.storeRetries++;
+        const store = storeDown(err);
+        if ((!store && !privacyDown(err)) || this.#o.signal.aborted) throw err;
+        if (store) this.#stats.storeRetries++;
+        else this.#stats.privacyRetries++;
         const delay = retryDelay(failures, STORE_RETRY_INITIAL_MS, STORE_RETRY_MAX_MS);
-        if (failures === 1 || failures % 10 === 0) this.#o.logger.warn({ err, failures, retryInMs: delay }, 'feedback intake waits for the store');
+        if (failures === 1 || failures % 10 === 0) {
+          this.#o.logger.warn({ err, failures, retryInMs: delay }, store ? 'feedback intake waits for the store' : 'feedback intake waits for the privacy service (consent or data keys)');
+        }
         await sleep(delay, this.#o.signal);
       }
     }

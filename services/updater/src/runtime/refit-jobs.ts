@@ -185,6 +185,7 @@ export class RefitJobs {
           }
           const outcome = await o.refitter.refit(tenant, pseudonym, job.target, job.kind === 'user' ? 'RefitUser' : job.onlyStale ? 'refit of stale users' : 'RefitAll');
           if (outcome.kind === 'no-history') throw new NotFoundError('no feedback history to refit from');
+          // A user without training consent is left as they are, and counted as done: no retry would change it.
         }),
       );
       o.afterRefit(tenant, pseudonym);

@@ -7,12 +7,17 @@
  * The refit's examples carry their stream sequences, so the new model's watermark covers the
  * whole history it read: an incremental Train racing with it either lost the compare-and-set
  * (and re-reads), or committed first (and the refit re-reads and includes its examples again).
+ *
+ * A refit learns from the user's feedback, so it needs the user's `training` consent (when the
+ * privacy service is configured): read right before Refit, as the applier does before Train.
+ * Without it the user is not refitted (`no-consent`); the model stays as it is.
  */
 import type { PayloadSealer } from '@aimass/events';
 import { ConflictError, InvalidArgumentError, type Logger } from '@aimass/platform';
 import type { GeneralModelClient } from '../adapters/general-model-client.js';
 import type { PersonalModelClient } from '../adapters/personal-model-client.js';
 import { UserErasedError, type StoredEntry, type UpdaterStore } from '../adapters/updater-store.js';
+import type { TrainingConsent } from '../domain/consent.js';
 import { blamedExample, examplesWithin, trainingExample } from '../domain/examples.js';
 import { PoisonEventError, openEntry, type OpenedEntry } from '../domain/feedback.js';
 import { describeGeneral } from '../domain/general.js';
@@ -32,11 +37,14 @@ export interface RefitterOptions {
   /** Compare-and-set conflicts retried before giving up. */
   readonly maxConflicts: number;
   readonly erasure: ErasureGuard;
+  /** The user's training consent; undefined: not enforced. */
+  readonly consent?: TrainingConsent | undefined;
 }
 
 export type RefitOutcome =
   | { readonly kind: 'refitted' | 'duplicate'; readonly version: number; readonly examples: number }
-  | { readonly kind: 'no-history' };
+  | { readonly kind: 'no-history' }
+  | { readonly kind: 'no-consent' };
 
 /**
  * Opens entries; those that can no longer be opened (a destroyed key, say) are recorded as refused
@@ -80,6 +88,8 @@ export class Refitter {
 
   async #refit(tenant: string, pseudonym: string, target: GeneralRef, reason: string): Promise<RefitOutcome> {
     const o = this.#o;
+    // Also before any work: nothing is read or classified for a user without consent.
+    if (!(await this.#consented(tenant, pseudonym, target, reason))) return { kind: 'no-consent' };
     for (let conflicts = 0; ; ) {
       const model = await o.personal.model(tenant, pseudonym);
       const entries = await o.store.history(tenant, pseudonym, o.maxExamples);
@@ -97,6 +107,7 @@ export class Refitter {
       const last = entries[entries.length - 1]!.sequence;
       // An erased user is not refitted; one erased while the refit ran is undone (runtime/erasure.ts).
       if (await o.erasure.erased(tenant, pseudonym)) return { kind: 'no-history' };
+      if (!(await this.#consented(tenant, pseudonym, target, reason))) return { kind: 'no-consent' };
       try {
         const res = await o.personal.refit(tenant, {
           userPseudonym: pseudonym,
@@ -126,5 +137,12 @@ export class Refitter {
         await o.store.markApplied([entry], new Map([[entry.eventId, reason]]));
       }
     }
+  }
+
+  async #consented(tenant: string, pseudonym: string, target: GeneralRef, reason: string): Promise<boolean> {
+    const consent = this.#o.consent;
+    if (!consent || (await consent(tenant, pseudonym))) return true;
+    this.#o.logger.info({ tenant, pseudonym, generalModel: describeGeneral(target), reason }, 'refit skipped: the user has not granted training consent');
+    return false;
   }
 }

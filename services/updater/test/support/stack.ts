@@ -11,6 +11,7 @@ import {
   publishEvent,
   type DeliveredEvent,
   type NatsEventBus,
+  type PayloadSealer,
 } from '@aimass/events';
 import { createPersonalFeaturizer } from '@aimass/ml';
 import type { RunningGeneralModel } from '@aimass/general-model';
@@ -21,7 +22,7 @@ import { openSqliteStore, type DocumentStore } from '@aimass/storage';
 import { NatsServer, tempDir, type TempDir } from '@aimass/testing';
 import { GeneralModelClient } from '../../src/adapters/general-model-client.js';
 import type { UpdaterConfigInput } from '../../src/config.js';
-import { startUpdater, type RunningUpdater } from '../../src/service.js';
+import { startUpdater, type RunningUpdater, type UpdaterDependencies } from '../../src/service.js';
 import { addToyGeneralModel, startGeneral } from './general.js';
 import { captureLogs, type LogSink } from './logs.js';
 
@@ -64,6 +65,8 @@ export interface FeedbackOptions {
   readonly eventId?: string;
   /** Leave the general output out (the updater computes it). */
   readonly withoutGeneral?: boolean;
+  /** Appended to the input text (the general output stays the text's without it). */
+  readonly marker?: string;
 }
 
 export interface Stack {
@@ -79,7 +82,9 @@ export interface Stack {
   /** A new connection to the test's nats-server (closed by stop). */
   newBus(name: string): Promise<NatsEventBus>;
   /** An updater replica in this process (its own bus connection, the shared SQLite file). */
-  startUpdater(config?: UpdaterConfigInput): Promise<RunningUpdater>;
+  startUpdater(config?: UpdaterConfigInput, deps?: Pick<UpdaterDependencies, 'keys' | 'sealer'>): Promise<RunningUpdater>;
+  /** How the test seals the payloads it publishes, as fusion would (plaintext until set). */
+  setSealer(sealer: PayloadSealer): void;
   /** Publishes a FeedbackRecorded as fusion does: sealed payloads, dedupe id = event id. */
   feedback(options: FeedbackOptions): Promise<PublishedFeedback>;
   /** The same event bytes again under another NATS message id (beyond the stream's dedupe). */
@@ -98,7 +103,7 @@ export interface Stack {
 }
 
 type PersonalMethod = 'getModel' | 'listVersions' | 'score';
-type AdminMethod = 'refitUser' | 'refitAll' | 'getTrainingState';
+type AdminMethod = 'refitUser' | 'refitAll' | 'getTrainingState' | 'exportFeedback';
 type Unary = (req: never, md: Metadata, opts: never, cb: never) => unknown;
 type RequestOf<C, K extends keyof C> = Parameters<Extract<C[K], Unary>>[0];
 type ResponseOf<C, K extends keyof C> = Parameters<Parameters<Extract<C[K], Unary>>[3]>[1];
@@ -149,7 +154,7 @@ export async function startStack(options: { versionPolicy?: string; personalVers
     answer.outputs.forEach((o, i) => outputs.set(i, o));
   }
   const featurizer = createPersonalFeaturizer();
-  const sealer = plaintextSealer();
+  let sealer: PayloadSealer = plaintextSealer();
 
   const updaterDbPath = join(dir.path, 'updater.sqlite');
   const updaters: RunningUpdater[] = [];
@@ -158,9 +163,10 @@ export async function startStack(options: { versionPolicy?: string; personalVers
   const message = async (o: FeedbackOptions, eventId: string): Promise<v1.FeedbackRecorded> => {
     const pseudonym = pseudonymizer.pseudonymize(o.tenant, o.user);
     const index = (o.text ?? 0) % TEXTS.length;
-    const input: v1.InputPayload = { kind: { $case: 'text', value: TEXTS[index]! } };
+    const text = o.marker ? `${TEXTS[index]!} ${o.marker}` : TEXTS[index]!;
+    const input: v1.InputPayload = { kind: { $case: 'text', value: text } };
     const general = outputs.get(index)!;
-    const f = featurizer.featurize({ text: TEXTS[index]! });
+    const f = featurizer.featurize({ text });
     const scope = { tenant: o.tenant, userPseudonym: pseudonym };
     const seal = (bytes: Uint8Array) => sealer.seal(scope, bytes, eventId);
     return {
@@ -185,7 +191,10 @@ export async function startStack(options: { versionPolicy?: string; personalVers
     logs,
     updaterDbPath,
     newBus,
-    async startUpdater(config: UpdaterConfigInput = {}) {
+    setSealer(s) {
+      sealer = s;
+    },
+    async startUpdater(config: UpdaterConfigInput = {}, deps = {}) {
       const store = await openSqliteStore({ path: updaterDbPath });
       stores.push(store);
       const merged: UpdaterConfigInput = {
@@ -201,6 +210,7 @@ export async function startStack(options: { versionPolicy?: string; personalVers
         generalModel: { address: general.address, ...config.generalModel },
       };
       const updater = await startUpdater({ grpc: { host: '127.0.0.1', port: 0, drainTimeoutMs: 2_000 }, pseudonym: { secret: SECRET }, updater: merged }, logs.logger, {
+        ...deps,
         store,
         bus: await newBus('updater'),
       });
