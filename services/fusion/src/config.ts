@@ -1,5 +1,6 @@
 import { baseConfigShape, isValidTenantId, pseudonymConfigSchema } from '@aimass/platform';
 import { DEFAULT_CONSENT_FAILURE_TTL_MS, DEFAULT_CONSENT_MAX_ENTRIES, DEFAULT_CONSENT_TTL_MS, DEFAULT_LOOKUP_TIMEOUT_MS } from '@aimass/consent';
+import { DEFAULT_REMOTE_KEY_CACHE_TTL_MS, DEFAULT_REMOTE_KEY_TIMEOUT_MS } from '@aimass/crypto';
 import { erasureConsumerConfigSchema, eventsConfigSchema } from '@aimass/events';
 import type { v1 } from '@aimass/proto';
 import { storeConfigSchema } from '@aimass/storage';
@@ -109,15 +110,16 @@ export const fusionConfigSchema = z.strictObject({
     })
     .prefault({}),
   /**
-   * Consent enforcement (the privacy service, issue 6). With `address` set, Predict uses a user's
-   * personal model only with their `personalization` consent and Feedback records only with
-   * their `training` consent, checked in a local cache fed by ConsentChanged events (which needs
-   * the event bus) and read from the privacy service on a miss. Without it nothing is checked:
-   * a deployment without the privacy service.
+   * The privacy service (issue 6). With `address` set, Predict uses a user's personal model only
+   * with their `personalization` consent and Feedback records only with their `training`
+   * consent, checked in a local cache fed by ConsentChanged events (which needs the event bus)
+   * and read from the privacy service on a miss; and personal data is sealed with the user's
+   * data key from that service (`dataKeys`). Without it nothing is checked or encrypted: a
+   * deployment without the privacy service (development, tests).
    */
   privacy: z
     .strictObject({
-      /** The privacy service (aimass.v1.PrivacyService); unset: consent is not enforced. */
+      /** The privacy service (aimass.v1.PrivacyService, DataKeyService); unset: consent is not enforced, nothing is encrypted. */
       address: address.optional(),
       /** Deadline of one GetConsent on a cache miss (a Predict waits at most its personal share, a Feedback its own deadline). */
       lookupTimeoutMs: positiveInt('a duration in milliseconds').default(DEFAULT_LOOKUP_TIMEOUT_MS),
@@ -132,6 +134,36 @@ export const fusionConfigSchema = z.strictObject({
           failureTtlMs: positiveInt('a duration in milliseconds').default(DEFAULT_CONSENT_FAILURE_TTL_MS),
           /** Users held; the oldest is dropped beyond it. */
           maxEntries: positiveInt('a number of entries').default(DEFAULT_CONSENT_MAX_ENTRIES),
+        })
+        .prefault({}),
+      /**
+       * Users' data keys, asked of the same privacy service (aimass.v1.DataKeyService): with
+       * `address` set, the personal data of FeedbackRecorded events and prediction records is
+       * sealed with the user's key (AES-256-GCM), so destroying the key at erasure makes every copy
+       * unreadable. Unset address: algorithm NONE (development and tests only).
+       */
+      dataKeys: z
+        .strictObject({
+          /** Deadline of one GetDataKey (retries included). */
+          callTimeoutMs: positiveInt('a duration in milliseconds').default(DEFAULT_REMOTE_KEY_TIMEOUT_MS),
+          /**
+           * How long a key is used from memory (the privacy service may shorten it): bounds how
+           * long a key destroyed at erasure stays usable here if the ErasureRequested was missed.
+           */
+          cacheTtlMs: positiveInt('a duration in milliseconds').default(DEFAULT_REMOTE_KEY_CACHE_TTL_MS),
+          /** Users whose keys are held; the least recently used is dropped beyond it. As many as the consent cache by default: Predict needs both. */
+          cacheMaxEntries: positiveInt('a number of entries').default(DEFAULT_CONSENT_MAX_ENTRIES),
+          /**
+           * The longest a Predict waits for what its prediction record needs (the user's training
+           * consent on a cache miss, their key) before answering without the record. The wait
+           * ends earlier with the call's deadline; the key keeps coming for the next Predict.
+           */
+          recordWaitMs: positiveInt('a duration in milliseconds').default(250),
+          /**
+           * Also read prediction records stored unencrypted (before keys were configured); they
+           * expire within `predictions.retentionHours`. Off: such a record reads as absent.
+           */
+          allowPlaintext: z.boolean({ error: 'expected true or false' }).default(false),
         })
         .prefault({}),
     })

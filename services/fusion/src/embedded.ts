@@ -29,6 +29,13 @@ export interface FusionEmbeddedOptions {
   config?: FusionConfigInput | undefined;
   /** Process environment to read (tests); `process.env` by default. */
   env?: Readonly<Record<string, string | undefined>> | undefined;
+  /**
+   * Use the runner's privacy service (`env.addressOf('privacy')`, started before fusion) for
+   * consent and users' keys when neither `config.privacy.address` nor
+   * AIMASS_FUSION__PRIVACY__ADDRESS names one. Default true; false runs without it (no consent
+   * enforced, nothing encrypted: tests and development only).
+   */
+  privacy?: boolean | undefined;
 }
 
 const envSchema = z.strictObject({
@@ -41,19 +48,21 @@ export { EMBEDDED_SECRET_FILE };
 
 /**
  * Fusion as a service of the one-process mode (tools/runner's EmbeddedService). It calls the
- * general-model and personal-model services started before it (their addresses come from the
- * runner) and keeps its records in the runner's `fusion` store.
+ * general-model, personal-model and privacy services started before it (their addresses come
+ * from the runner) and keeps its records in the runner's `fusion` store.
  */
 export function createFusionEmbedded(options: FusionEmbeddedOptions = {}) {
   return {
     name: 'fusion',
     async start(env: FusionEmbeddedEnvironment): Promise<FusionEmbeddedRunning> {
       const fromEnv = embeddedConfig(envSchema, options.env);
+      const privacyAddress = options.config?.privacy?.address ?? fromEnv.fusion.privacy.address ?? (options.privacy === false ? undefined : runnerPrivacy(env));
       const fusion = fusionConfigSchema.parse({
         ...fromEnv.fusion,
         ...options.config,
         generalModel: { ...fromEnv.fusion.generalModel, address: env.addressOf('general-model'), ...options.config?.generalModel },
         personalModel: { ...fromEnv.fusion.personalModel, address: env.addressOf('personal-model'), ...options.config?.personalModel },
+        privacy: { ...fromEnv.fusion.privacy, ...options.config?.privacy, address: privacyAddress },
       });
       const pseudonym = fromEnv.pseudonym ?? { secretFile: await embeddedSecretFile(env.dataDir, env.logger) };
       const store = await env.openStore('fusion');
@@ -61,6 +70,19 @@ export function createFusionEmbedded(options: FusionEmbeddedOptions = {}) {
       return { name: 'fusion', address: running.address, grpcServices: FUSION_GRPC_SERVICES, stop: () => running.stop() };
     },
   };
+}
+
+/** The runner's privacy service; its absence is a wiring fault, not a reason to run unprotected. */
+function runnerPrivacy(env: FusionEmbeddedEnvironment): string {
+  try {
+    return env.addressOf('privacy');
+  } catch (err) {
+    throw new Error(
+      'fusion needs the privacy service (consent, users\' data keys) started before it: list privacy before fusion in the runner, ' +
+        'set AIMASS_FUSION__PRIVACY__ADDRESS, or pass createFusionEmbedded({ privacy: false }) to run without it (development only)',
+      { cause: err },
+    );
+  }
 }
 
 /** The embedded fusion service with default options. */

@@ -6,6 +6,7 @@ export {
   NO_MODEL_TTL_WITHOUT_BUS_MS,
   startFusion,
   type CoalescingStats,
+  type FusionDataKeys,
   type FusionDependencies,
   type FusionStartConfig,
   type NoModelStats,
@@ -48,5 +49,6 @@ export { fuse, overrideApplies, shrinkageWeight, type FusionOutcome, type Genera
 export { argmax, generalLogits, referenceLogits, softmax } from './domain/logits.js';
 export { minimumDeadlineMs, type BudgetConfig } from './domain/budget.js';
 export type { CoalescerStats } from './domain/coalescer.js';
+export type { PredictionRecordStats } from './adapters/prediction-records.js';
 export type { NoModelCacheStats } from './domain/no-model-cache.js';
 export type { ModelUpdateStats } from './runtime/model-updates.js';

@@ -3,16 +3,17 @@ import type { z } from 'zod';
 import { createPersonalFeaturizer } from '@aimass/ml';
 import { Pseudonymizer, createGrpcServer, grpcConfigSchema, pseudonymConfigSchema, type GrpcServer, type Logger } from '@aimass/platform';
 import { ConsentCache, PrivacyConsentLookup, type ConsentCacheStats } from '@aimass/consent';
-import { FEEDBACK_STREAM, startErasureParticipant, type ErasureParticipant, type EventBus, type PayloadSealer } from '@aimass/events';
+import { AesGcmSealer, PrivacyDataKeySource, type DataKeySource, type PrivacyDataKeySourceStats } from '@aimass/crypto';
+import { FEEDBACK_STREAM, plaintextSealer, startErasureParticipant, type ErasureParticipant, type EventBus, type PayloadSealer } from '@aimass/events';
 import { SERVICE_NAMES, loadDescriptorSet, v1 } from '@aimass/proto';
 import type { DocumentStore } from '@aimass/storage';
-import { ConsentCheckingPersonalModel, ConsentCheckingRecorder } from './adapters/consent.js';
+import { ConsentCheckingPersonalModel, ConsentCheckingRecorder, ConsentCheckingRecords } from './adapters/consent.js';
 import { EventFeedbackRecorder, FUSION_PRODUCER } from './adapters/event-feedback-recorder.js';
 import { FeedbackKeys } from './adapters/feedback-keys.js';
 import { DirectTrainingRecorder, type FeedbackRecorder } from './adapters/feedback-recorder.js';
 import { GeneralModelClient } from './adapters/general-model-client.js';
 import { PersonalModelClient } from './adapters/personal-model-client.js';
-import { PredictionRecords } from './adapters/prediction-records.js';
+import { PredictionRecords, type PredictionRecordStats, type PredictionRecordStore } from './adapters/prediction-records.js';
 import { KnownTenants } from './adapters/records.js';
 import { fusionConfigSchema, type FusionConfig, type FusionConfigInput } from './config.js';
 import { CircuitBreaker } from './domain/circuit-breaker.js';
@@ -42,13 +43,27 @@ export interface FusionDependencies {
    * ErasureCompleted for `fusion`).
    */
   readonly bus?: EventBus | undefined;
-  /** Seals the personal data in FeedbackRecorded events; `plaintextSealer()` by default (issue 6 brings per-user keys). */
+  /**
+   * Users' data keys. By default, with `fusion.privacy.address` set, a `PrivacyDataKeySource` at
+   * that address (closed with fusion); without it, none. Tests inject a `DataKeyRing`. Told to
+   * `forget` a user on ErasureRequested; asked ahead for the keys of Predict's users.
+   */
+  readonly dataKeys?: FusionDataKeys | undefined;
+  /**
+   * Seals the personal data of FeedbackRecorded events and prediction records. By default an
+   * `AesGcmSealer` over `dataKeys` (`privacy.dataKeys.allowPlaintext` for records stored before
+   * keys were configured), or `plaintextSealer()` (algorithm NONE) without keys: development and
+   * tests only.
+   */
   readonly sealer?: PayloadSealer | undefined;
   /** Where validated feedback goes; overrides the choice above (tests, benchmarks). */
   readonly recorder?: FeedbackRecorder | undefined;
   /** grpc-js interceptors for the downstream clients (metrics, call counting in tests and benchmarks). */
   readonly interceptors?: { readonly generalModel?: readonly Interceptor[]; readonly personalModel?: readonly Interceptor[] } | undefined;
 }
+
+/** A source of users' data keys that can also drop a user from memory (erasure). */
+export type FusionDataKeys = DataKeySource & { forget(tenant: string, userPseudonym: string): void };
 
 /** Counters of the request coalescers (undefined: coalescing is off). */
 export interface CoalescingStats {
@@ -98,6 +113,10 @@ export interface RunningFusion {
   noModelStats(): NoModelStats | undefined;
   /** Counters of the consent cache (undefined when consent is not enforced: no `fusion.privacy.address`). */
   consentStats(): ConsentCacheStats | undefined;
+  /** Prediction records stored and not stored (no training consent, key not had in time), and found unreadable. */
+  recordStats(): PredictionRecordStats;
+  /** Counters of the privacy service's key client (undefined when fusion did not create one). */
+  dataKeyStats(): PrivacyDataKeySourceStats | undefined;
   /** This replica's member of the erasure consumer group (undefined without an event bus). */
   readonly erasure: ErasureParticipant | undefined;
   /** Deletes expired prediction records and idempotency keys of every tenant seen (also run periodically). */
@@ -144,7 +163,19 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
   if (bus) await bus.ensureStream(FEEDBACK_STREAM);
 
   const coalescing = fusion.coalescing.enabled ? fusion.coalescing : undefined;
-  const records = await PredictionRecords.open(store, { retentionMs: fusion.predictions.retentionHours * HOUR_MS, coalescing });
+  // Personal data is sealed with the user's key whenever the privacy service is configured.
+  const ownKeys =
+    deps.dataKeys === undefined && fusion.privacy.address !== undefined
+      ? new PrivacyDataKeySource({
+          address: fusion.privacy.address,
+          callTimeoutMs: fusion.privacy.dataKeys.callTimeoutMs,
+          cacheTtlMs: fusion.privacy.dataKeys.cacheTtlMs,
+          cacheMaxEntries: fusion.privacy.dataKeys.cacheMaxEntries,
+        })
+      : undefined;
+  const dataKeys = deps.dataKeys ?? ownKeys;
+  const sealer = deps.sealer ?? (dataKeys ? new AesGcmSealer({ keys: dataKeys, allowPlaintext: fusion.privacy.dataKeys.allowPlaintext }) : plaintextSealer());
+  const records = await PredictionRecords.open(store, { retentionMs: fusion.predictions.retentionHours * HOUR_MS, coalescing, sealer, keys: dataKeys });
   const keys = await FeedbackKeys.open(store, { retentionMs: fusion.predictions.idempotencyRetentionHours * HOUR_MS });
   const tenants = await KnownTenants.open(store);
   const noModelTtlMs = fusion.personalModel.noModelCacheTtlMs ?? (bus ? NO_MODEL_TTL_WITH_BUS_MS : NO_MODEL_TTL_WITHOUT_BUS_MS);
@@ -185,6 +216,7 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
       consent = { cache, lookup };
     } catch (err) {
       lookup.close();
+      ownKeys?.close();
       general.close();
       personal.close();
       await modelUpdates?.close().catch(() => undefined);
@@ -200,18 +232,22 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
           consumer: fusion.erasure,
           logger,
           erase: async ({ tenant, userPseudonym }) => {
+            // First what memory holds: the user's data key (privacy destroyed it before asking, so
+            // from here on nothing of theirs opens or is sealed anew) and their consent (the next
+            // check reads the erasure's outcome from privacy).
+            dataKeys?.forget(tenant, userPseudonym);
+            consent?.cache.forget(tenant, userPseudonym);
             // Records and keys are owned by the pseudonym (`user`), expired ones included; a
             // redelivery or a new round finds none and confirms with 0.
             const itemsDeleted = (await records.deleteUser(tenant, userPseudonym)) + (await keys.deleteUser(tenant, userPseudonym));
-            // What memory holds about the user goes too; the next call asks the services again.
             noModelCache?.forget(tenant, userPseudonym);
-            consent?.cache.forget(tenant, userPseudonym);
             return { itemsDeleted };
           },
         })
       : undefined;
   } catch (err) {
     consent?.lookup.close();
+    ownKeys?.close();
     general.close();
     personal.close();
     await modelUpdates?.close().catch(() => undefined);
@@ -220,9 +256,11 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
   }
   const featurizer = createPersonalFeaturizer();
   const policyOf = policyResolver(fusion);
+  // No record without training consent: Feedback, the only reader, needs it anyway.
+  const recordStore: PredictionRecordStore = consent ? new ConsentCheckingRecords(records, consent.cache) : records;
   const shared = {
     general,
-    records,
+    records: recordStore,
     tenants,
     featurizer,
     pseudonymizer,
@@ -236,8 +274,9 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
     personal: consent ? new ConsentCheckingPersonalModel(personal, consent.cache) : personal,
     policyOf,
     noModelCache,
+    recordWaitMs: fusion.privacy.dataKeys.recordWaitMs,
   });
-  const recorder = deps.recorder ?? (bus ? new EventFeedbackRecorder(bus, { sealer: deps.sealer, logger }) : new DirectTrainingRecorder(personal));
+  const recorder = deps.recorder ?? (bus ? new EventFeedbackRecorder(bus, { sealer, logger }) : new DirectTrainingRecorder(personal));
   const feedback = new FeedbackService({
     ...shared,
     keys,
@@ -250,6 +289,7 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
     general.close();
     personal.close();
     consent?.lookup.close();
+    ownKeys?.close();
   };
   const closeListener = async () => {
     // First: waits for an erasure in progress, which uses the caches closed below.
@@ -317,6 +357,8 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
       noModelCache: noModelCache ? { maxEntries: fusion.personalModel.noModelCacheMaxEntries, ttlMs: noModelTtlMs, invalidation: modelUpdates ? 'events' : 'ttl' } : false,
       // off: a deployment without the privacy service, nothing is checked.
       consent: consent ? { privacy: fusion.privacy.address, ttlMs: fusion.privacy.cache.ttlMs } : 'off',
+      // Feedback events and prediction records: sealed with users' keys, or algorithm NONE (development only).
+      encryption: deps.sealer ? 'custom' : ownKeys ? { keys: fusion.privacy.address, allowPlaintext: fusion.privacy.dataKeys.allowPlaintext } : dataKeys ? 'injected keys' : 'off',
       tenantsConfigured: Object.keys(fusion.tenants).length,
       // events: FeedbackRecorded for the updater; direct: no bus, so no updater, Feedback trains in the call.
       feedback: deps.recorder ? 'custom' : bus ? 'events' : 'direct',
@@ -344,6 +386,8 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
     coalescingStats: () => ({ generalModel: general.coalescingStats(), personalModel: personal.coalescingStats(), records: records.coalescingStats() }),
     noModelStats: () => (noModelCache ? { cache: noModelCache.stats(), events: modelUpdates?.stats(), ttlMs: noModelTtlMs } : undefined),
     consentStats: () => consent?.cache.stats(),
+    recordStats: () => recordStore.stats(),
+    dataKeyStats: () => ownKeys?.stats(),
     erasure,
     prune,
     close,

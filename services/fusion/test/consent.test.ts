@@ -55,6 +55,10 @@ describe('consent enforcement (integration, real privacy service and nats-server
   let keys: FeedbackKeys;
   const scores = new ScoreLog();
 
+  /** Ids of the prediction records fusion holds for the user. */
+  const recordIds = async (who: string, of: TestFusion = fusion) =>
+    (await (await of.store.collection({ name: 'predictions' })).query('acme', { limit: 1_000 })).items.filter((d) => d.user === who).map((d) => d.id);
+
   /** A personal model for the user, trained through the stack's own fusion (no bus, no consent: it trains directly). */
   const trainModel = async (userId: string, i: number) => {
     for (const [k, label] of ['spam', 'spam', 'ham'].entries()) {
@@ -159,10 +163,17 @@ describe('consent enforcement (integration, real privacy service and nats-server
     expect(scores.callsFor(who)).toBe(1);
   });
 
-  it('Feedback without training consent: FAILED_PRECONDITION, nothing published, the key not kept; the retry after a grant is recorded', async () => {
+  it('without training consent: no prediction record is kept; Feedback is refused with FAILED_PRECONDITION, nothing published, the key not kept; after a grant it is recorded', async () => {
     const who = pseudonym('trainer');
+    const withoutConsent = fusion.recordStats().withoutConsent;
+    const fetches = fusion.dataKeyStats()!.fetches;
     const p = await predict(client, 'trainer', newsletter(6));
+    // Feedback, the record's only reader, needs training consent: neither the mail nor a key is kept for the user.
+    expect(await recordIds(who)).toEqual([]);
+    expect(fusion.recordStats().withoutConsent).toBe(withoutConsent + 1);
+    expect(fusion.dataKeyStats()!.fetches).toBe(fetches);
     const invalidations = fusion.noModelStats()!.cache.invalidations;
+    // Refused for what it is, before the record is looked up (not "unknown prediction").
     const err = await callError(feedback(client, { userId: 'trainer', predictionId: p.predictionId, label: 'spam', idempotencyKey: 'fb-1' }));
     expect(err.code).toBe(status.FAILED_PRECONDITION);
     expect(err.details).toMatch(/^the user has not granted training consent: they never decided, and the tenant's default is not granted\..*nothing was stored or published$/);
@@ -179,7 +190,7 @@ describe('consent enforcement (integration, real privacy service and nats-server
     let res!: v1.FeedbackResponse;
     await msUntil(async () => {
       try {
-        res = await feedback(client, { userId: 'trainer', predictionId: p.predictionId, label: 'spam', idempotencyKey: 'fb-1' });
+        res = await feedback(client, { userId: 'trainer', input: newsletter(6), label: 'spam', idempotencyKey: 'fb-1' });
         return true;
       } catch {
         return false;
@@ -189,6 +200,13 @@ describe('consent enforcement (integration, real privacy service and nats-server
     const events = await reader.events(who);
     expect(events.map((e) => e.event.envelope.eventId)).toEqual([res.eventId]);
     expect(await keys.get('acme', who, 'fb-1')).toMatchObject({ state: 'done', eventId: res.eventId });
+    // The prediction made before the grant kept no record; the next one does, and Feedback can name it.
+    const old = await callError(feedback(client, { userId: 'trainer', predictionId: p.predictionId, label: 'spam' }));
+    expect(old.code).toBe(status.NOT_FOUND);
+    expect(old.details).toMatch(/is unknown or expired for this user/);
+    const next = await predict(client, 'trainer', newsletter(6));
+    expect(await recordIds(who)).toEqual([next.predictionId]);
+    expect(await feedback(client, { userId: 'trainer', predictionId: next.predictionId, label: 'spam' })).toMatchObject({ accepted: true, duplicate: false });
   });
 
   it('a withdrawal of training consent refuses the next Feedback within the bound', async () => {
@@ -246,8 +264,13 @@ describe('consent enforcement (integration, real privacy service and nats-server
       ({ fusion: blind, client: blindClient } = await stack.addFusion({ privacy: { address: nowhere, lookupTimeoutMs: 300 } }, {}, { bus: fusionBus, ...blindScores.deps }));
     });
 
-    it('Predict still answers with the general model and says consent could not be verified; personal-model is not asked', async () => {
+    it('Predict still answers with the general model and says consent could not be verified; personal-model is not asked; no record is kept', async () => {
       const p = await predict(blindClient, 'Unreachable-User-42', newsletter(8));
+      expect(await recordIds(pseudonym('Unreachable-User-42'), blind)).toEqual([]);
+      expect(blind.recordStats()).toMatchObject({ stored: 0, withoutConsent: 1, keyUnavailable: 0 });
+      // Feedback by its id: UNAVAILABLE (consent cannot be verified), not "unknown prediction".
+      const byId = await callError(feedback(blindClient, { userId: 'Unreachable-User-42', predictionId: p.predictionId, label: 'spam' }));
+      expect(byId.code).toBe(status.UNAVAILABLE);
       expect(p.provenance!.appliedStrategy).toBe(S.FUSION_STRATEGY_GENERAL_ONLY);
       expect(fallbacksOf(p)).toEqual([{ reason: R.FALLBACK_REASON_NO_CONSENT, role: Role.MODEL_ROLE_PERSONAL, detail: expect.stringMatching(/^personalization consent could not be verified/) }]);
       expect(blindScores.requests).toHaveLength(0);

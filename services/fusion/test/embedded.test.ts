@@ -1,4 +1,6 @@
 import { stat } from 'node:fs/promises';
+import { status } from '@grpc/grpc-js';
+import { createInProcessBus, type EventBus } from '@aimass/events';
 import { join } from 'node:path';
 import type { RunningGeneralModel } from '@aimass/general-model';
 import { openSqliteStore, type DocumentStore } from '@aimass/storage';
@@ -7,8 +9,10 @@ import { v1 } from '@aimass/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EMBEDDED_SECRET_FILE, FUSION_GRPC_SERVICES, createFusionEmbedded, type FusionEmbeddedEnvironment } from '../src/index.js';
 import { addToyGeneralModel, startGeneral } from './support/general.js';
-import { feedback, inferenceClient, predict, text } from './support/grpc.js';
+import { TEST_SECRET } from './support/fusion.js';
+import { callError, feedback, inferenceClient, predict, text } from './support/grpc.js';
 import { captureLogs } from './support/logs.js';
+import { startTestPrivacy } from './support/privacy.js';
 import { startPersonal, type TestPersonal } from './support/personal.js';
 
 describe('the embedded (one-process) fusion service', () => {
@@ -30,13 +34,14 @@ describe('the embedded (one-process) fusion service', () => {
     await dir?.remove();
   });
 
-  const environment = (dataDir: string): FusionEmbeddedEnvironment & { opened: string[] } => {
+  const environment = (dataDir: string, more: { privacy?: string; bus?: EventBus } = {}): FusionEmbeddedEnvironment & { opened: string[] } => {
     const opened: string[] = [];
     return {
       dataDir,
       logger: logs.logger,
       host: '127.0.0.1',
       port: 0,
+      bus: more.bus,
       opened,
       async openStore(name) {
         opened.push(name);
@@ -47,7 +52,8 @@ describe('the embedded (one-process) fusion service', () => {
       addressOf(name) {
         if (name === 'general-model') return general.address;
         if (name === 'personal-model') return personal.address;
-        throw new Error(`no service ${name}`);
+        if (name === 'privacy' && more.privacy) return more.privacy;
+        throw new Error(`service "${name}" is not running yet`);
       },
     };
   };
@@ -55,7 +61,8 @@ describe('the embedded (one-process) fusion service', () => {
   it('wires itself to the services started before it, and keeps pseudonyms stable across restarts', async () => {
     const dataDir = join(dir.path, 'run');
     const env = environment(dataDir);
-    const embedded = createFusionEmbedded({ env: {} });
+    // Without the runner's privacy service (this test has none): no consent enforced, nothing encrypted.
+    const embedded = createFusionEmbedded({ env: {}, privacy: false });
     expect(embedded.name).toBe('fusion');
     const first = await embedded.start(env);
     expect(first.grpcServices).toEqual(FUSION_GRPC_SERVICES);
@@ -87,6 +94,7 @@ describe('the embedded (one-process) fusion service', () => {
     const dataDir = join(dir.path, 'configured');
     const embedded = createFusionEmbedded({
       env: { AIMASS_PSEUDONYM__SECRET: 'an-operator-provided-secret-of-sufficient-length', AIMASS_FUSION__DEFAULTS__STRATEGY: 'general_only' },
+      privacy: false,
     });
     const running = await embedded.start(environment(dataDir));
     await expect(stat(join(dataDir, EMBEDDED_SECRET_FILE))).rejects.toThrow();
@@ -95,5 +103,30 @@ describe('the embedded (one-process) fusion service', () => {
     expect(p.provenance!.requestedStrategy).toBe(v1.FusionStrategy.FUSION_STRATEGY_GENERAL_ONLY);
     client.close();
     await running.stop();
+  });
+
+  it("uses the runner's privacy service by default, and refuses to start without one rather than run unprotected", async () => {
+    const dataDir = join(dir.path, 'with-privacy');
+    const bus = createInProcessBus();
+    const privacy = await startTestPrivacy(bus, logs.logger);
+    try {
+      const embedded = createFusionEmbedded({ env: { AIMASS_PSEUDONYM__SECRET: TEST_SECRET } });
+      const running = await embedded.start(environment(dataDir, { privacy: privacy.address, bus }));
+      const client = inferenceClient(running.address);
+      // The tenant's default (not granted) applies: the personal model is not used, Feedback is refused.
+      const p = await predict(client, 'una', text('free money offer'));
+      expect(p.provenance!.fallbacks.map((f) => f.reason)).toEqual([v1.FallbackReason.FALLBACK_REASON_NO_CONSENT]);
+      const err = await callError(feedback(client, { userId: 'una', predictionId: p.predictionId, label: 'ham' }));
+      expect(err.code).toBe(status.FAILED_PRECONDITION);
+      client.close();
+      await running.stop();
+
+      await expect(embedded.start(environment(join(dir.path, 'no-privacy'), { bus }))).rejects.toThrow(
+        /fusion needs the privacy service \(consent, users' data keys\) started before it: list privacy before fusion in the runner, set AIMASS_FUSION__PRIVACY__ADDRESS, or pass createFusionEmbedded\(\{ privacy: false \}\)/,
+      );
+    } finally {
+      await privacy.stop();
+      await bus.close();
+    }
   });
 });

@@ -111,7 +111,7 @@ describe('Feedback', () => {
     for (const [promise, what] of cases) {
       const err = await callError(promise);
       expect(err.code, what).toBe(status.NOT_FOUND);
-      expect(err.details).toMatch(/not found for this user: ids are kept 168 hours .*send the input instead/);
+      expect(err.details).toMatch(/is unknown or expired for this user: ids are kept 168 hours .*send the input instead/);
     }
     expect(await modelOf('hugo')).toBeUndefined();
     expect(await modelOf('ivan')).toBeUndefined();

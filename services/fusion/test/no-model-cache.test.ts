@@ -1,4 +1,4 @@
-import { connectNatsBus, modelUpdatedSubject, plaintextSealer, type NatsEventBus } from '@aimass/events';
+import { PLAINTEXT_ALGORITHM, connectNatsBus, modelUpdatedSubject, plaintextSealer, type NatsEventBus } from '@aimass/events';
 import { createPersonalFeaturizer } from '@aimass/ml';
 import { Pseudonymizer } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
@@ -8,6 +8,7 @@ import { DirectTrainingRecorder, type FeedbackRecorder, type FeedbackToRecord } 
 import { PersonalModelClient } from '../src/adapters/personal-model-client.js';
 import { generalLogits } from '../src/domain/logits.js';
 import { personalFeatures } from '../src/domain/personal-input.js';
+import { decodeRecordBody, type RecordBody } from '../src/domain/record-body.js';
 import { ScoreLog } from './support/calls.js';
 import { TEST_SECRET, type TestFusion } from './support/fusion.js';
 import { call, feedback, mail, options, predict, type InferenceClient } from './support/grpc.js';
@@ -45,11 +46,12 @@ function answerOf(p: v1.Prediction) {
 const stagesOf = (p: v1.Prediction) => p.provenance!.timings.map((t) => t.stage);
 const details = (p: v1.Prediction) => p.provenance!.fallbacks.map((f) => f.detail);
 
-/** The stored prediction record as the store holds it. */
-async function recordOf(fusion: TestFusion, predictionId: string): Promise<Record<string, unknown>> {
-  const doc = await (await fusion.store.collection<Record<string, unknown>>({ name: 'predictions' })).get('acme', predictionId);
+/** The body of a stored prediction record (sealed with algorithm NONE here: no keys configured). */
+async function recordOf(fusion: TestFusion, predictionId: string): Promise<RecordBody> {
+  const doc = await (await fusion.store.collection<{ sealed: { algorithm: string; ciphertext: Uint8Array } }>({ name: 'predictions' })).get('acme', predictionId);
   expect(doc).toBeDefined();
-  return doc!.data;
+  expect(doc!.data.sealed.algorithm).toBe(PLAINTEXT_ALGORITHM);
+  return decodeRecordBody(doc!.data.sealed.ciphertext);
 }
 
 /** The features a record keeps (float32), computed from the input. */
@@ -139,14 +141,12 @@ describe('known-no-model cache without an event bus', () => {
     expect(generalOnly.provenance).toMatchObject({ appliedStrategy: S.FUSION_STRATEGY_GENERAL_ONLY, fallbacks: [] });
 
     const kept = await recordOf(cached.fusion, computed.predictionId);
-    expect(kept['sparseIndices']).toBeInstanceOf(Uint8Array);
-    expect(kept['sparseDimension']).toBe(featurizer.dimension);
+    expect(kept.sparse).toEqual(expectedFeatures(newsletter(2)));
+    expect(kept.sparse!.dimension).toBe(featurizer.dimension);
     for (const p of [skipped, generalOnly]) {
       const record = await recordOf(cached.fusion, p.predictionId);
-      expect(record['input']).toBeInstanceOf(Uint8Array);
-      expect(record['sparseIndices']).toBeUndefined();
-      expect(record['sparseValues']).toBeUndefined();
-      expect(record['sparseDimension']).toBeUndefined();
+      expect(record.input).toEqual(newsletter(2));
+      expect(record.sparse).toBeUndefined();
     }
   });
 
@@ -224,7 +224,7 @@ describe('known-no-model cache without an event bus', () => {
     for (const p of answers) {
       expect(details(p)).toEqual([NO_MODEL_DETAIL]);
       expect(stagesOf(p)).toContain(Stage.STAGE_PERSONAL_MODEL);
-      expect((await recordOf(off.fusion, p.predictionId))['sparseIndices']).toBeInstanceOf(Uint8Array);
+      expect((await recordOf(off.fusion, p.predictionId)).sparse).toBeDefined();
     }
   });
 });

@@ -1,8 +1,15 @@
+import { AES_256_GCM, AesGcmSealer, PrivacyDataKeySource, type DataKeyRing } from '@aimass/crypto';
+import { PLAINTEXT_ALGORITHM } from '@aimass/events';
+import { DeadlineExceededError, UnavailableError } from '@aimass/platform';
+import { v1 } from '@aimass/proto';
+import { freePort } from '@aimass/testing';
 import { openSqliteStore, type DocumentStore } from '@aimass/storage';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FeedbackKeys } from '../src/adapters/feedback-keys.js';
 import { PredictionRecords, type PredictionRecord } from '../src/adapters/prediction-records.js';
-import { KnownTenants } from '../src/adapters/records.js';
+import { KnownTenants, floatsToBytes, uintsToBytes } from '../src/adapters/records.js';
+import { decodeRecordBody } from '../src/domain/record-body.js';
+import { testKeys, type TestKeys } from './support/keys.js';
 
 const HOUR = 3_600_000;
 
@@ -29,15 +36,15 @@ describe('records in a real SQLite store', () => {
   it('keeps what Feedback needs, for its owner only, until it expires', async () => {
     const records = await PredictionRecords.open(store, { retentionMs: HOUR });
     const now = new Date('2030-01-01T00:00:00Z');
-    await records.save('acme', [record('p1', 'user-a'), record('p2', 'user-b')], now);
-    expect(await records.find('acme', 'p1', 'user-a', now)).toEqual(record('p1', 'user-a'));
-    expect(await records.find('acme', 'p1', 'user-b', now)).toBeUndefined();
-    expect(await records.find('other', 'p1', 'user-a', now)).toBeUndefined();
-    expect(await records.find('acme', 'p1', 'user-a', new Date(now.getTime() + HOUR))).toBeUndefined();
+    await records.save('acme', [record('p1', 'user-a'), record('p2', 'user-b')], { now });
+    expect(await records.find('acme', 'p1', 'user-a', { now })).toEqual(record('p1', 'user-a'));
+    expect(await records.find('acme', 'p1', 'user-b', { now })).toBeUndefined();
+    expect(await records.find('other', 'p1', 'user-a', { now })).toBeUndefined();
+    expect(await records.find('acme', 'p1', 'user-a', { now: new Date(now.getTime() + HOUR) })).toBeUndefined();
     // Owned by the pseudonym, so an erasure of the user removes them.
     const collection = await store.collection({ name: 'predictions' });
     expect(await collection.deleteByUser('acme', 'user-a')).toBe(1);
-    expect(await records.find('acme', 'p1', 'user-a', now)).toBeUndefined();
+    expect(await records.find('acme', 'p1', 'user-a', { now })).toBeUndefined();
   });
 
   it('keeps no sparse features for a prediction that did not compute them', async () => {
@@ -47,8 +54,10 @@ describe('records in a real SQLite store', () => {
     const found = await records.find('acme', 'p-skipped', 'user-a');
     expect(found).toEqual(withoutFeatures);
     expect(found!.sparse).toBeUndefined();
-    const doc = await (await store.collection<Record<string, unknown>>({ name: 'predictions' })).get('acme', 'p-skipped');
-    expect(Object.keys(doc!.data).filter((k) => k.startsWith('sparse'))).toEqual([]);
+    // Inside the sealed body (algorithm NONE here: no keys), the features section is marked absent.
+    const doc = await (await store.collection<{ sealed: { algorithm: string; ciphertext: Uint8Array } }>({ name: 'predictions' })).get('acme', 'p-skipped');
+    expect(doc!.data.sealed.algorithm).toBe(PLAINTEXT_ALGORITHM);
+    expect(decodeRecordBody(doc!.data.sealed.ciphertext).sparse).toBeUndefined();
   });
 
   it('never overwrites a prediction id and saves large batches in atomic chunks', async () => {
@@ -95,11 +104,11 @@ describe('records in a real SQLite store', () => {
   it('prunes only expired records, oldest first, across pages', async () => {
     const records = await PredictionRecords.open(store, { retentionMs: HOUR });
     const t0 = new Date('2030-01-01T00:00:00Z');
-    await records.save('acme', Array.from({ length: 700 }, (_, i) => record(`old${i}`, 'u')), t0);
-    await records.save('acme', [record('new', 'u')], new Date(t0.getTime() + 2 * HOUR));
+    await records.save('acme', Array.from({ length: 700 }, (_, i) => record(`old${i}`, 'u')), { now: t0 });
+    await records.save('acme', [record('new', 'u')], { now: new Date(t0.getTime() + 2 * HOUR) });
     expect(await records.prune('acme', new Date(t0.getTime() + HOUR - 1))).toBe(0);
     expect(await records.prune('acme', new Date(t0.getTime() + HOUR))).toBe(700);
-    expect(await records.find('acme', 'new', 'u', t0)).toBeDefined();
+    expect(await records.find('acme', 'new', 'u', { now: t0 })).toBeDefined();
   });
 
   it('claims, completes and releases idempotency keys; a second claim loses; an expired key can be claimed again', async () => {
@@ -127,5 +136,154 @@ describe('records in a real SQLite store', () => {
     await tenants.remember('beta');
     expect(await tenants.list()).toEqual(['acme', 'beta']);
     expect(await (await KnownTenants.open(store)).list()).toEqual(['acme', 'beta']);
+  });
+});
+
+describe("prediction records sealed with users' keys (real AES-256-GCM keys, real SQLite)", () => {
+  let store: DocumentStore;
+  let keys: TestKeys;
+  let ring: DataKeyRing;
+  let records: PredictionRecords;
+  beforeEach(async () => {
+    store = await openSqliteStore({ path: ':memory:' });
+    keys = testKeys();
+    ring = keys.ring();
+    records = await PredictionRecords.open(store, { retentionMs: HOUR, sealer: new AesGcmSealer({ keys: ring }), keys: ring });
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  const MARKER = 'MARKER-records-7f3a';
+  const record = (predictionId: string, userPseudonym: string): PredictionRecord => ({
+    predictionId,
+    userPseudonym,
+    input: { kind: { $case: 'text', value: `${MARKER} for ${predictionId}` } },
+    general: { model: { name: 'general', version: '3' }, logits: [0, -1.25], probabilities: [0.75, 0.25], embedding: [0.5, -0.25, 1.5] },
+    labels: ['ham', 'spam'],
+    sparse: { dimension: 1 << 20, indices: [3, 70_000], values: [0.5, 1] },
+    label: 'ham',
+  });
+  const docs = async () => store.collection<{ sealed: { keyId: string; algorithm: string; nonce: Uint8Array; ciphertext: Uint8Array }; generalModel: unknown; labels: string[] }>({ name: 'predictions' });
+  const unreachable = async () => new PrivacyDataKeySource({ address: `127.0.0.1:${await freePort()}`, callTimeoutMs: 2_000 });
+
+  it("seals each record's personal part with its user's key; only the model and its labels stay in the clear", async () => {
+    expect(await records.save('acme', [record('p1', 'user-a'), record('p2', 'user-b')])).toEqual({ stored: 2, withoutConsent: 0, keyUnavailable: 0 });
+    const a = (await (await docs()).get('acme', 'p1'))!.data;
+    const b = (await (await docs()).get('acme', 'p2'))!.data;
+    expect(a.sealed.algorithm).toBe(AES_256_GCM);
+    expect(a.sealed.nonce.byteLength).toBe(12);
+    expect(a.sealed.keyId).not.toBe(b.sealed.keyId);
+    expect(Buffer.from(a.sealed.ciphertext).includes(MARKER)).toBe(false);
+    expect(Object.keys(a).sort()).toEqual(['expiresAt', 'generalModel', 'labels', 'sealed']);
+    expect(a.generalModel).toEqual({ name: 'general', version: '3' });
+    expect(await records.find('acme', 'p1', 'user-a')).toEqual(record('p1', 'user-a'));
+    expect(await records.find('acme', 'p2', 'user-b')).toEqual(record('p2', 'user-b'));
+  });
+
+  it('binds the sealed body to its record: moved under another id, it reads as absent', async () => {
+    await records.save('acme', [record('p1', 'user-a'), record('p2', 'user-a')]);
+    const collection = await docs();
+    const p1 = (await collection.get('acme', 'p1'))!;
+    const p2 = (await collection.get('acme', 'p2'))!;
+    await collection.put('acme', 'p2', { ...p2.data, sealed: p1.data.sealed }, { expectedVersion: p2.version, user: 'user-a' });
+    expect(await records.find('acme', 'p2', 'user-a')).toBeUndefined();
+    expect(records.stats()).toMatchObject({ unreadable: 1 });
+    expect(await records.find('acme', 'p1', 'user-a')).toBeDefined();
+  });
+
+  it("after the user's key is destroyed (crypto-shredding) their records read as absent; others' do not", async () => {
+    await records.save('acme', [record('p1', 'user-a'), record('p2', 'user-b')]);
+    // Destroyed by another process (privacy); this one's memory lets go (ErasureRequested, or the TTL).
+    await keys.ring().destroy('acme', 'user-a');
+    ring.forget('acme', 'user-a');
+    expect(await records.find('acme', 'p1', 'user-a')).toBeUndefined();
+    expect(await records.find('acme', 'p2', 'user-b')).toEqual(record('p2', 'user-b'));
+    expect(records.stats()).toMatchObject({ stored: 2, unreadable: 1 });
+  });
+
+  it('warm fetches the keys ahead, so the save that follows finds them in memory', async () => {
+    records.warm('acme', ['user-a', 'user-a', 'user-b']);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(ring.stats()).toMatchObject({ creates: 2 });
+    const hits = ring.stats().hits;
+    await records.save('acme', [record('p1', 'user-a'), record('p2', 'user-b')]);
+    expect(ring.stats()).toMatchObject({ creates: 2, hits: hits + 2 });
+  });
+
+  it('without the key in time, a record is left out (counted), never failing the save; the others are stored', async () => {
+    const source = await unreachable();
+    try {
+      const blind = await PredictionRecords.open(store, { retentionMs: HOUR, sealer: new AesGcmSealer({ keys: source }) });
+      const down = await blind.save('acme', [record('p1', 'user-a')], { deadline: Date.now() + 5_000 });
+      expect(down).toMatchObject({ stored: 0, keyUnavailable: 1 });
+      expect(down.keyError).toBeInstanceOf(UnavailableError);
+      // Slower than the wait allows: left out at the deadline (the fetch's retries take longer).
+      const late = await blind.save('acme', [record('p2', 'user-a')], { deadline: Date.now() + 20 });
+      expect(late).toMatchObject({ stored: 0, keyUnavailable: 1 });
+      expect(late.keyError).toBeInstanceOf(DeadlineExceededError);
+      expect(blind.stats()).toMatchObject({ stored: 0, keyUnavailable: 2 });
+      expect(await (await docs()).count('acme')).toBe(0);
+      // One user's key trouble does not hold back another's record.
+      ring.forget('acme', 'user-a');
+      const mixed = await PredictionRecords.open(store, {
+        retentionMs: HOUR,
+        sealer: {
+          seal: (scope, bytes, ad) => (scope.userPseudonym === 'user-a' ? new AesGcmSealer({ keys: source }) : new AesGcmSealer({ keys: ring })).seal(scope, bytes, ad),
+          open: (scope, payload, ad) => new AesGcmSealer({ keys: ring }).open(scope, payload, ad),
+        },
+      });
+      expect(await mixed.save('acme', [record('p3', 'user-a'), record('p4', 'user-b')], { deadline: Date.now() + 5_000 })).toMatchObject({ stored: 1, keyUnavailable: 1 });
+      expect(await records.find('acme', 'p4', 'user-b')).toBeDefined();
+    } finally {
+      source.close();
+    }
+  });
+
+  it('without the key when reading, find rejects with UNAVAILABLE (it cannot tell whether the record is there)', async () => {
+    await records.save('acme', [record('p1', 'user-a')]);
+    const source = await unreachable();
+    try {
+      const blind = await PredictionRecords.open(store, { retentionMs: HOUR, sealer: new AesGcmSealer({ keys: source }) });
+      const err = await blind.find('acme', 'p1', 'user-a', { deadline: Date.now() + 5_000 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UnavailableError);
+      expect((err as Error).message).toMatch(/^the prediction could not be read: the user's data key could not be had in time \(the privacy service, which holds users' keys, is unreachable or slow\); retry$/);
+      // Another user's or an unknown id is absent without asking for any key.
+      expect(await blind.find('acme', 'p1', 'user-b')).toBeUndefined();
+      expect(await blind.find('acme', 'nope', 'user-a')).toBeUndefined();
+    } finally {
+      source.close();
+    }
+  });
+
+  it('reads a record stored unencrypted before issue 6 only where plaintext is allowed', async () => {
+    const legacy = {
+      input: v1.InputPayload.encode({ kind: { $case: 'text', value: 'old mail' } }).finish(),
+      generalModel: { name: 'general', version: '3' },
+      labels: ['ham', 'spam'],
+      logits: [0, -1.25],
+      probabilities: [0.75, 0.25],
+      embedding: floatsToBytes([0.5, -0.25]),
+      sparseDimension: 1 << 20,
+      sparseIndices: uintsToBytes([3, 70_000]),
+      sparseValues: floatsToBytes([0.5, 1]),
+      label: 'spam',
+      expiresAt: new Date(Date.now() + HOUR),
+    };
+    await (await store.collection({ name: 'predictions' })).put('acme', 'old', legacy, { user: 'user-a' });
+    const expected: PredictionRecord = {
+      predictionId: 'old',
+      userPseudonym: 'user-a',
+      input: { kind: { $case: 'text', value: 'old mail' } },
+      general: { model: { name: 'general', version: '3' }, logits: [0, -1.25], probabilities: [0.75, 0.25], embedding: [0.5, -0.25] },
+      labels: ['ham', 'spam'],
+      sparse: { dimension: 1 << 20, indices: [3, 70_000], values: [0.5, 1] },
+      label: 'spam',
+    };
+    expect(await records.find('acme', 'old', 'user-a')).toBeUndefined();
+    const migrating = await PredictionRecords.open(store, { retentionMs: HOUR, sealer: new AesGcmSealer({ keys: ring, allowPlaintext: true }) });
+    expect(await migrating.find('acme', 'old', 'user-a')).toEqual(expected);
+    const noKeys = await PredictionRecords.open(store, { retentionMs: HOUR });
+    expect(await noKeys.find('acme', 'old', 'user-a')).toEqual(expected);
   });
 });

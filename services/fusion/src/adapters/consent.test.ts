@@ -1,11 +1,15 @@
+import { randomBytes } from 'node:crypto';
 import { ConsentCache, type ConsentDecisionView } from '@aimass/consent';
+import { AesGcmSealer, DataKeyRing, InMemoryWrappedKeyStore, tenantKeysFromConfig } from '@aimass/crypto';
 import { createInProcessBus, type InProcessEventBus } from '@aimass/events';
 import { FailedPreconditionError, UnavailableError } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
+import { openSqliteStore, type DocumentStore } from '@aimass/storage';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConsentCheckingPersonalModel, ConsentCheckingRecorder } from './consent.js';
+import { ConsentCheckingPersonalModel, ConsentCheckingRecorder, ConsentCheckingRecords } from './consent.js';
 import { isNotRecorded, type FeedbackRecorder, type FeedbackToRecord } from './feedback-recorder.js';
 import type { ItemScore, PersonalScoreItem, PersonalScorer } from './personal-model-client.js';
+import { PredictionRecords, type PredictionRecord } from './prediction-records.js';
 
 const T = 'acme';
 const YES = 'y'.repeat(32);
@@ -181,5 +185,80 @@ describe('ConsentCheckingRecorder', () => {
     expect((late as Error).message).toMatch(/within the call's deadline/);
     expect(isNotRecorded(late)).toBe(true);
     expect(recorded).toEqual([]);
+  });
+});
+
+describe('ConsentCheckingRecords (a real record store on SQLite, real keys)', () => {
+  let bus: InProcessEventBus;
+  let cache: ConsentCache;
+  let privacy: FakeLookup;
+  let store: DocumentStore;
+  let ring: DataKeyRing;
+  let records: ConsentCheckingRecords;
+
+  const record = (predictionId: string, userPseudonym: string): PredictionRecord => ({
+    predictionId,
+    userPseudonym,
+    input: { kind: { $case: 'text', value: `mail ${predictionId}` } },
+    general: { model: { name: 'general', version: '1' }, logits: [0, 1], probabilities: [0.25, 0.75], embedding: [0.5] },
+    labels: ['ham', 'spam'],
+    label: 'spam',
+  });
+
+  beforeEach(async () => {
+    bus = createInProcessBus();
+    privacy = new FakeLookup();
+    privacy.granted.set(YES, new Set(['training']));
+    privacy.granted.set(NO, new Set(['personalization']));
+    cache = await ConsentCache.start({ bus, lookup: privacy.lookup });
+    store = await openSqliteStore({ path: ':memory:' });
+    ring = new DataKeyRing({ kek: tenantKeysFromConfig({ default: randomBytes(32).toString('base64') }), store: new InMemoryWrappedKeyStore() });
+    const inner = await PredictionRecords.open(store, { retentionMs: 3_600_000, sealer: new AesGcmSealer({ keys: ring }), keys: ring });
+    records = new ConsentCheckingRecords(inner, cache);
+  });
+  afterEach(async () => {
+    await store.close();
+    await cache.close();
+    await bus.close();
+  });
+
+  it('keeps records only for users who granted training: no record and no key for the others', async () => {
+    const saved = await records.save(T, [record('p0', NO), record('p1', YES), record('p2', OTHER)], { deadline: Date.now() + 5_000 });
+    expect(saved).toEqual({ stored: 1, withoutConsent: 2, keyUnavailable: 0 });
+    expect(await (await store.collection({ name: 'predictions' })).count(T)).toBe(1);
+    expect(ring.stats().creates).toBe(1);
+    expect(records.stats()).toEqual({ stored: 1, withoutConsent: 2, keyUnavailable: 0, unreadable: 0 });
+    expect(await records.find(T, 'p1', YES)).toEqual({ ...record('p1', YES), sparse: undefined });
+  });
+
+  it('warms keys only for users known (from memory) to consent', async () => {
+    records.warm(T, [YES, NO]);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(ring.stats().creates).toBe(0);
+    await cache.check(T, YES, 'training');
+    await cache.check(T, NO, 'training');
+    records.warm(T, [YES, NO]);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(ring.stats().creates).toBe(1);
+  });
+
+  it('refuses a lookup without training consent before reading the record (also one kept before a withdrawal)', async () => {
+    await records.save(T, [record('p1', YES)]);
+    privacy.granted.set(YES, new Set());
+    cache.forget(T, YES);
+    const err = await records.find(T, 'p1', YES, { deadline: Date.now() + 5_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FailedPreconditionError);
+    expect((err as Error).message).toMatch(/^the user has not granted training consent: /);
+
+    privacy.failing = true;
+    cache.forget(T, YES);
+    expect(await records.find(T, 'p1', YES, { deadline: Date.now() + 5_000 }).catch((e: unknown) => e)).toBeInstanceOf(UnavailableError);
+  });
+
+  it('keeps no record when consent cannot be verified within the wait', async () => {
+    privacy.gate = new Promise(() => undefined);
+    const started = performance.now();
+    expect(await records.save(T, [record('p1', YES)], { deadline: Date.now() + 20 })).toEqual({ stored: 0, withoutConsent: 1, keyUnavailable: 0 });
+    expect(performance.now() - started).toBeLessThan(1_000);
   });
 });

@@ -3,7 +3,9 @@ import { CancelledError } from '@aimass/platform';
 import { personalizationDecision, trainingRefusal } from '../domain/consent.js';
 import { notRecorded, type FeedbackRecorder, type FeedbackToRecord } from './feedback-recorder.js';
 import type { CallOptions } from './general-model-client.js';
+import type { KeyWait } from './key-wait.js';
 import type { ItemScore, PersonalScoreItem, PersonalScorer } from './personal-model-client.js';
+import type { PredictionRecord, PredictionRecordStats, PredictionRecordStore, RecordsSaved } from './prediction-records.js';
 
 /** `promise`'s value, or undefined once the call's deadline passes or it is cancelled. */
 function withinCall<T>(promise: Promise<T>, options: CallOptions): Promise<T | undefined> {
@@ -116,3 +118,59 @@ export class ConsentCheckingRecorder implements FeedbackRecorder {
     return this.#inner.record(feedback, options);
   }
 }
+
+/**
+ * Prediction records behind the user's `training` consent. A record exists only so that Feedback
+ * can name the prediction, and Feedback needs `training`: a user without it gets no record (their
+ * mail is not kept, nor a key created for them), and Feedback by a prediction id is refused
+ * (FAILED_PRECONDITION; UNAVAILABLE when consent cannot be verified) before the record is looked
+ * up, so the answer says why rather than "not found". A consent the cache does not hold is read
+ * within the save's wait (it usually is held: Predict's personalization check read the user).
+ */
+export class ConsentCheckingRecords implements PredictionRecordStore {
+  readonly #inner: PredictionRecordStore;
+  readonly #consent: ConsentCache;
+  #withoutConsent = 0;
+
+  constructor(inner: PredictionRecordStore, consent: ConsentCache) {
+    this.#inner = inner;
+    this.#consent = consent;
+  }
+
+  warm(tenant: string, userPseudonyms: Iterable<string>): void {
+    // Only users known to consent: a key is created on first use, and nobody else gets a record.
+    const consenting = [...userPseudonyms].filter((p) => this.#consent.cached(tenant, p, 'training')?.allowed === true);
+    if (consenting.length > 0) this.#inner.warm(tenant, consenting);
+  }
+
+  async save(tenant: string, records: readonly PredictionRecord[], wait: KeyWait & { readonly now?: Date | undefined } = {}): Promise<RecordsSaved> {
+    if (records.length === 0) return this.#inner.save(tenant, records, wait);
+    const checks = await checkAll(
+      this.#consent,
+      tenant,
+      records.map((r) => r.userPseudonym),
+      'training',
+      { deadline: wait.deadline, signal: wait.signal ?? NEVER },
+    );
+    const allowed = records.filter((r) => checks.get(r.userPseudonym)?.allowed === true);
+    const withoutConsent = records.length - allowed.length;
+    this.#withoutConsent += withoutConsent;
+    const saved = await this.#inner.save(tenant, allowed, wait);
+    return { ...saved, withoutConsent: saved.withoutConsent + withoutConsent };
+  }
+
+  async find(tenant: string, predictionId: string, userPseudonym: string, wait: KeyWait & { readonly now?: Date | undefined } = {}): Promise<PredictionRecord | undefined> {
+    const checks = await checkAll(this.#consent, tenant, [userPseudonym], 'training', { deadline: wait.deadline, signal: wait.signal ?? NEVER });
+    if (wait.signal?.aborted) throw new CancelledError('feedback cancelled while its training consent was checked: nothing was recorded');
+    const refusal = trainingRefusal(checks.get(userPseudonym));
+    if (refusal) throw refusal;
+    return this.#inner.find(tenant, predictionId, userPseudonym, wait);
+  }
+
+  stats(): PredictionRecordStats {
+    return { ...this.#inner.stats(), withoutConsent: this.#withoutConsent };
+  }
+}
+
+/** A signal that never aborts (a record write is not cancelled with its call). */
+const NEVER = new AbortController().signal;

@@ -14,7 +14,9 @@ import {
 } from '@aimass/events';
 import { v1 } from '@aimass/proto';
 import type { CallOptions } from './general-model-client.js';
-import type { FeedbackRecorder, FeedbackToRecord } from './feedback-recorder.js';
+import { keyFailure } from '../domain/data-keys.js';
+import { notRecorded, type FeedbackRecorder, type FeedbackToRecord } from './feedback-recorder.js';
+import { keyWithin } from './key-wait.js';
 
 /** The envelope's `producer` of the events fusion publishes. */
 export const FUSION_PRODUCER = 'fusion';
@@ -26,7 +28,8 @@ const RETRY_HINT = 'retry with the same idempotency_key (or the same feedback, w
 export interface EventFeedbackRecorderOptions {
   /**
    * Seals the personal data of the event (input, general output, sparse features) with the
-   * user's key; `plaintextSealer()` (algorithm NONE) until the privacy service provides keys.
+   * user's key (`AesGcmSealer` over the privacy service's keys); `plaintextSealer()` (algorithm
+   * NONE) without them.
    */
   readonly sealer?: PayloadSealer | undefined;
   /** Told why the stream refused or did not answer (the caller gets UNAVAILABLE without the detail). */
@@ -43,7 +46,9 @@ export interface EventFeedbackRecorderOptions {
  *
  * When the stream cannot confirm (NATS down, reconnecting, the bus closed) the call fails with
  * UNAVAILABLE: the event may or may not be stored, and a retry with the same event id is safe
- * either way.
+ * either way. When the event cannot be sealed (the user's key not there within the call: the
+ * privacy service unreachable, UNAVAILABLE; the user erased, FAILED_PRECONDITION) nothing is
+ * published and the refusal is certain (`notRecorded`).
  */
 export class EventFeedbackRecorder implements FeedbackRecorder {
   readonly #bus: EventBus;
@@ -57,7 +62,15 @@ export class EventFeedbackRecorder implements FeedbackRecorder {
   }
 
   async record(feedback: FeedbackToRecord, options: CallOptions): Promise<{ duplicate: boolean }> {
-    const event = await this.#event(feedback);
+    let event: v1.FeedbackRecorded;
+    try {
+      event = await keyWithin(this.#event(feedback), options, 'sealing feedback');
+    } catch (err) {
+      // Nothing was published: a certain refusal, so the Feedback handler releases the key.
+      const failure = keyFailure(err, 'feedback not recorded');
+      this.#logger?.warn({ err, tenant: feedback.tenant, pseudonym: feedback.userPseudonym, eventId: feedback.eventId }, "feedback not recorded: it could not be sealed with the user's data key");
+      throw notRecorded(failure);
+    }
     const subject = feedbackSubject(feedback.tenant, feedback.userPseudonym);
     let ack: PublishAck;
     try {

@@ -1,28 +1,24 @@
+import type { DataKeySource } from '@aimass/crypto';
+import { PLAINTEXT_ALGORITHM, PayloadUnreadableError, plaintextSealer, type PayloadSealer } from '@aimass/events';
 import { v1 } from '@aimass/proto';
 import { CancelledError, DeadlineExceededError } from '@aimass/platform';
 import { MAX_ATOMIC_OPS, StorageError, StoreUnavailableError, type Collection, type DocumentStore, type WriteOp } from '@aimass/storage';
 import { Coalescer, type CoalescerStats } from '../domain/coalescer.js';
-import {
-  EXPIRING_INDEXES,
-  bytesToFloats,
-  bytesToUints,
-  floatsToBytes,
-  isLive,
-  pruneExpired,
-  uintsToBytes,
-  type Expiring,
-} from './records.js';
+import { keyFailure } from '../domain/data-keys.js';
+import { RecordBodyError, decodeRecordBody, encodeRecordBody, recordAssociatedData, type RecordBody } from '../domain/record-body.js';
+import { keyWithin, type KeyWait } from './key-wait.js';
+import { EXPIRING_INDEXES, bytesToFloats, bytesToUints, isLive, pruneExpired, type Expiring } from './records.js';
 
 /**
  * What Feedback needs to train on a prediction without running the general model again: the
  * general model's output (logits referenced to class 0, probabilities, embedding) and the sparse
  * personal features when the prediction computed them (only a Score call needs them: a user known
- * to have no model, or a GENERAL_ONLY request, skips them, and Feedback featurizes the input). The input itself is kept too (encoded): feedback on the prediction carries
- * it into the user's history, from which the updater refits the user's model when the general
- * model's version changes (the stored general output belongs to the old version, so the new one
- * must run on the input again). It is personal data, kept only as long as the record
- * (`predictions.retentionHours`) and erased with the user's records; issue 6 encrypts it with the
- * user's key.
+ * to have no model, or a GENERAL_ONLY request, skips them, and Feedback featurizes the input). The
+ * input itself is kept too: feedback on the prediction carries it into the user's history, from
+ * which the updater refits the user's model when the general model's version changes (the stored
+ * general output belongs to the old version, so the new one must run on the input again). It is
+ * personal data: sealed with the user's key (see `RecordBody`), kept only as long as the record
+ * (`predictions.retentionHours`) and erased with the user's records.
  */
 export interface PredictionRecord {
   readonly predictionId: string;
@@ -37,19 +33,71 @@ export interface PredictionRecord {
   readonly label: string;
 }
 
+/** A v1.EncryptedPayload as the store keeps it. */
+interface SealedDoc {
+  keyId: string;
+  algorithm: string;
+  nonce: Uint8Array;
+  ciphertext: Uint8Array;
+}
+
 interface PredictionDoc extends Expiring {
-  /** The encoded v1.InputPayload: bytes are stored raw, and protobuf is both compact and the event's own encoding. */
-  input: Uint8Array;
+  /** The `RecordBody` (input, general output, features, fused label), sealed with the user's key. */
+  sealed: SealedDoc;
+  /** Not personal: the same for every user of the model. */
+  generalModel: { name: string; version: string };
+  labels: string[];
+}
+
+/** A record written before issue 6 (unencrypted, one field each); they expire within the retention. */
+interface LegacyPredictionDoc extends Expiring {
+  input?: Uint8Array;
   generalModel: { name: string; version: string };
   labels: string[];
   logits: number[];
   probabilities: number[];
   embedding: Uint8Array;
-  /** Absent (all three) when the prediction did not compute the features. */
   sparseDimension?: number;
   sparseIndices?: Uint8Array;
   sparseValues?: Uint8Array;
   label: string;
+}
+
+/** What one `save` did. Records not stored are not an error: Feedback by their ids answers NOT_FOUND. */
+export interface RecordsSaved {
+  readonly stored: number;
+  /** Not stored: the user has not granted `training` (or it could not be verified in time). */
+  readonly withoutConsent: number;
+  /** Not stored: the user's key could not be had in time, or sealing failed. */
+  readonly keyUnavailable: number;
+  /** Why the first of `keyUnavailable` failed (for the log line). */
+  readonly keyError?: unknown;
+}
+
+/** Counters of the record store since start. */
+export interface PredictionRecordStats {
+  readonly stored: number;
+  readonly withoutConsent: number;
+  readonly keyUnavailable: number;
+  /** Records found that no longer open (their key destroyed: crypto-shredding; or altered): read as absent. */
+  readonly unreadable: number;
+}
+
+/** Where Predict keeps its records and Feedback finds them; policies wrap it (consent). */
+export interface PredictionRecordStore {
+  /**
+   * Stores the records it can within `wait` and answers what it did; rejects only when the store
+   * itself fails. Resolves once they are stored (Feedback may name them right after the answer).
+   */
+  save(tenant: string, records: readonly PredictionRecord[], wait?: KeyWait & { readonly now?: Date | undefined }): Promise<RecordsSaved>;
+  /**
+   * The live record of that id, if it belongs to that user and still opens. Rejects when it cannot
+   * tell (the user's key cannot be had: UNAVAILABLE).
+   */
+  find(tenant: string, predictionId: string, userPseudonym: string, wait?: KeyWait & { readonly now?: Date | undefined }): Promise<PredictionRecord | undefined>;
+  /** Asks for the users' keys ahead of `save` (during the model calls); never fails. */
+  warm(tenant: string, userPseudonyms: Iterable<string>): void;
+  stats(): PredictionRecordStats;
 }
 
 export interface PredictionRecordsOptions {
@@ -59,18 +107,32 @@ export interface PredictionRecordsOptions {
    * model calls): a commit costs far more than a row, and the store's calls are synchronous.
    */
   readonly coalescing?: { readonly maxDelayMs: number } | undefined;
+  /** Seals each record's body with its user's key; `plaintextSealer()` (algorithm NONE) by default. */
+  readonly sealer?: PayloadSealer | undefined;
+  /** The key source behind the sealer, asked ahead by `warm`. */
+  readonly keys?: Pick<DataKeySource, 'currentKey'> | undefined;
 }
 
-export class PredictionRecords {
+/**
+ * Prediction records in the store. Each record's personal part is one sealed payload (AES-256-GCM
+ * with the user's data key when keys are configured), its associated data the record id; a
+ * record whose key was destroyed (crypto-shredding) or that does not authenticate reads as absent.
+ */
+export class PredictionRecords implements PredictionRecordStore {
   readonly #store: DocumentStore;
-  readonly #collection: Collection<PredictionDoc>;
+  readonly #collection: Collection<PredictionDoc | LegacyPredictionDoc>;
   readonly #retentionMs: number;
+  readonly #sealer: PayloadSealer;
+  readonly #keys: Pick<DataKeySource, 'currentKey'> | undefined;
   readonly #coalescer: Coalescer<string, WriteOp, undefined> | undefined;
+  #stats = { stored: 0, keyUnavailable: 0, unreadable: 0 };
 
-  private constructor(store: DocumentStore, collection: Collection<PredictionDoc>, options: PredictionRecordsOptions) {
+  private constructor(store: DocumentStore, collection: Collection<PredictionDoc | LegacyPredictionDoc>, options: PredictionRecordsOptions) {
     this.#store = store;
     this.#collection = collection;
     this.#retentionMs = options.retentionMs;
+    this.#sealer = options.sealer ?? plaintextSealer();
+    this.#keys = options.keys;
     this.#coalescer = options.coalescing
       ? new Coalescer({
           maxItems: MAX_ATOMIC_OPS,
@@ -89,19 +151,47 @@ export class PredictionRecords {
   }
 
   static async open(store: DocumentStore, options: PredictionRecordsOptions): Promise<PredictionRecords> {
-    const collection = await store.collection<PredictionDoc>({ name: 'predictions', indexes: EXPIRING_INDEXES });
+    const collection = await store.collection<PredictionDoc | LegacyPredictionDoc>({ name: 'predictions', indexes: EXPIRING_INDEXES });
     return new PredictionRecords(store, collection, options);
   }
 
+  warm(tenant: string, userPseudonyms: Iterable<string>): void {
+    if (!this.#keys) return;
+    for (const userPseudonym of new Set(userPseudonyms)) {
+      // A failure here is met again, and reported, by the save that needs the key.
+      this.#keys.currentKey({ tenant, userPseudonym }).catch(() => undefined);
+    }
+  }
+
   /**
-   * Saves a call's predictions in one transaction per chunk (a batch costs one write, not one per
-   * item); with coalescing, in one transaction with those of concurrent calls of the tenant. Resolves
-   * once they are stored (Feedback may name them right after the answer).
+   * Seals each record with its user's key, waiting for keys at most until `wait.deadline`; a
+   * record whose key does not come is left out (counted, `keyUnavailable`). Then saves the sealed
+   * ones in one transaction per chunk (a batch costs one write, not one per item); with coalescing,
+   * in one transaction with those of concurrent calls of the tenant.
    */
-  async save(tenant: string, records: readonly PredictionRecord[], now = new Date()): Promise<void> {
-    const ops = this.#ops(tenant, records, now);
-    if (this.#coalescer) await this.#coalescer.submit(tenant, tenant, ops, { deadline: undefined });
-    else await this.#write(ops);
+  async save(tenant: string, records: readonly PredictionRecord[], wait: KeyWait & { readonly now?: Date | undefined } = {}): Promise<RecordsSaved> {
+    const now = wait.now ?? new Date();
+    let keyUnavailable = 0;
+    let keyError: unknown;
+    const sealed = await Promise.all(
+      records.map(async (r) => {
+        try {
+          return { r, payload: await keyWithin(this.#sealer.seal({ tenant, userPseudonym: r.userPseudonym }, encodeRecordBody(bodyOf(r)), recordAssociatedData(r.predictionId)), wait, 'sealing a prediction record') };
+        } catch (err) {
+          keyUnavailable += 1;
+          keyError ??= err;
+          return undefined;
+        }
+      }),
+    );
+    this.#stats.keyUnavailable += keyUnavailable;
+    const ops = this.#ops(tenant, sealed.filter((s) => s !== undefined), now);
+    if (ops.length > 0) {
+      if (this.#coalescer) await this.#coalescer.submit(tenant, tenant, ops, { deadline: undefined });
+      else await this.#write(ops);
+    }
+    this.#stats.stored += ops.length;
+    return { stored: ops.length, withoutConsent: 0, keyUnavailable, ...(keyError === undefined ? {} : { keyError }) };
   }
 
   /** Counters of the write coalescer (undefined when coalescing is off). */
@@ -109,27 +199,24 @@ export class PredictionRecords {
     return this.#coalescer?.stats();
   }
 
+  stats(): PredictionRecordStats {
+    return { ...this.#stats, withoutConsent: 0 };
+  }
+
   async #write(ops: readonly WriteOp[]): Promise<void> {
     for (let start = 0; start < ops.length; start += MAX_ATOMIC_OPS) await this.#store.writeAtomic(ops.slice(start, start + MAX_ATOMIC_OPS));
   }
 
-  #ops(tenant: string, records: readonly PredictionRecord[], now: Date): WriteOp[] {
+  #ops(tenant: string, sealed: readonly { r: PredictionRecord; payload: v1.EncryptedPayload }[], now: Date): WriteOp[] {
     const expiresAt = new Date(now.getTime() + this.#retentionMs);
-    return records.map((r) =>
+    return sealed.map(({ r, payload }) =>
       this.#collection.putOp(
         tenant,
         r.predictionId,
         {
-          input: v1.InputPayload.encode(r.input).finish(),
+          sealed: { keyId: payload.keyId, algorithm: payload.algorithm, nonce: payload.nonce, ciphertext: payload.ciphertext },
           generalModel: { name: r.general.model?.name ?? '', version: r.general.model?.version ?? '' },
           labels: [...r.labels],
-          logits: [...r.general.logits],
-          probabilities: [...r.general.probabilities],
-          embedding: floatsToBytes(r.general.embedding),
-          ...(r.sparse
-            ? { sparseDimension: r.sparse.dimension, sparseIndices: uintsToBytes(r.sparse.indices), sparseValues: floatsToBytes(r.sparse.values) }
-            : {}),
-          label: r.label,
           expiresAt,
         },
         { expectedVersion: 'absent', user: r.userPseudonym },
@@ -139,26 +226,41 @@ export class PredictionRecords {
 
   /**
    * The live record of that id, if it belongs to that user. Another user's (or an expired) record
-   * reads as absent, so an id cannot be used to probe someone else's predictions.
+   * reads as absent, so an id cannot be used to probe someone else's predictions; so does one
+   * whose key was destroyed (the user erased: crypto-shredding) or that fails authentication.
+   * Rejects with `keyFailure`'s errors when the user's key cannot be had within `wait`.
    */
-  async find(tenant: string, predictionId: string, userPseudonym: string, now = new Date()): Promise<PredictionRecord | undefined> {
+  async find(
+    tenant: string,
+    predictionId: string,
+    userPseudonym: string,
+    wait: KeyWait & { readonly now?: Date | undefined } = {},
+  ): Promise<PredictionRecord | undefined> {
     const doc = await this.#collection.get(tenant, predictionId);
-    if (!isLive(doc, now) || doc.user !== userPseudonym) return undefined;
-    const d = doc.data;
+    if (!isLive(doc, wait.now ?? new Date()) || doc.user !== userPseudonym) return undefined;
+    const payload = sealedPayloadOf(doc.data);
     // Written before records kept the input (they expire within the retention): feedback on it
     // could not go into the user's history complete, so the caller is asked for the input instead.
-    if (!(d.input instanceof Uint8Array)) return undefined;
+    if (!payload) return undefined;
+    let body: RecordBody;
+    try {
+      const bytes = await keyWithin(this.#sealer.open({ tenant, userPseudonym }, payload, recordAssociatedData(predictionId)), wait, 'opening a prediction record');
+      body = decodeRecordBody(bytes);
+    } catch (err) {
+      if (err instanceof PayloadUnreadableError || err instanceof RecordBodyError) {
+        this.#stats.unreadable += 1;
+        return undefined;
+      }
+      throw keyFailure(err, 'the prediction could not be read');
+    }
     return {
       predictionId,
       userPseudonym,
-      input: v1.InputPayload.decode(d.input),
-      general: { model: { ...d.generalModel }, logits: d.logits, probabilities: d.probabilities, embedding: bytesToFloats(d.embedding) },
-      labels: d.labels,
-      sparse:
-        d.sparseDimension !== undefined && d.sparseIndices instanceof Uint8Array && d.sparseValues instanceof Uint8Array
-          ? { dimension: d.sparseDimension, indices: bytesToUints(d.sparseIndices), values: bytesToFloats(d.sparseValues) }
-          : undefined,
-      label: d.label,
+      input: body.input,
+      general: { model: { ...doc.data.generalModel }, logits: [...body.logits], probabilities: [...body.probabilities], embedding: [...body.embedding] },
+      labels: doc.data.labels,
+      sparse: body.sparse,
+      label: body.label,
     };
   }
 
@@ -170,4 +272,37 @@ export class PredictionRecords {
   deleteUser(tenant: string, userPseudonym: string): Promise<number> {
     return this.#collection.deleteByUser(tenant, userPseudonym);
   }
+}
+
+function bodyOf(r: PredictionRecord): RecordBody {
+  return { input: r.input, logits: r.general.logits, probabilities: r.general.probabilities, embedding: r.general.embedding, sparse: r.sparse, label: r.label };
+}
+
+/**
+ * The record's sealed body. A record from before issue 6 is unencrypted: its fields make a body
+ * with algorithm NONE, which the sealer opens only when plaintext is allowed (without keys, or with
+ * `privacy.dataKeys.allowPlaintext`). Undefined for a record too old to hold its input.
+ */
+function sealedPayloadOf(d: PredictionDoc | LegacyPredictionDoc): v1.EncryptedPayload | undefined {
+  if ('sealed' in d && d.sealed) return { keyId: d.sealed.keyId, algorithm: d.sealed.algorithm, nonce: asBuffer(d.sealed.nonce), ciphertext: asBuffer(d.sealed.ciphertext) };
+  const legacy = d as LegacyPredictionDoc;
+  if (!(legacy.input instanceof Uint8Array)) return undefined;
+  const sparse =
+    legacy.sparseDimension !== undefined && legacy.sparseIndices instanceof Uint8Array && legacy.sparseValues instanceof Uint8Array
+      ? { dimension: legacy.sparseDimension, indices: bytesToUints(legacy.sparseIndices), values: bytesToFloats(legacy.sparseValues) }
+      : undefined;
+  const body = encodeRecordBody({
+    input: v1.InputPayload.decode(legacy.input),
+    logits: legacy.logits,
+    probabilities: legacy.probabilities,
+    embedding: bytesToFloats(legacy.embedding),
+    sparse,
+    label: legacy.label,
+  });
+  return { keyId: '', algorithm: PLAINTEXT_ALGORITHM, nonce: Buffer.alloc(0), ciphertext: asBuffer(body) };
+}
+
+/** The generated payload type wants Buffers; a view, not a copy. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -13,7 +13,7 @@ import { v1 } from '@aimass/proto';
 import type { FeedbackKeys, HeldKey } from '../adapters/feedback-keys.js';
 import { isNotRecorded, type FeedbackRecorder } from '../adapters/feedback-recorder.js';
 import type { GeneralModelClient } from '../adapters/general-model-client.js';
-import type { PredictionRecords } from '../adapters/prediction-records.js';
+import type { PredictionRecordStore } from '../adapters/prediction-records.js';
 import type { KnownTenants } from '../adapters/records.js';
 import { admit, generalDeadline, type BudgetConfig } from '../domain/budget.js';
 import { derivedFeedbackEventId, feedbackFingerprint, newEventId } from '../domain/ids.js';
@@ -25,7 +25,8 @@ import type { PredictContext } from './predictor.js';
 
 export interface FeedbackServiceOptions {
   readonly general: GeneralModelClient;
-  readonly records: PredictionRecords;
+  /** Prediction records: sealed with the users' keys, behind their training consent when enforced. */
+  readonly records: PredictionRecordStore;
   readonly keys: FeedbackKeys;
   readonly tenants: KnownTenants;
   readonly recorder: FeedbackRecorder;
@@ -100,7 +101,7 @@ export class FeedbackService {
       if (held.state === 'done') return { accepted: true, eventId: held.eventId, duplicate: true };
     }
 
-    const example = target.$case === 'predictionId' ? await this.#fromPrediction(tenant, target.value, pseudonym) : await this.#fromInput(tenant, input!, deadline, ctx);
+    const example = target.$case === 'predictionId' ? await this.#fromPrediction(tenant, target.value, pseudonym, deadline, ctx) : await this.#fromInput(tenant, input!, deadline, ctx);
     validateLabel(req.label, example.labels);
 
     // Everything is valid: from here on the feedback is recorded.
@@ -161,11 +162,14 @@ export class FeedbackService {
     }
   }
 
-  async #fromPrediction(tenant: string, predictionId: string, pseudonym: string): Promise<Example> {
-    const record = await this.#o.records.find(tenant, predictionId, pseudonym);
+  async #fromPrediction(tenant: string, predictionId: string, pseudonym: string, deadline: number, ctx: PredictContext): Promise<Example> {
+    // Refused first without training consent; UNAVAILABLE when the user's key cannot be had.
+    const record = await this.#o.records.find(tenant, predictionId, pseudonym, { deadline: deadline - this.#o.budget.reserveMs, signal: ctx.signal });
     if (!record) {
+      // Also for a record that no longer opens (its key destroyed at erasure) or was never kept
+      // (the key not available at Predict): a denied read looks like an unknown id.
       throw new NotFoundError(
-        `prediction '${predictionId.slice(0, 64)}' not found for this user: ids are kept ${this.#o.retentionHours} hours and belong to the user they were made for; send the input instead`,
+        `prediction '${predictionId.slice(0, 64)}' is unknown or expired for this user: ids are kept ${this.#o.retentionHours} hours and belong to the user they were made for; send the input instead`,
       );
     }
     // A prediction that did not ask Score kept no features: the same featurizer on the same input

@@ -3,7 +3,7 @@ import type { PersonalFeaturizer } from '@aimass/ml';
 import { v1 } from '@aimass/proto';
 import type { GeneralAnswer, GeneralModelClient } from '../adapters/general-model-client.js';
 import type { ItemScore, PersonalScorer } from '../adapters/personal-model-client.js';
-import type { PredictionRecord, PredictionRecords } from '../adapters/prediction-records.js';
+import type { PredictionRecord, PredictionRecordStore } from '../adapters/prediction-records.js';
 import type { KnownTenants } from '../adapters/records.js';
 import { admit, generalDeadline, personalBudget, type BudgetConfig } from '../domain/budget.js';
 import type { NoModelCache } from '../domain/no-model-cache.js';
@@ -43,7 +43,13 @@ export interface PredictorOptions {
    * (consent enforcement), which answers withheld items without asking Score.
    */
   readonly personal: PersonalScorer;
-  readonly records: PredictionRecords;
+  /** Where records go: sealed with the users' keys, behind their training consent when enforced. */
+  readonly records: PredictionRecordStore;
+  /**
+   * The longest the records' wait (a consent lookup, a user's key) may hold the answer back; the
+   * call's deadline may end it sooner. Undefined: only the deadline.
+   */
+  readonly recordWaitMs?: number | undefined;
   readonly tenants: KnownTenants;
   readonly featurizer: PersonalFeaturizer;
   readonly pseudonymizer: Pseudonymizer;
@@ -147,6 +153,12 @@ export class Predictor {
       });
     });
     if (admitted.length === 0) return outcomes as ItemOutcome[];
+    // The users' keys are fetched (when not held) while the models answer, so the records' sealing
+    // at the end rarely waits.
+    o.records.warm(
+      tenant,
+      admitted.map((a) => a.pseudonym),
+    );
 
     // General model: one call per pinned model (usually one for the whole request).
     await timer.time(Stage.STAGE_GENERAL_MODEL, async () => {
@@ -215,7 +227,7 @@ export class Predictor {
           fail(a.index, new InternalError('fusion failed', { cause: err }));
         }
       }
-      await this.#saveRecords(tenant, predictions, ctx.logger);
+      await this.#saveRecords(tenant, predictions, deadline, ctx.logger);
     });
 
     const durations = timer.snapshot();
@@ -306,12 +318,16 @@ export class Predictor {
   }
 
   /**
-   * Keeps each prediction's input, general output and (when computed) features so Feedback can
-   * name it by id. A store failure does not fail the prediction (the answer is still right); it is
-   * logged, and Feedback on that id answers NOT_FOUND (feedback with the input itself still works).
+   * Keeps each prediction's input, general output and (when computed) features, sealed with the
+   * user's key, so Feedback can name it by id. Written before the answer (Feedback may name the
+   * prediction right after it), but never at the prediction's expense: a record that cannot be
+   * kept in time (no training consent, the user's key not there within `recordWaitMs` or the
+   * deadline, the store down) is left out, and Feedback on that id answers NOT_FOUND (or says why
+   * consent is missing); feedback with the input itself still works.
    */
-  async #saveRecords(tenant: string, predictions: readonly { a: Admitted; outcome: FusionOutcome; id: string }[], logger: Logger): Promise<void> {
+  async #saveRecords(tenant: string, predictions: readonly { a: Admitted; outcome: FusionOutcome; id: string }[], deadline: number, logger: Logger): Promise<void> {
     if (predictions.length === 0) return;
+    const o = this.#o;
     const records: PredictionRecord[] = predictions.map(({ a, outcome, id }) => ({
       predictionId: id,
       userPseudonym: a.pseudonym,
@@ -321,9 +337,16 @@ export class Predictor {
       sparse: a.sparse,
       label: outcome.label,
     }));
+    const waitUntil = Math.min(deadline - o.budget.reserveMs, o.recordWaitMs === undefined ? Infinity : Date.now() + o.recordWaitMs);
     try {
-      await this.#o.tenants.remember(tenant);
-      await this.#o.records.save(tenant, records);
+      await o.tenants.remember(tenant);
+      const saved = await o.records.save(tenant, records, { deadline: waitUntil });
+      if (saved.keyUnavailable > 0) {
+        logger.warn(
+          { err: saved.keyError, tenant, predictions: records.length, notStored: saved.keyUnavailable },
+          "prediction records not stored: the users' data keys could not be had in time; feedback by those prediction ids will answer NOT_FOUND",
+        );
+      }
     } catch (err) {
       logger.error({ err, tenant, predictions: records.length }, 'could not store prediction records: feedback by prediction id will not find them');
     }

@@ -12,14 +12,18 @@ export interface TestFusion extends RunningFusion {
   shutdown(): Promise<void>;
 }
 
-/** Fusion on a free port with its own in-memory SQLite store, calling the given services. */
+/**
+ * Fusion on a free port with its own SQLite store (in memory, or the file at `storePath`), calling
+ * the given services.
+ */
 export async function startTestFusion(
   addresses: { general: string; personal: string },
   fusion: FusionConfigInput = {},
   logs: LogSink = captureLogs('fusion'),
   deps: Omit<FusionDependencies, 'store'> = {},
+  storePath = ':memory:',
 ): Promise<TestFusion> {
-  const store = await openSqliteStore({ path: ':memory:' });
+  const store = await openSqliteStore({ path: storePath });
   const running = await startFusion(
     {
       grpc: { host: '127.0.0.1', port: 0, drainTimeoutMs: 2_000 },

@@ -17,11 +17,12 @@ export interface Stack {
   readonly fusion: TestFusion;
   readonly client: InferenceClient;
   readonly downstreamLogs: LogSink;
-  /** Another fusion instance on the same downstream services (closed with the stack). */
+  /** Another fusion instance on the same downstream services (closed with the stack); its store in memory or at `storePath`. */
   addFusion(
     config?: FusionConfigInput,
     addresses?: Partial<{ general: string; personal: string }>,
     deps?: Omit<FusionDependencies, 'store'>,
+    storePath?: string,
   ): Promise<{ fusion: TestFusion; client: InferenceClient }>;
   stop(): Promise<void>;
 }
@@ -33,8 +34,13 @@ export async function startStack(fusionConfig: FusionConfigInput = {}, options: 
   await addToyGeneralModel(dir.path);
   const [general, personal] = await Promise.all([startGeneral(dir.path, downstreamLogs.logger), startPersonal(downstreamLogs.logger, options.personalBus)]);
   const extra: { fusion: TestFusion; client: InferenceClient }[] = [];
-  const addFusion = async (config: FusionConfigInput = {}, addresses: Partial<{ general: string; personal: string }> = {}, deps: Omit<FusionDependencies, 'store'> = {}) => {
-    const fusion = await startTestFusion({ general: general.address, personal: personal.address, ...addresses }, config, undefined, deps);
+  const addFusion = async (
+    config: FusionConfigInput = {},
+    addresses: Partial<{ general: string; personal: string }> = {},
+    deps: Omit<FusionDependencies, 'store'> = {},
+    storePath?: string,
+  ) => {
+    const fusion = await startTestFusion({ general: general.address, personal: personal.address, ...addresses }, config, undefined, deps, storePath);
     const entry = { fusion, client: inferenceClient(fusion.address) };
     extra.push(entry);
     return entry;
