@@ -1,3 +1,4 @@
+import { dataKeysConfigSchema } from '@aimass/crypto';
 import { ERASURE_SERVICE_PATTERN, erasureConsumerConfigSchema, eventsConfigSchema } from '@aimass/events';
 import { TENANT_ID_PATTERN, baseConfigShape, pseudonymConfigSchema } from '@aimass/platform';
 import { storeConfigSchema } from '@aimass/storage';
@@ -13,6 +14,9 @@ const nonNegativeInt = (what: string) => {
   const error = `expected ${what} (a whole number >= 0)`;
   return z.number({ error }).int({ error }).min(0, { error });
 };
+
+/** A host:port of another service, as grpc-js takes it (`personal-model:50051`, `dns:///updater:50051`). */
+const address = (what: string) => z.string({ error: `expected ${what}'s gRPC address (host:port)` }).min(1, { error: `expected ${what}'s gRPC address (host:port)` });
 
 const defaultState = z.enum(['granted', 'denied'], { error: 'expected granted or denied' });
 
@@ -103,6 +107,23 @@ export const privacyConfigSchema = z.strictObject({
       consumer: erasureConsumerConfigSchema('privacy-erasure').prefault({}),
     })
     .prefault({}),
+  /**
+   * How long a service that got a data key from GetDataKey may keep it in memory (max_cache_seconds).
+   * This bounds how long a key destroyed at an erasure stays usable in a process that did not hear
+   * the ErasureRequested (services that hear it drop the key at once).
+   */
+  keyCacheSeconds: positiveInt('a number of seconds').max(86_400).default(60),
+  /** Where Export reads what the other services hold about a user (see the README, "Export"). */
+  export: z
+    .strictObject({
+      /** personal-model (ListVersions); AIMASS_PRIVACY__EXPORT__PERSONAL_MODEL_ADDRESS. */
+      personalModelAddress: address('personal-model').optional(),
+      /** The updater (UpdaterAdminService.ExportFeedback); AIMASS_PRIVACY__EXPORT__UPDATER_ADDRESS. */
+      updaterAddress: address('the updater').optional(),
+      /** ListVersions pages read at most (a guard against a service that never ends its paging). */
+      maxModelPages: positiveInt('a number of pages').max(10_000).default(100),
+    })
+    .prefault({}),
 });
 
 export type PrivacyConfig = z.output<typeof privacyConfigSchema>;
@@ -118,13 +139,24 @@ export const privacyEventsConfigSchema = eventsConfigSchema.refine((c) => c.kind
   path: ['kind'],
 });
 
-/** The service's whole configuration: base keys, `pseudonym`, `store`, `events` and `privacy`. */
+/** What a start without tenant key-encryption keys is told (privacy hosts users' data keys and cannot run without). */
+export const KEK_REQUIRED_MESSAGE =
+  "the privacy service holds users' data keys and needs tenant key-encryption keys: set AIMASS_DATA_KEYS__KEK_SOURCE=config with AIMASS_DATA_KEYS__KEK_SECRET__DEFAULT (a base64 32-byte key, `openssl rand -base64 32`) or AIMASS_DATA_KEYS__KEK_SECRET__TENANTS, or AIMASS_DATA_KEYS__KEK_SOURCE=directory with AIMASS_DATA_KEYS__KEK_DIRECTORY (a mounted secret)";
+
+/**
+ * The `dataKeys` section (libs/crypto) as privacy takes it: `kekSource: none` is refused, since
+ * privacy is where users' data keys are created, wrapped and destroyed.
+ */
+export const privacyDataKeysConfigSchema = dataKeysConfigSchema.refine((c) => c.kekSource !== 'none', { error: KEK_REQUIRED_MESSAGE, path: ['kekSource'] });
+
+/** The service's whole configuration: base keys, `pseudonym`, `store`, `events`, `dataKeys` and `privacy`. */
 export const serviceConfigSchema = z.strictObject({
   ...baseConfigShape,
   serviceName: baseConfigShape.serviceName.default('privacy'),
   pseudonym: pseudonymConfigSchema,
   store: privacyStoreConfigSchema.prefault({}),
   events: privacyEventsConfigSchema.prefault({}),
+  dataKeys: privacyDataKeysConfigSchema.prefault({}),
   privacy: privacyConfigSchema.prefault({}),
 });
 

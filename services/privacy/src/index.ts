@@ -1,7 +1,9 @@
 // Public API of @aimass/privacy: what the runner, the services that enforce consent, the CLI and tests use.
 export { PRIVACY_GRPC_SERVICES, consentDefaults, startPrivacy, type PrivacyDependencies, type PrivacyStartConfig, type RunningPrivacy } from './service.js';
 export {
+  KEK_REQUIRED_MESSAGE,
   privacyConfigSchema,
+  privacyDataKeysConfigSchema,
   privacyEventsConfigSchema,
   privacyStoreConfigSchema,
   serviceConfigSchema,
@@ -10,6 +12,7 @@ export {
   type ServiceConfig,
 } from './config.js';
 export {
+  EMBEDDED_KEY_DIRECTORY,
   EMBEDDED_PSEUDONYM_SECRET_FILE,
   PRIVACY_SERVICE_NAME,
   createPrivacyEmbedded,
@@ -36,3 +39,14 @@ export { consentEventId } from './domain/ids.js';
 export { ERASURE_COLLECTIONS } from './adapters/erasure-store.js';
 export { erasureRequestedEvent } from './adapters/erasure-events.js';
 export { DEFAULT_ERASURE_SERVICES, PRIVACY_SERVICE, type ErasureState } from './domain/erasure.js';
+export { DATA_KEY_SERVICE_NAME } from './grpc/data-key-service.js';
+export {
+  type ExportDocument,
+  type ExportedConsentRecord,
+  type ExportedDecision,
+  type ExportedErasure,
+  type ExportedErasureService,
+  type ExportedFeedbackEntry,
+  type ExportedModelRef,
+  type ExportedModelVersion,
+} from './domain/export.js';

@@ -1,31 +1,53 @@
 import type { z } from 'zod';
+import {
+  DataKeyRing,
+  StaticTenantKeyProvider,
+  TenantKeyError,
+  WRAPPED_KEY_COLLECTION,
+  documentWrappedKeyStore,
+  openConfiguredKeyProvider,
+  type DataKeysConfig,
+  type DataKeysConfigInput,
+  type TenantKeyProvider,
+  type WrappedKeyDocument,
+} from '@aimass/crypto';
 import { ALL_ERASURE_COMPLETED, CONSENT_STREAM, DEAD_LETTER_STREAM, ERASURE_STREAM, deadLetterSubject, type ConsumerHandle, type EventBus } from '@aimass/events';
-import { Pseudonymizer, createGrpcServer, grpcConfigSchema, pseudonymConfigSchema, type GrpcServer, type Logger } from '@aimass/platform';
+import { ConfigError, Pseudonymizer, createGrpcServer, grpcConfigSchema, pseudonymConfigSchema, type GrpcServer, type Logger } from '@aimass/platform';
 import { SERVICE_NAMES, loadDescriptorSet, v1 } from '@aimass/proto';
 import type { DocumentStore } from '@aimass/storage';
 import { ConsentEvents } from './adapters/consent-events.js';
 import { ConsentStore } from './adapters/consent-store.js';
 import { ErasureEvents } from './adapters/erasure-events.js';
 import { ErasureStore } from './adapters/erasure-store.js';
-import { privacyConfigSchema, type PrivacyConfig, type PrivacyConfigInput } from './config.js';
+import { PersonalModelExportSource, UpdaterExportSource } from './adapters/export-peers.js';
+import { privacyConfigSchema, privacyDataKeysConfigSchema, type PrivacyConfig, type PrivacyConfigInput } from './config.js';
 import type { ConsentDefaults } from './domain/decisions.js';
+import { DATA_KEY_SERVICE_NAME, createDataKeyService } from './grpc/data-key-service.js';
 import { createPrivacyService } from './grpc/privacy-service.js';
 import { ConsentService } from './runtime/consent.js';
 import { ErasureService } from './runtime/erasure.js';
+import { ExportService } from './runtime/export.js';
 
-/** The gRPC services this process serves (for health checks). */
-export const PRIVACY_GRPC_SERVICES: readonly string[] = [SERVICE_NAMES.privacy];
+/** The gRPC services this process serves (for health checks): the public one and the internal key service. */
+export const PRIVACY_GRPC_SERVICES: readonly string[] = [SERVICE_NAMES.privacy, DATA_KEY_SERVICE_NAME];
 
 export interface PrivacyDependencies {
-  /** Consent histories (the caller opens and closes it). */
+  /** Consent histories, erasure tombstones and users' wrapped data keys (the caller opens and closes it). */
   readonly store: DocumentStore;
   /** Where ConsentChanged and ErasureRequested are published, ErasureCompleted consumed (the caller opens and closes it). */
   readonly bus: EventBus;
+  /**
+   * Where Export finds personal-model and the updater when `privacy.export.*Address` is not set:
+   * asked at each Export (the one-process runner's `addressOf`, whose services start after privacy).
+   */
+  readonly addressOf?: ((service: 'personal-model' | 'updater') => string | undefined) | undefined;
 }
 
 export interface PrivacyStartConfig {
   grpc: z.input<typeof grpcConfigSchema>;
   pseudonym: z.input<typeof pseudonymConfigSchema>;
+  /** Tenant key-encryption keys (required: `kekSource` config or directory). */
+  dataKeys?: DataKeysConfigInput | undefined;
   privacy?: PrivacyConfigInput | undefined;
 }
 
@@ -35,6 +57,8 @@ export interface RunningPrivacy {
   readonly port: number;
   readonly server: GrpcServer;
   readonly config: PrivacyConfig;
+  /** Users' data keys (the ring GetDataKey serves from and erasure destroys in). */
+  readonly keys: DataKeyRing;
   /** Announces changes recorded but not announced yet (also at start and every `outbox.sweepIntervalMs`); returns the events published. */
   sweep(options?: { graceMs?: number }): Promise<number>;
   /**
@@ -55,19 +79,54 @@ export function consentDefaults(cfg: PrivacyConfig): ConsentDefaults {
   return { base: cfg.consent.defaults, tenants: cfg.consent.tenants };
 }
 
+/** The `dataKeys` section checked as privacy needs it; a ConfigError naming the keys and variables otherwise. */
+function dataKeysConfig(input: DataKeysConfigInput | undefined): DataKeysConfig {
+  const parsed = privacyDataKeysConfigSchema.safeParse(input ?? {});
+  if (parsed.success) return parsed.data;
+  throw new ConfigError(parsed.error.issues.map((i) => ({ path: ['dataKeys', ...i.path.map(String)].join('.'), message: i.message })));
+}
+
+/** The tenant KEKs, read and checked now; an unreadable directory or a bad key stops the start as a configuration error. */
+async function keyProvider(cfg: DataKeysConfig): Promise<TenantKeyProvider> {
+  try {
+    const provider = await openConfiguredKeyProvider(cfg);
+    if (provider) return provider;
+  } catch (err) {
+    if (err instanceof TenantKeyError) {
+      const path = cfg.kekSource === 'directory' ? 'dataKeys.kekDirectory' : 'dataKeys.kekSecret';
+      throw new ConfigError([{ path, message: err.message }]);
+    }
+    throw err;
+  }
+  // The schema refuses kekSource none; kept for a provider that could answer nothing.
+  throw new ConfigError([{ path: 'dataKeys.kekSource', message: 'no key-encryption keys configured' }]);
+}
+
 /**
  * Starts the privacy service: its collections, the consent and erasure streams, the consumer of
- * ErasureCompleted, the gRPC server with aimass.v1.PrivacyService (consent and erasure; export
- * comes later), and the sweeps that announce consent changes and erasure requests a failed call
- * left unannounced (the erasure sweep also asks services that have not confirmed again).
+ * ErasureCompleted, users' data keys (a DataKeyRing on this store, wrapped by the tenant KEKs), the
+ * gRPC server with aimass.v1.PrivacyService (consent, erasure, export) and the internal
+ * aimass.v1.DataKeyService, and the sweeps that announce consent changes and erasure requests a
+ * failed call left unannounced (the erasure sweep also destroys keys a crash left and asks
+ * services that have not confirmed again). Rejects with a ConfigError without tenant KEKs.
  */
 export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, deps: PrivacyDependencies): Promise<RunningPrivacy> {
   const grpc = grpcConfigSchema.parse(config.grpc);
   const cfg = privacyConfigSchema.parse(config.privacy ?? {});
+  const keysCfg = dataKeysConfig(config.dataKeys);
   const pseudonymizer = Pseudonymizer.fromConfig(pseudonymConfigSchema.parse(config.pseudonym));
+  const kek = await keyProvider(keysCfg);
 
   const store = await ConsentStore.open(deps.store);
   const erasureStore = await ErasureStore.open(deps.store);
+  const keys = new DataKeyRing({
+    kek,
+    store: documentWrappedKeyStore(await deps.store.collection<WrappedKeyDocument>(WRAPPED_KEY_COLLECTION)),
+    cacheMaxEntries: keysCfg.cacheMaxEntries,
+    cacheTtlMs: keysCfg.cacheTtlMs,
+    // Asked before a key is stored and again after: an erasure racing a first GetDataKey leaves no key.
+    mayCreate: async (tenant, pseudonym) => !(await erasureStore.isErased(tenant, pseudonym)),
+  });
   for (const stream of [CONSENT_STREAM, ERASURE_STREAM, DEAD_LETTER_STREAM]) await deps.bus.ensureStream(stream);
   const consent = new ConsentService({
     store,
@@ -81,6 +140,7 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
     store: erasureStore,
     consent: store,
     events: new ErasureEvents(deps.bus, logger),
+    keys,
     services: cfg.erasure.services,
     retryIntervalMs: cfg.erasure.retryIntervalMs,
     graceMs: cfg.erasure.graceMs,
@@ -103,6 +163,23 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
     erasure.handleCompleted,
   );
 
+  const personalModel = new PersonalModelExportSource(
+    {
+      service: 'personal-model',
+      setting: 'privacy.export.personalModelAddress',
+      variable: 'AIMASS_PRIVACY__EXPORT__PERSONAL_MODEL_ADDRESS',
+      resolve: () => cfg.export.personalModelAddress ?? deps.addressOf?.('personal-model'),
+    },
+    { maxPages: cfg.export.maxModelPages },
+  );
+  const updater = new UpdaterExportSource({
+    service: 'updater',
+    setting: 'privacy.export.updaterAddress',
+    variable: 'AIMASS_PRIVACY__EXPORT__UPDATER_ADDRESS',
+    resolve: () => cfg.export.updaterAddress ?? deps.addressOf?.('updater'),
+  });
+  const exporter = new ExportService({ consent, erasure: erasureStore, personalModel, updater });
+
   const server = createGrpcServer({
     config: grpc,
     logger,
@@ -110,7 +187,11 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
     services: [
       {
         definition: v1.PrivacyServiceService,
-        implementation: createPrivacyService({ consent, erasure, pseudonymizer, limits: cfg.limits, history: cfg.history }),
+        implementation: createPrivacyService({ consent, erasure, exporter, pseudonymizer, limits: cfg.limits, history: cfg.history }),
+      },
+      {
+        definition: v1.DataKeyServiceService,
+        implementation: createDataKeyService({ ring: keys, isErased: (tenant, pseudonym) => erasureStore.isErased(tenant, pseudonym), keyCacheSeconds: cfg.keyCacheSeconds }),
       },
     ],
   });
@@ -119,6 +200,8 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
     bound = await server.start();
   } catch (err) {
     await erasureConsumer.close();
+    personalModel.close();
+    updater.close();
     throw err;
   }
   for (const name of PRIVACY_GRPC_SERVICES) server.setServingStatus(name, 'SERVING');
@@ -171,7 +254,17 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
   erasureTimer?.unref();
 
   logger.info(
-    { address: bound.address, store: deps.store.kind, defaults: cfg.consent.defaults, tenantsWithOwnDefaults: Object.keys(cfg.consent.tenants).length },
+    {
+      address: bound.address,
+      store: deps.store.kind,
+      defaults: cfg.consent.defaults,
+      tenantsWithOwnDefaults: Object.keys(cfg.consent.tenants).length,
+      kekSource: keysCfg.kekSource,
+      // Tenants and versions only, never key material.
+      keks: kek instanceof StaticTenantKeyProvider ? kek.inventory() : undefined,
+      keyCacheSeconds: cfg.keyCacheSeconds,
+      export: { personalModel: cfg.export.personalModelAddress ?? (deps.addressOf ? 'resolved at each call' : 'not configured'), updater: cfg.export.updaterAddress ?? (deps.addressOf ? 'resolved at each call' : 'not configured') },
+    },
     'privacy serving',
   );
 
@@ -184,6 +277,9 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
       await sweeping;
       await erasureSweeping;
       await erasureConsumer.close();
+      personalModel.close();
+      updater.close();
+      keys.forgetAll();
     })();
     return closing;
   };
@@ -193,6 +289,7 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
     port: bound.port,
     server,
     config: cfg,
+    keys,
     sweep,
     sweepErasures,
     erasureConsumer,

@@ -256,9 +256,9 @@ describe('consent (integration)', () => {
     expect(stack.logs.text()).not.toContain('u'.repeat(257));
   });
 
-  it('answers UNIMPLEMENTED, saying so, for what comes with the rest of the issue', async () => {
+  it('answers Export with FAILED_PRECONDITION when the other services are not configured (test/export.test.ts has the rest)', async () => {
     const err = await failure(stack.call('export', T, { userId: 'judy', format: v1.ExportFormat.EXPORT_FORMAT_JSON }));
-    expect(err.code).toBe(status.UNIMPLEMENTED);
-    expect(err.details).toMatch(/is not built yet/);
+    expect(err.code).toBe(status.FAILED_PRECONDITION);
+    expect(err.details).toMatch(/AIMASS_PRIVACY__EXPORT__PERSONAL_MODEL_ADDRESS/);
   });
 });

@@ -1,14 +1,22 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { credentials } from '@grpc/grpc-js';
+import { Metadata, credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { ALL_CONSENT_CHANGED, createInProcessBus, decodeEvent, type EventBus } from '@aimass/events';
-import { Pseudonymizer } from '@aimass/platform';
+import { Pseudonymizer, TENANT_METADATA_KEY } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
 import { openSqliteStore, type DocumentStore } from '@aimass/storage';
 import { tempDir, waitUntil, type TempDir } from '@aimass/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EMBEDDED_PSEUDONYM_SECRET_FILE, createPrivacyEmbedded } from '../src/embedded.js';
-import { P, S, call, captureLogs, getRequest, setRequest } from './support/stack.js';
+import { P, S, call, captureLogs, failure, getRequest, setRequest } from './support/stack.js';
+
+function getKey(client: v1.DataKeyServiceClient, tenant: string, userPseudonym: string): Promise<v1.GetDataKeyResponse> {
+  const md = new Metadata();
+  md.set(TENANT_METADATA_KEY, tenant);
+  return new Promise((resolve, reject) =>
+    client.getDataKey({ userPseudonym, keyId: '' }, md, { deadline: Date.now() + 10_000 }, (err: ServiceError | null, res?: v1.GetDataKeyResponse) => (err ? reject(err) : resolve(res!))),
+  );
+}
 
 /** The one-process mode: the runner's in-process bus with a journal, its SQLite store, the shared secret file. */
 describe('the embedded privacy service (one-process mode)', () => {
@@ -30,6 +38,10 @@ describe('the embedded privacy service (one-process mode)', () => {
     host: '127.0.0.1',
     port: 0,
     bus,
+    // The runner's: the services Export calls start after privacy; here they are not part of the run.
+    addressOf: (name: string) => {
+      throw new Error(`service "${name}" is not running`);
+    },
     openStore: async (name: string) => {
       const store = await openSqliteStore({ path: join(dir.path, `${name}.sqlite`) });
       stores.push(store);
@@ -45,7 +57,7 @@ describe('the embedded privacy service (one-process mode)', () => {
     await bus.subscribe(ALL_CONSENT_CHANGED, (e) => void seen.push(decodeEvent('aimass.v1.ConsentChanged', e.data)));
 
     const first = await embedded.start(environment(bus));
-    expect(first).toMatchObject({ name: 'privacy', grpcServices: ['aimass.v1.PrivacyService'] });
+    expect(first).toMatchObject({ name: 'privacy', grpcServices: ['aimass.v1.PrivacyService', 'aimass.v1.DataKeyService'] });
     const client = new v1.PrivacyServiceClient(first.address, credentials.createInsecure());
     // The variable reached the service: a user who never decided gets personalization.
     expect((await call(client, 'getConsent', 'solo', getRequest('solo-user', [P.PURPOSE_PERSONALIZATION]))).decisions[0]).toMatchObject({ state: S.CONSENT_STATE_GRANTED, isDefault: true });
@@ -59,6 +71,19 @@ describe('the embedded privacy service (one-process mode)', () => {
     expect(seen[0]!.envelope).toMatchObject({ tenant: 'solo', userPseudonym: pseudonym });
     expect(seen[0]!.recordHash).toBe(res.record!.hash);
 
+    // Data keys without any configuration: a default KEK generated once in the data directory, readable by the owner only.
+    const keyFile = join(dir.path, 'keys', '_default', '1.key');
+    expect((await stat(keyFile)).mode & 0o077).toBe(0);
+    const keys = new v1.DataKeyServiceClient(first.address, credentials.createInsecure());
+    const key = await getKey(keys, 'solo', pseudonym);
+    keys.close();
+    // Export asks the runner for personal-model and the updater; not running, it names what to set.
+    const exportClient = new v1.PrivacyServiceClient(first.address, credentials.createInsecure());
+    const notRunning = await failure(call(exportClient, 'export', 'solo', { userId: 'solo-user', format: v1.ExportFormat.EXPORT_FORMAT_JSON }));
+    exportClient.close();
+    expect(notRunning.code).toBe(status.FAILED_PRECONDITION);
+    expect(notRunning.details).toMatch(/AIMASS_PRIVACY__EXPORT__PERSONAL_MODEL_ADDRESS.*AIMASS_PRIVACY__EXPORT__UPDATER_ADDRESS/);
+
     await first.stop();
     await bus.close();
     for (const s of stores.splice(0)) await s.close();
@@ -70,6 +95,12 @@ describe('the embedded privacy service (one-process mode)', () => {
     expect(history.chainVerified).toBe(true);
     expect(history.records.map((r) => r.hash)).toEqual([res.record!.hash]);
     again.close();
+    // The same KEK file and key store after the restart: the same key, unwrapped again.
+    const keysAgain = new v1.DataKeyServiceClient(second.address, credentials.createInsecure());
+    const sameKey = await getKey(keysAgain, 'solo', pseudonym);
+    keysAgain.close();
+    expect(sameKey.keyId).toBe(key.keyId);
+    expect(Buffer.compare(sameKey.key, key.key)).toBe(0);
     await second.stop();
     await bus.close();
   });

@@ -3,7 +3,7 @@
  *
  * Per tenant:
  * - `erasure_tombstones`, id = pseudonym: the tombstone (erasure id, times, reason, expected
- *   services, confirmations, the current round of ErasureRequested). Deliberately **not owned by
+ *   services, confirmations, the current round of ErasureRequested, when the data key was destroyed). Deliberately **not owned by
  *   the user** (`user` unset): it is the proof of erasure, and a `deleteByUser` of the user's data
  *   must not take it along. Index `erasure_id` (unique) for GetErasureReceipt.
  *
@@ -43,6 +43,7 @@ interface TombstoneDoc {
   round_published: boolean;
   round_at: Date;
   completed_at?: Date | undefined;
+  key_destroyed_at?: Date | undefined;
 }
 
 interface OpenDoc {
@@ -74,6 +75,7 @@ function toDoc(t: Tombstone): TombstoneDoc {
     round_published: t.roundPublished,
     round_at: t.roundAt,
     completed_at: t.completedAt,
+    key_destroyed_at: t.keyDestroyedAt,
   };
 }
 
@@ -90,6 +92,7 @@ function toTombstone(tenant: string, pseudonym: string, d: TombstoneDoc): Tombst
     roundPublished: d.round_published,
     roundAt: d.round_at,
     completedAt: d.completed_at ?? undefined,
+    keyDestroyedAt: d.key_destroyed_at ?? undefined,
   };
 }
 

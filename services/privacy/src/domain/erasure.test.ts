@@ -11,6 +11,7 @@ import {
   validateErase,
   validateErasureId,
   withConfirmation,
+  withKeyDestroyed,
   type Confirmation,
   type Tombstone,
 } from './erasure.js';
@@ -34,6 +35,16 @@ describe('erasure bookkeeping', () => {
     expect(expectedServices(['updater', 'privacy', 'updater'])).toEqual(['privacy', 'updater']);
     expect(DEFAULT_ERASURE_SERVICES).toEqual(['privacy', 'personal-model', 'updater', 'fusion']);
     expect(tombstone().services).toEqual(['privacy', 'personal-model', 'updater']);
+  });
+
+  it('records when the data key was destroyed once: a repeated destruction keeps the first time', () => {
+    const t = tombstone();
+    expect(t.keyDestroyedAt).toBeUndefined();
+    const destroyed = withKeyDestroyed(t, at(2))!;
+    expect(destroyed.keyDestroyedAt).toEqual(at(2));
+    expect(withKeyDestroyed(destroyed, at(9))).toBeUndefined();
+    // Confirmations keep it.
+    expect(withConfirmation(destroyed, done('privacy', 3))!.keyDestroyedAt).toEqual(at(2));
   });
 
   it('completes once every expected service completed, at the latest confirmation', () => {

@@ -44,6 +44,12 @@ export interface Tombstone {
   readonly roundAt: Date;
   /** When the last expected service confirmed; absent until then. */
   readonly completedAt?: Date | undefined;
+  /**
+   * When the user's data key was destroyed (crypto-shredding): set once, before the first
+   * ErasureRequested is published; absent for an erasure recorded before keys existed, until the
+   * sweep or a repeated Erase destroys it.
+   */
+  readonly keyDestroyedAt?: Date | undefined;
 }
 
 export interface ReceiptLine {
@@ -72,6 +78,11 @@ export function newTombstone(init: { tenant: string; pseudonym: string; erasureI
     roundPublished: false,
     roundAt: init.now,
   };
+}
+
+/** The tombstone with the key's destruction recorded; undefined when it already was (the first time stays). */
+export function withKeyDestroyed(t: Tombstone, at: Date): Tombstone | undefined {
+  return t.keyDestroyedAt ? undefined : { ...t, keyDestroyedAt: at };
 }
 
 export function confirmationOf(t: Tombstone, service: string): Confirmation | undefined {

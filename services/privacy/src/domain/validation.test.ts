@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
-import { validatePseudonym, validatePurposes, validateSetConsent, validateUserReference, type RequestLimits } from './validation.js';
+import { MAX_KEY_ID_BYTES, validateKeyId, validatePseudonym, validatePurposes, validateSetConsent, validateUserReference, type RequestLimits } from './validation.js';
 
 const limits: RequestLimits = { maxUserIdBytes: 16, maxPolicyVersionBytes: 8, maxSourceBytes: 8, maxKeyBytes: 8, maxClockSkewMs: 60_000 };
 const now = new Date('2026-12-05T10:00:00Z');
@@ -63,6 +63,15 @@ describe('request validation', () => {
     expect(fieldOf(() => validatePurposes([v1.Purpose.PURPOSE_TRAINING, v1.Purpose.PURPOSE_UNSPECIFIED])).field).toBe('purposes[1]');
     expect(validatePseudonym('abcdefghijklmnopqrstuvwxyz234567', 'h')).toBe('abcdefghijklmnopqrstuvwxyz234567');
     expect(fieldOf(() => validatePseudonym('alice@example.com', 'user_pseudonym')).field).toBe('user_pseudonym');
+  });
+
+  it("takes GetDataKey's key_id empty or up to the limit, naming the field beyond it", () => {
+    expect(validateKeyId('')).toBe('');
+    expect(validateKeyId('AbCdEfGh.0123456789abcdefghijkl')).toBe('AbCdEfGh.0123456789abcdefghijkl');
+    expect(validateKeyId('k'.repeat(MAX_KEY_ID_BYTES))).toHaveLength(MAX_KEY_ID_BYTES);
+    const got = fieldOf(() => validateKeyId('k'.repeat(MAX_KEY_ID_BYTES + 1)));
+    expect(got.field).toBe('key_id');
+    expect(got.message).toMatch(/key_id is 257 bytes/);
   });
 
   it('takes exactly one of user_id and user_pseudonym for GetConsent, naming the field otherwise', () => {

@@ -35,6 +35,18 @@ export function validatePseudonym(value: string, field: string): string {
   return value;
 }
 
+/** Longest key id GetDataKey takes (the ring's ids are 31 characters). */
+export const MAX_KEY_ID_BYTES = 256;
+
+/** GetDataKey's key_id: empty for the current key; a non-empty id is looked up (unknown ids are NOT_FOUND). */
+export function validateKeyId(value: string): string {
+  const bytes = utf8Bytes(value);
+  if (bytes > MAX_KEY_ID_BYTES) {
+    throw new InvalidArgumentError(`key_id is ${bytes} bytes, more than the limit of ${MAX_KEY_ID_BYTES}: send the key_id of the sealed payload, or none for the current key`, { field: 'key_id' });
+  }
+  return value;
+}
+
 /**
  * Whom a GetConsent names: the enterprise's id at the edge, or the pseudonym from the platform's own
  * services (personal-model and the updater never see user ids).

@@ -1,18 +1,21 @@
 import { consentStateToProto, purposeToProto, type ConsentPurpose } from '@aimass/consent';
-import { InvalidArgumentError, UnimplementedError, tenantFromMetadata, unary, type CallContext, type Pseudonymizer } from '@aimass/platform';
+import { InvalidArgumentError, tenantFromMetadata, unary, type CallContext, type Pseudonymizer } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
 import type { ConsentRecord } from '../domain/chain.js';
 import { overallStatus, receiptLines, validateErase, validateErasureId, type ErasureState, type Tombstone } from '../domain/erasure.js';
 import { purposesAsked } from '../domain/decisions.js';
+import { exportContent, validateExport } from '../domain/export.js';
 import { validatePurpose, validatePurposes, validateSetConsent, validateUserId, validateUserReference, type RequestLimits } from '../domain/validation.js';
 import type { ConsentService, Decision } from '../runtime/consent.js';
 import type { ErasureService } from '../runtime/erasure.js';
+import type { ExportService } from '../runtime/export.js';
 
 export interface PrivacyServiceOptions {
   readonly consent: ConsentService;
   readonly pseudonymizer: Pseudonymizer;
   readonly limits: RequestLimits & { readonly maxReasonBytes: number };
   readonly erasure: ErasureService;
+  readonly exporter: ExportService;
   readonly history: { readonly defaultPageSize: number; readonly maxPageSize: number };
 }
 
@@ -42,8 +45,7 @@ export function receiptToProto(t: Tombstone): v1.ErasureReceipt {
     userPseudonym: t.pseudonym,
     status: ERASURE_STATUS[overallStatus(t)],
     requestedAt: t.requestedAt,
-    // Crypto-shredding (per-user keys) is not built yet: no key is destroyed.
-    keyDestroyedAt: undefined,
+    keyDestroyedAt: t.keyDestroyedAt,
     completedAt: t.completedAt,
     confirmations: receiptLines(t).map((l) => ({ service: l.service, status: ERASURE_STATUS[l.status], confirmedAt: l.confirmedAt, itemsDeleted: l.itemsDeleted, detail: l.detail })),
   };
@@ -83,10 +85,6 @@ function decodeToken(token: string, purpose: string): PageToken {
   }
   if (t.p !== purpose) throw new InvalidArgumentError('page.page_token belongs to a request for another purpose: tokens are only valid for the same request', { field });
   return { after: t.a, purpose: t.p };
-}
-
-function unimplemented(what: string): never {
-  throw new UnimplementedError(`${what} is not built yet: it arrives with export (issue 6); consent and erasure are served`);
 }
 
 export function createPrivacyService(o: PrivacyServiceOptions): v1.PrivacyServiceServer {
@@ -141,6 +139,11 @@ export function createPrivacyService(o: PrivacyServiceOptions): v1.PrivacyServic
       const tenant = tenantFromMetadata(ctx.metadata);
       return { receipt: receiptToProto(await o.erasure.receipt(tenant, validateErasureId(req.erasureId))) };
     }),
-    export: unary<v1.ExportRequest, v1.ExportResponse>(() => unimplemented('Export')),
+    export: unary<v1.ExportRequest, v1.ExportResponse>(async (req, ctx) => {
+      const tenant = tenantFromMetadata(ctx.metadata);
+      const { userId, format } = validateExport(req, limits);
+      const doc = await o.exporter.export({ tenant, userPseudonym: pseudonymizer.pseudonymize(tenant, userId) }, bounds(ctx));
+      return { content: exportContent(doc, format), generatedAt: new Date(doc.generatedAt) };
+    }),
   };
 }

@@ -4,14 +4,19 @@
  * 1. Erase writes the user's **tombstone first** (create-only, so concurrent or repeated calls
  *    meet on one erasure): from then on no consent can be recorded for the user (SetConsent's
  *    writes carry a check that the tombstone is absent), and the erasure id is fixed.
- * 2. privacy's own part: the user's consent records, head, keys and outbox entry are deleted; the
- *    tombstone is what remains (tenant, pseudonym, erasure id, times, reason, confirmations).
- *    privacy confirms itself in the tombstone.
- * 3. ErasureRequested (round 0) is published before Erase answers. If the bus cannot confirm it,
+ * 2. The user's **data key is destroyed** (crypto-shredding) and the time recorded in the
+ *    tombstone (`keyDestroyedAt`, the first time kept): every copy of what it sealed (events in
+ *    stream retention, backups) is unreadable before any service is even asked to delete. A
+ *    GetDataKey racing the erasure cannot leave a new key behind: the ring asks "no tombstone?"
+ *    before and after it stores one.
+ * 3. privacy's own part: the user's consent records, head, idempotency keys and outbox entry are
+ *    deleted; the tombstone is what remains (tenant, pseudonym, erasure id, times, reason,
+ *    confirmations). privacy confirms itself in the tombstone.
+ * 4. ErasureRequested (round 0) is published before Erase answers. If the bus cannot confirm it,
  *    Erase answers UNAVAILABLE with everything above kept; the retry, or the sweep after
  *    `graceMs`, publishes it (same event id: stored once).
- * 4. Every ErasureCompleted (durable consumer) is recorded in the tombstone with its time.
- * 5. While an expected service has not completed, the sweep publishes a new round every
+ * 5. Every ErasureCompleted (durable consumer) is recorded in the tombstone with its time.
+ * 6. While an expected service has not completed, the sweep publishes a new round every
  *    `retryIntervalMs` (a new event id, so the participants' groups receive it again).
  *
  * Each step reads the tombstone and writes it back with a compare-and-set, so replicas and
@@ -25,18 +30,27 @@ import {
   type DeliveredEvent,
 } from '@aimass/events';
 import { NotFoundError, UnavailableError, uuidv7, type Logger } from '@aimass/platform';
+import { StoreUnavailableError } from '@aimass/storage';
 import { v1 } from '@aimass/proto';
 import type { CallBounds } from '../adapters/consent-events.js';
 import type { ConsentStore } from '../adapters/consent-store.js';
 import type { ErasureEvents } from '../adapters/erasure-events.js';
 import type { ErasureStore, VersionedTombstone } from '../adapters/erasure-store.js';
 import type { ChainOwner } from '../domain/chain.js';
-import { PRIVACY_SERVICE, confirmationOf, newTombstone, roundDue, withConfirmation, type Confirmation, type Tombstone } from '../domain/erasure.js';
+import { PRIVACY_SERVICE, confirmationOf, newTombstone, roundDue, withConfirmation, withKeyDestroyed, type Confirmation, type Tombstone } from '../domain/erasure.js';
+
+/** What erasure needs of the users' data keys (the DataKeyRing). */
+export interface DataKeyShredder {
+  /** Deletes the user's wrapped key (and drops it from memory); resolves also when there was none. */
+  destroy(tenant: string, userPseudonym: string): Promise<boolean>;
+}
 
 export interface ErasureServiceOptions {
   readonly store: ErasureStore;
   readonly consent: ConsentStore;
   readonly events: ErasureEvents;
+  /** Users' data keys: destroyed before anyone is asked to delete. */
+  readonly keys: DataKeyShredder;
   /** Services expected to confirm a new erasure (privacy is added when missing). */
   readonly services: readonly string[];
   /** A round whose services have not all completed is followed by a new one after this. */
@@ -87,6 +101,9 @@ export class ErasureService {
         if (!current) throw new UnavailableError('the erasure tombstone was written concurrently but cannot be read back: retry', { retryAfterMs: 100 });
       }
     }
+    // Every step again on a repeated Erase: each skips what is done, and finishes what a crash or a
+    // failed call left undone (a key not yet destroyed, the request not yet published).
+    current = await this.#destroyKey(current);
     current = await this.#ownPart(current);
     current = await this.#publishRound(current, bounds);
     return { tombstone: current.tombstone, duplicate };
@@ -162,6 +179,7 @@ export class ErasureService {
           await store.close(tenant, pseudonym);
           continue;
         }
+        current = await this.#destroyKey(current);
         current = await this.#ownPart(current);
         const due = roundDue(current.tombstone, this.#now(), this.#o);
         if (due === 'next-round') {
@@ -181,6 +199,29 @@ export class ErasureService {
       cursor = page.nextCursor;
     } while (cursor);
     return published;
+  }
+
+  /**
+   * Destroys the user's data key unless the tombstone says it was, then records when. Destroying a
+   * key that is already gone is fine (a crash after the delete, before the record): the first
+   * recorded time stays.
+   */
+  async #destroyKey(current: VersionedTombstone): Promise<VersionedTombstone> {
+    const t = current.tombstone;
+    if (t.keyDestroyedAt) return current;
+    let existed: boolean;
+    try {
+      existed = await this.#o.keys.destroy(t.tenant, t.pseudonym);
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) {
+        throw new UnavailableError(`the user's data key could not be destroyed (the privacy store is unavailable: ${err.message}); the erasure is recorded: retry Erase`, { cause: err, retryAfterMs: 1000 });
+      }
+      throw err;
+    }
+    const at = this.#now();
+    const next = await this.#update(t.tenant, t.pseudonym, (x) => withKeyDestroyed(x, at));
+    this.#o.logger.info({ tenant: t.tenant, pseudonym: t.pseudonym, erasureId: t.erasureId, keyExisted: existed }, "erasure: the user's data key is destroyed");
+    return next ?? current;
   }
 
   /** Deletes privacy's own records of the user (again, if a crash came between) and confirms itself. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
@@ -7,11 +8,17 @@ import { Pseudonymizer, TENANT_METADATA_KEY, createLogger, type Logger } from '@
 import { v1 } from '@aimass/proto';
 import { openSqliteStore, type DocumentStore } from '@aimass/storage';
 import { NatsServer, tempDir, type TempDir } from '@aimass/testing';
+import type { DataKeysConfigInput } from '@aimass/crypto';
 import type { PrivacyConfigInput } from '../../src/config.js';
-import { startPrivacy, type RunningPrivacy } from '../../src/service.js';
+import { startPrivacy, type PrivacyDependencies, type RunningPrivacy } from '../../src/service.js';
 
 export const SECRET = 'privacy-test-secret-privacy-test-secret!';
 export const pseudonymizer = new Pseudonymizer({ rootSecret: SECRET });
+
+/** A tenant key-encryption key for the tests' privacy services: the default of every tenant, random per test run. */
+export const KEK = randomBytes(32).toString('base64');
+/** The `dataKeys` section the test stacks start with. */
+export const TEST_DATA_KEYS: DataKeysConfigInput = { kekSource: 'config', kekSecret: { default: KEK } };
 
 export interface LogSink {
   readonly logger: Logger;
@@ -96,6 +103,11 @@ export interface Stack {
   call<K extends Method>(method: K, tenant: string, request: RequestOf<K>, options?: CallOptions): Promise<ResponseOf<K>>;
   /** A new connection to the test's nats-server (closed by stop). */
   newBus(name: string): Promise<NatsEventBus>;
+  /**
+   * Another privacy service on the same SQLite file and nats-server, with its own configuration
+   * (a replica, or the same deployment configured otherwise); stopped by stop.
+   */
+  replica(config?: PrivacyConfigInput, options?: StackOptions): Promise<Replica>;
   /** Runs SQL on the privacy store's file, as someone with access to the database would. */
   sql<T = unknown>(statement: string, ...params: unknown[]): T[];
   stop(): Promise<void>;
@@ -105,8 +117,20 @@ function seenFrom(e: LiveEvent): SeenEvent {
   return { subject: e.subject, dedupeId: e.dedupeId, event: decodeEvent('aimass.v1.ConsentChanged', e.data), raw: e.data, at: Date.now() };
 }
 
+export interface StackOptions {
+  /** Another `dataKeys` section than TEST_DATA_KEYS. */
+  readonly dataKeys?: DataKeysConfigInput | undefined;
+  readonly addressOf?: PrivacyDependencies['addressOf'];
+}
+
+export interface Replica {
+  readonly privacy: RunningPrivacy;
+  readonly client: v1.PrivacyServiceClient;
+  call<K extends Method>(method: K, tenant: string, request: RequestOf<K>, options?: CallOptions): Promise<ResponseOf<K>>;
+}
+
 /** A nats-server, a privacy service on a SQLite file, a gRPC client and event observers. */
-export async function startStack(config: PrivacyConfigInput = {}): Promise<Stack> {
+export async function startStack(config: PrivacyConfigInput = {}, options: StackOptions = {}): Promise<Stack> {
   const dir = await tempDir('privacy-it-');
   const logs = captureLogs('privacy-test');
   const nats = await NatsServer.start();
@@ -120,9 +144,14 @@ export async function startStack(config: PrivacyConfigInput = {}): Promise<Stack
   const dbPath = join(dir.path, 'privacy.sqlite');
   const store: DocumentStore = await openSqliteStore({ path: dbPath });
   const privacy = await startPrivacy(
-    { grpc: { host: '127.0.0.1', port: 0, drainTimeoutMs: 2_000 }, pseudonym: { secret: SECRET }, privacy: { ...config, outbox: { sweepIntervalMs: 0, ...config.outbox } } },
+    {
+      grpc: { host: '127.0.0.1', port: 0, drainTimeoutMs: 2_000 },
+      pseudonym: { secret: SECRET },
+      dataKeys: options.dataKeys ?? TEST_DATA_KEYS,
+      privacy: { ...config, outbox: { sweepIntervalMs: 0, ...config.outbox } },
+    },
     logs.logger,
-    { store, bus: await newBus('privacy') },
+    { store, bus: await newBus('privacy'), addressOf: options.addressOf },
   );
   const client = new v1.PrivacyServiceClient(privacy.address, credentials.createInsecure());
 
@@ -136,6 +165,24 @@ export async function startStack(config: PrivacyConfigInput = {}): Promise<Stack
     async (e) => void stored.push(e),
   );
 
+  const replicas: Array<{ privacy: RunningPrivacy; client: v1.PrivacyServiceClient; store: DocumentStore }> = [];
+  const replica = async (replicaConfig: PrivacyConfigInput = {}, replicaOptions: StackOptions = {}): Promise<Replica> => {
+    const replicaStore = await openSqliteStore({ path: dbPath });
+    const started = await startPrivacy(
+      {
+        grpc: { host: '127.0.0.1', port: 0, drainTimeoutMs: 2_000 },
+        pseudonym: { secret: SECRET },
+        dataKeys: replicaOptions.dataKeys ?? TEST_DATA_KEYS,
+        privacy: { ...replicaConfig, outbox: { sweepIntervalMs: 0, ...replicaConfig.outbox }, erasure: { sweepIntervalMs: 0, ...replicaConfig.erasure } },
+      },
+      logs.logger,
+      { store: replicaStore, bus: await newBus(`privacy-replica-${replicas.length}`), addressOf: replicaOptions.addressOf },
+    );
+    const replicaClient = new v1.PrivacyServiceClient(started.address, credentials.createInsecure());
+    replicas.push({ privacy: started, client: replicaClient, store: replicaStore });
+    return { privacy: started, client: replicaClient, call: (method, tenant, request, callOptions) => call(replicaClient, method, tenant, request, callOptions) };
+  };
+
   let db: Database.Database | undefined;
   return {
     nats,
@@ -148,12 +195,18 @@ export async function startStack(config: PrivacyConfigInput = {}): Promise<Stack
     stored,
     call: (method, tenant, request, options) => call(client, method, tenant, request, options),
     newBus,
+    replica,
     sql<T>(statement: string, ...params: unknown[]): T[] {
       db ??= new Database(dbPath);
       const prepared = db.prepare(statement);
       return (prepared.reader ? prepared.all(...params) : (prepared.run(...params), [])) as T[];
     },
     async stop() {
+      for (const r of replicas) {
+        r.client.close();
+        await r.privacy.stop();
+        await r.store.close();
+      }
       client.close();
       db?.close();
       await privacy.stop();
