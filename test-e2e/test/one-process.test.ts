@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { v1 } from '@aimass/proto';
-import { AiMassClient, TrainingAdminClient } from '@aimass/sdk';
+import { AiMassClient, PrivacyClient, TrainingAdminClient } from '@aimass/sdk';
 import { freePort, healthStatus, reflectedServices, tempDir, TestProcess, waitUntil, type TempDir } from '@aimass/testing';
 import { repositoryRoot } from '../src/index.js';
 
@@ -96,7 +96,9 @@ describe('one-process mode (npm start) as a separate process', () => {
     expect(await healthStatus(runner)).toBe('SERVING');
     expect(await healthStatus(runner, 'inference.GRPCInferenceService')).toBe('SERVING');
     const services = await reflectedServices(runner);
-    expect(services).toEqual(expect.arrayContaining(['grpc.health.v1.Health', 'inference.GRPCInferenceService', 'aimass.v1.InferenceService']));
+    expect(services).toEqual(
+      expect.arrayContaining(['grpc.health.v1.Health', 'inference.GRPCInferenceService', 'aimass.v1.InferenceService', 'aimass.v1.PrivacyService', 'aimass.v1.DataKeyService']),
+    );
 
     const res = await classify(generalModel, [SPAM, HAM]);
     expect(res.labels).toEqual(['ham', 'spam']);
@@ -128,8 +130,11 @@ describe('one-process mode (npm start) as a separate process', () => {
     const fusion = first.addressOf('fusion');
     const client = new AiMassClient({ address: fusion, tenant: 'default', defaultDeadlineMs: 10_000 });
     const before = new TrainingAdminClient({ address: first.addressOf('updater'), tenant: 'default', defaultDeadlineMs: 10_000 });
+    const consent = new PrivacyClient({ address: first.addressOf('privacy'), tenant: 'default', defaultDeadlineMs: 10_000 });
     const ids: string[] = [];
     try {
+      // The one-process mode enforces consent like a deployment: frank opts in first.
+      await consent.grant('frank', ['personalization', 'training'], { policyVersion: 'v1', source: 'e2e' });
       const p = await client.predict('frank', SPAM);
       for (let i = 0; i < 5; i++) ids.push((await client.feedback({ userId: 'frank', predictionId: p.predictionId, label: 'ham', idempotencyKey: `frank-${i}` })).eventId);
       await waitUntil(async () => (await before.trainingState('frank')).user?.pendingEvents === 5, 'the updater to file the 5 events', 10_000, 50);
@@ -137,6 +142,7 @@ describe('one-process mode (npm start) as a separate process', () => {
     } finally {
       client.close();
       before.close();
+      consent.close();
     }
     // No drain, no chance to apply what is still in flight: the journal is all that remains.
     first.proc.signal('SIGKILL');

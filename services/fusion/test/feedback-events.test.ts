@@ -5,7 +5,7 @@ import { Pseudonymizer } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
 import { NatsServer, waitUntil } from '@aimass/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { derivedFeedbackEventId, feedbackFingerprint } from '../src/domain/ids.js';
+import { derivedFeedbackEventId, feedbackFingerprint, idempotencyRecordId } from '../src/domain/ids.js';
 import { personalInputOf } from '../src/domain/personal-input.js';
 import { TEST_SECRET, type TestFusion } from './support/fusion.js';
 import { callError, feedback, mail, predict, text, type InferenceClient } from './support/grpc.js';
@@ -94,7 +94,8 @@ describe('Feedback over the event bus (real nats-server)', () => {
     expect(e.headers['aimass-event-type']).toEqual([FEEDBACK_TYPE]);
 
     expect(e.event.envelope).toMatchObject({ eventId: res.eventId, tenant: 'acme', userPseudonym: who, producer: 'fusion', eventType: FEEDBACK_TYPE, schemaVersion: 1 });
-    expect(e.event).toMatchObject({ predictionId: p.predictionId, label: 'spam', idempotencyKey: 'ev-1', generalModel: { name: 'general', version: '1' } });
+    // The caller's key stays in fusion: the event carries its digest (keys can hold personal data).
+    expect(e.event).toMatchObject({ predictionId: p.predictionId, label: 'spam', idempotencyKey: idempotencyRecordId(who, 'ev-1'), generalModel: { name: 'general', version: '1' } });
 
     // Sealed (algorithm NONE by default), and each opens to what was predicted on.
     const sealer = plaintextSealer();
@@ -241,7 +242,7 @@ describe('Feedback over the event bus (real nats-server)', () => {
     expect(final.map((e) => e.event.envelope.eventId).sort()).toEqual([...ids].sort());
     for (const a of attempts) {
       const [e] = final.filter((x) => x.event.envelope.eventId === a.ok!.eventId);
-      expect(e!.event.idempotencyKey).toBe(a.key);
+      expect(e!.event.idempotencyKey).toBe(idempotencyRecordId(pseudonym(a.userId), a.key));
     }
   });
 });

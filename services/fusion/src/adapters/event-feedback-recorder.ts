@@ -15,6 +15,7 @@ import {
 import { v1 } from '@aimass/proto';
 import type { CallOptions } from './general-model-client.js';
 import { keyFailure } from '../domain/data-keys.js';
+import { idempotencyRecordId } from '../domain/ids.js';
 import { notRecorded, type FeedbackRecorder, type FeedbackToRecord } from './feedback-recorder.js';
 import { keyWithin } from './key-wait.js';
 
@@ -105,7 +106,8 @@ export class EventFeedbackRecorder implements FeedbackRecorder {
       predictionId: f.predictionId,
       label: f.label,
       input,
-      idempotencyKey: f.idempotencyKey,
+      // The caller's key can carry personal data and the stream outlives an erasure: only its digest travels.
+      idempotencyKey: f.idempotencyKey === '' ? '' : idempotencyRecordId(f.userPseudonym, f.idempotencyKey),
       generalModel: f.general.model,
       generalOutput,
       sparseFeatures,

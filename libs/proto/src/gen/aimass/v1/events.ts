@@ -105,7 +105,11 @@ export interface FeedbackRecorded {
   input?:
     | EncryptedPayload
     | undefined;
-  /** The caller's idempotency key. */
+  /**
+   * A digest of the caller's idempotency key (fusion's idempotency record id: SHA-256 of the
+   * user's pseudonym and the key), never the key itself: callers build keys from whatever they
+   * have at hand, personal data included, and the stream keeps events beyond an erasure.
+   */
   idempotencyKey: string;
   /** General model version that produced `general_output` (or was current at the time). */
   generalModel?:
