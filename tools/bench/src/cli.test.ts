@@ -63,6 +63,7 @@ describe('parseCli', () => {
       erasures: 30,
       erasureConcurrency: 4,
       predictClients: 8,
+      overheadClients: 1,
     });
   });
 

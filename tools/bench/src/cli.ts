@@ -72,7 +72,8 @@ privacy suite:
   --users N          consenting users with a personal model that Predict runs over (default 200, --quick 40)
   --erasures N       users erased under load (default 100, --quick 20)
   --erasure-concurrency N  erasures in flight at once (default 4)
-  --predict-clients N concurrent Predict clients (default 8)
+  --overhead-clients N Predict clients of the on/off comparison (default 1: each call's own cost, no queueing)
+  --predict-clients N concurrent Predict clients loading the platform during the erasures (default 8)
 
   --help             this text
 
@@ -95,7 +96,7 @@ const GENERAL_ONLY = ['models', 'heavy-blocks', 'max-batch', 'queue-delay-ms'] a
 const PERSONAL_ONLY = ['parts', 'users', 'model-share', 'examples-max', 'examples-s', 'zipf-s', 'store-users', 'pool-variants', 'store-duration', 'store-clients', 'cold-loads'] as const;
 const SWEEP = ['concurrency', 'connections'] as const;
 const UPDATES_OWN = ['users', 'rate', 'predict-clients', 'probe-share', 'poll-ms'] as const;
-const PRIVACY_OWN = ['users', 'erasures', 'erasure-concurrency', 'predict-clients'] as const;
+const PRIVACY_OWN = ['users', 'erasures', 'erasure-concurrency', 'predict-clients', 'overhead-clients'] as const;
 
 /** Options of other suites, which a suite refuses rather than silently ignoring them. */
 function foreignOptions(suite: SuiteName): readonly string[] {
@@ -158,6 +159,7 @@ export function parseCli(argv: readonly string[]): ParsedCli {
         'poll-ms': { type: 'string' },
         erasures: { type: 'string' },
         'erasure-concurrency': { type: 'string' },
+        'overhead-clients': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -195,6 +197,7 @@ export function parseCli(argv: readonly string[]): ParsedCli {
           erasures: optionalInt('erasures', values.erasures),
           erasureConcurrency: values['erasure-concurrency'] === undefined ? 4 : positiveInt('--erasure-concurrency', values['erasure-concurrency']),
           predictClients: values['predict-clients'] === undefined ? 8 : positiveInt('--predict-clients', values['predict-clients']),
+          overheadClients: values['overhead-clients'] === undefined ? 1 : positiveInt('--overhead-clients', values['overhead-clients']),
         },
       };
     }

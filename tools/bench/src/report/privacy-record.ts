@@ -34,7 +34,7 @@ export interface PrivacyRecord {
     readonly erase_call_ms: { readonly p50: number; readonly p99: number };
     readonly receipt_poll_ms: number;
     readonly samples: readonly number[];
-    readonly predict_under_erasure: { readonly calls: number; readonly errors: number; readonly p50_ms: number; readonly p99_ms: number };
+    readonly predict_under_erasure: { readonly clients: number; readonly calls: number; readonly errors: number; readonly p50_ms: number; readonly p99_ms: number };
   };
   readonly predict: {
     readonly clients: number;
@@ -42,6 +42,8 @@ export interface PrivacyRecord {
     readonly slice_ms: number;
     readonly on: Latencies;
     readonly off: Latencies;
+    /** p50 of each stage's server-side time (Predict provenance), per stack. */
+    readonly stage_p50_ms: { readonly on: Readonly<Record<string, number>>; readonly off: Readonly<Record<string, number>> };
     /** 400 quantiles of each stack's Predict latency, ascending (for the plot). */
     readonly cdf_on: readonly number[];
     readonly cdf_off: readonly number[];

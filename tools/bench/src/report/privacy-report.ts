@@ -64,7 +64,13 @@ export function formatPrivacyTable(r: PrivacyRecord): string {
     ['consent overhead p50', `${num(r.consent_overhead_p50_ms)} ms`, `<= ${CONSENT_OVERHEAD_P50_GOAL_MS} ms ${mark(r.goals[1]?.met)}`],
     ['Predict p50 on / off', `${num(r.predict.on.p50_ms)} / ${num(r.predict.off.p50_ms)} ms`, ''],
     ['Predict p99 on / off', `${num(r.predict.on.p99_ms)} / ${num(r.predict.off.p99_ms)} ms`, ''],
+    ['Predict clients (overhead)', String(r.predict.clients), ''],
     ['Predict calls on / off', `${r.predict.on.calls} / ${r.predict.off.calls} (errors ${r.predict.on.errors} / ${r.predict.off.errors})`, ''],
+    ...Object.keys(r.predict.stage_p50_ms.on).map((stage): [string, string, string] => [
+      `  stage ${stage} p50 on / off`,
+      `${num(r.predict.stage_p50_ms.on[stage] ?? Number.NaN)} / ${num(r.predict.stage_p50_ms.off[stage] ?? Number.NaN)} ms`,
+      '',
+    ]),
     ['Predict p99 during erasures', `${num(r.erasure.predict_under_erasure.p99_ms)} ms`, ''],
   ];
   const w = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length)));

@@ -34,7 +34,9 @@ export interface PrivacySuiteOptions {
   readonly erasures: number | undefined;
   /** Erasures in flight at once. */
   readonly erasureConcurrency: number;
-  /** Closed-loop Predict clients (overhead slices, and the load during erasures). */
+  /** Closed-loop Predict clients of the overhead slices: 1 measures each call's own cost, more adds queueing. */
+  readonly overheadClients: number;
+  /** Closed-loop Predict clients loading the platform while users are erased. */
   readonly predictClients: number;
   /** Seconds of the overhead measurement, over both stacks (default 40, quick 8). */
   readonly durationS: number | undefined;
@@ -82,6 +84,8 @@ async function pool<T>(items: readonly T[], concurrency: number, work: (item: T,
 
 interface Loop {
   readonly samples: SampleBuffer;
+  /** Server-side time per stage (the answer's provenance), to show where a difference lies. */
+  readonly stages: Map<string, SampleBuffer>;
   errors: number;
   readonly errorKinds: Record<string, number>;
 }
@@ -102,8 +106,14 @@ async function predictLoop(client: AiMassClient, users: number, mails: readonly 
         const mail = mails[Math.floor(rand() * mails.length)] as BenchMail;
         const t0 = performance.now();
         try {
-          await client.predict(userId(rank), mail.input, { deadlineMs: CALL_DEADLINE_MS });
+          const p = await client.predict(userId(rank), mail.input, { deadlineMs: CALL_DEADLINE_MS });
           loop.samples.push(performance.now() - t0);
+          for (const [stage, ms] of Object.entries(p.provenance.timingsMs)) {
+            if (typeof ms !== 'number') continue;
+            let buffer = loop.stages.get(stage);
+            if (!buffer) loop.stages.set(stage, (buffer = new SampleBuffer()));
+            buffer.push(ms);
+          }
         } catch (err) {
           loop.errors += 1;
           const kind = (err as Error).name ?? 'Error';
@@ -114,17 +124,21 @@ async function predictLoop(client: AiMassClient, users: number, mails: readonly 
   );
 }
 
-const newLoop = (): Loop => ({ samples: new SampleBuffer(), errors: 0, errorKinds: {} });
+const newLoop = (): Loop => ({ samples: new SampleBuffer(), stages: new Map(), errors: 0, errorKinds: {} });
+
+const stageP50s = (loop: Loop): Record<string, number> =>
+  Object.fromEntries([...loop.stages].map(([stage, buffer]) => [stage, round(summarizeLatencies(buffer.values()).p50, 3)]));
 
 /**
- * The `privacy` suite. Two stacks share one general-model: **on** — privacy, personal-model and
- * fusion with consent enforced and personal data sealed with users' keys, the updater learning
- * from NATS — and **off** — personal-model and fusion without the privacy service (fusion trains
- * directly). Every user consents (through the privacy API, as an integration records it) and gets
- * a personal model on both stacks. Then:
+ * The `privacy` suite. Two stacks share one general-model: **on**, the platform as deployed —
+ * privacy, and a personal-model, updater and fusion given its address (consent caches fed by
+ * ConsentChanged, personal data sealed with users' keys) on their own nats-server — and **off**,
+ * the same personal-model, updater and fusion on a second nats-server without the privacy
+ * service. Every user consents (through the privacy API, as an integration records it) and gets a
+ * personal model on both stacks through Feedback and the updater. Then:
  *
- * 1. consent-check cost: the same closed-loop Predict load on each stack in alternating slices;
- *    the overhead is p50(on) − p50(off);
+ * 1. consent-check cost: the same closed-loop Predict load on each stack in alternating slices
+ *    (one client by default: each call's own cost, not queueing); the overhead is p50(on) − p50(off);
  * 2. erasure: users erased under Predict load on the on stack, each timed from Erase to the
  *    receipt listing every service as completed (polled every 10 ms).
  */
@@ -138,6 +152,7 @@ export async function runPrivacySuite(options: PrivacySuiteOptions): Promise<Pri
   const work = await mkdtemp(join(tmpdir(), 'aimass-bench-privacy-'));
   const started: { name: string; proc: ServiceProcess }[] = [];
   let nats: NatsServer | undefined;
+  let natsOff: NatsServer | undefined;
   const clients: Array<{ close(): void }> = [];
   try {
     progress.step('preparing the general model and the mails', 0);
@@ -147,9 +162,13 @@ export async function runPrivacySuite(options: PrivacySuiteOptions): Promise<Pri
     await writeBatchingConfig(join(repository, DEFAULT_SERVED_NAME, 'config.json'), { maxBatch: 64, queueDelayMs: 0 });
     const mails = sampleMails(corpus, SAMPLE_MAILS, MAX_MAIL_BYTES);
 
-    progress.step('starting nats-server and seven service processes (privacy, general-model, two personal-models, updater, two fusions)', 10_000);
+    progress.step('starting two nats-servers and eight service processes (privacy, general-model, and a personal-model, updater and fusion per stack)', 10_000);
     nats = await NatsServer.start({ storeDir: join(work, 'nats') });
+    // The off stack is the same deployment without the privacy service: its own bus, personal-model,
+    // updater and fusion, so the two differ only in consent enforcement and sealing.
+    natsOff = await NatsServer.start({ storeDir: join(work, 'nats-off') });
     const events = eventsEnvironment(nats.url);
+    const eventsOff = eventsEnvironment(natsOff.url);
     const start = async (pkg: Parameters<typeof packageMainPath>[0], label: string, service: string, env: (port: number) => Record<string, string>, ready?: { kind: 'model'; model: string }) => {
       const port = await freeTcpPort();
       const proc = await startServiceProcess({ mainPath: packageMainPath(pkg), port, env: env(port), ready: ready ?? { kind: 'health', service }, startTimeoutMs: 120_000 });
@@ -169,9 +188,10 @@ export async function runPrivacySuite(options: PrivacySuiteOptions): Promise<Pri
       ...events,
       AIMASS_PERSONAL_MODEL__PRIVACY__ADDRESS: privacy.address,
     }));
-    const personalOff = await start('@aimass/personal-model', 'personal-model (off)', SERVICE_NAMES.personalModel, (port) =>
-      personalModelEnvironment({ port, storePath: join(work, 'personal-off.sqlite') }),
-    );
+    const personalOff = await start('@aimass/personal-model', 'personal-model (off)', SERVICE_NAMES.personalModel, (port) => ({
+      ...personalModelEnvironment({ port, storePath: join(work, 'personal-off.sqlite') }),
+      ...eventsOff,
+    }));
     const updater = await start('@aimass/updater', 'updater', SERVICE_NAMES.updaterAdmin, (port) => ({
       ...updaterEnvironment({ port, storePath: join(work, 'updater.sqlite'), pseudonymSecret: PSEUDONYM_SECRET, natsServers: nats!.url, generalModel: general.address, personalModel: personalOn.address }),
       AIMASS_UPDATER__PRIVACY__ADDRESS: privacy.address,
@@ -181,15 +201,27 @@ export async function runPrivacySuite(options: PrivacySuiteOptions): Promise<Pri
       ...events,
       AIMASS_FUSION__PRIVACY__ADDRESS: privacy.address,
     }));
-    const fusionOff = await start('@aimass/fusion', 'fusion (off)', SERVICE_NAMES.predict, (port) =>
-      fusionEnvironment({ port, storePath: join(work, 'fusion-off.sqlite'), pseudonymSecret: PSEUDONYM_SECRET, generalModel: general.address, personalModel: personalOff.address }),
+    const updaterOff = await start('@aimass/updater', 'updater (off)', SERVICE_NAMES.updaterAdmin, (port) =>
+      updaterEnvironment({
+        port,
+        storePath: join(work, 'updater-off.sqlite'),
+        pseudonymSecret: PSEUDONYM_SECRET,
+        natsServers: natsOff!.url,
+        generalModel: general.address,
+        personalModel: personalOff.address,
+      }),
     );
+    const fusionOff = await start('@aimass/fusion', 'fusion (off)', SERVICE_NAMES.predict, (port) => ({
+      ...fusionEnvironment({ port, storePath: join(work, 'fusion-off.sqlite'), pseudonymSecret: PSEUDONYM_SECRET, generalModel: general.address, personalModel: personalOff.address }),
+      ...eventsOff,
+    }));
 
     const on = new AiMassClient({ address: fusionOn.address, tenant: BENCH_TENANT, defaultDeadlineMs: CALL_DEADLINE_MS });
     const off = new AiMassClient({ address: fusionOff.address, tenant: BENCH_TENANT, defaultDeadlineMs: CALL_DEADLINE_MS });
     const consent = new PrivacyClient({ address: privacy.address, tenant: BENCH_TENANT, defaultDeadlineMs: CALL_DEADLINE_MS });
     const training = new TrainingAdminClient({ address: updater.address, tenant: BENCH_TENANT, defaultDeadlineMs: CALL_DEADLINE_MS });
-    clients.push(on, off, consent, training);
+    const trainingOff = new TrainingAdminClient({ address: updaterOff.address, tenant: BENCH_TENANT, defaultDeadlineMs: CALL_DEADLINE_MS });
+    clients.push(on, off, consent, training, trainingOff);
 
     progress.step(`${totalUsers} users consent and give ${SEED_FEEDBACK} feedback each on both stacks`, 20_000);
     const ranks = Array.from({ length: totalUsers }, (_, i) => i + 1);
@@ -204,7 +236,7 @@ export async function runPrivacySuite(options: PrivacySuiteOptions): Promise<Pri
       }
     });
     const drainStart = performance.now();
-    while ((await training.trainingState()).pendingEvents > 0) {
+    while ((await training.trainingState()).pendingEvents > 0 || (await trainingOff.trainingState()).pendingEvents > 0) {
       if (performance.now() - drainStart > 120_000) throw new Error('the updater did not apply the seed feedback within 120 s');
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -212,15 +244,15 @@ export async function runPrivacySuite(options: PrivacySuiteOptions): Promise<Pri
     // Warm both stacks (JIT, caches of models, keys and consent) before anything is measured.
     progress.step('warming both stacks (not measured)', 0);
     const warm = Math.min(5_000, s.overheadMs / 4);
-    await predictLoop(on, s.users, mails, options.predictClients, performance.now() + warm, newLoop(), 11);
-    await predictLoop(off, s.users, mails, options.predictClients, performance.now() + warm, newLoop(), 12);
+    await predictLoop(on, s.users, mails, options.overheadClients, performance.now() + warm, newLoop(), 11);
+    await predictLoop(off, s.users, mails, options.overheadClients, performance.now() + warm, newLoop(), 12);
 
     const loops = { on: newLoop(), off: newLoop() };
     const order = sliceOrder(SLICES);
     const sliceMs = s.overheadMs / SLICES;
     for (const [i, stack] of order.entries()) {
-      progress.step(`overhead slice ${i + 1}/${SLICES}: Predict on the ${stack === 'on' ? 'enforcing' : 'non-enforcing'} stack, ${options.predictClients} clients`, sliceMs);
-      await predictLoop(stack === 'on' ? on : off, s.users, mails, options.predictClients, performance.now() + sliceMs, loops[stack], 100 + i);
+      progress.step(`overhead slice ${i + 1}/${SLICES}: Predict on the ${stack === 'on' ? 'enforcing' : 'non-enforcing'} stack, ${options.overheadClients} client(s)`, sliceMs);
+      await predictLoop(stack === 'on' ? on : off, s.users, mails, options.overheadClients, performance.now() + sliceMs, loops[stack], 100 + i);
     }
     const latOn = summarizeLatencies(loops.on.samples.values());
     const latOff = summarizeLatencies(loops.off.samples.values());
@@ -274,14 +306,15 @@ export async function runPrivacySuite(options: PrivacySuiteOptions): Promise<Pri
         erase_call_ms: { p50: round(eraseLatency.p50, 2), p99: round(eraseLatency.p99, 2) },
         receipt_poll_ms: RECEIPT_POLL_MS,
         samples: Array.from(completion.values(), (v) => round(v, 1)),
-        predict_under_erasure: { calls: bg.count, errors: background.errors, p50_ms: round(bg.p50, 2), p99_ms: round(bg.p99, 2) },
+        predict_under_erasure: { clients: options.predictClients, calls: bg.count, errors: background.errors, p50_ms: round(bg.p50, 2), p99_ms: round(bg.p99, 2) },
       },
       predict: {
-        clients: options.predictClients,
+        clients: options.overheadClients,
         slices: order,
         slice_ms: sliceMs,
         on: { calls: latOn.count, errors: loops.on.errors, error_kinds: loops.on.errorKinds, p50_ms: round(latOn.p50, 3), p90_ms: round(latOn.p90, 3), p99_ms: round(latOn.p99, 3), mean_ms: round(latOn.mean, 3) },
         off: { calls: latOff.count, errors: loops.off.errors, error_kinds: loops.off.errorKinds, p50_ms: round(latOff.p50, 3), p90_ms: round(latOff.p90, 3), p99_ms: round(latOff.p99, 3), mean_ms: round(latOff.mean, 3) },
+        stage_p50_ms: { on: stageP50s(loops.on), off: stageP50s(loops.off) },
         cdf_on: downsample(loops.on.samples.values()),
         cdf_off: downsample(loops.off.samples.values()),
       },
@@ -290,8 +323,8 @@ export async function runPrivacySuite(options: PrivacySuiteOptions): Promise<Pri
       setup: {
         tenant: BENCH_TENANT,
         on_stack: 'privacy (consent, data keys; KEK from configuration), personal-model and fusion with AIMASS_*__PRIVACY__ADDRESS (consent caches fed by ConsentChanged, personal data sealed with users\' keys), updater on NATS',
-        off_stack: 'personal-model and fusion without the privacy service (no consent checks, plaintext payloads; fusion trains directly, no events)',
-        shared: 'one general-model process (the default model, batching 64, no queue delay), one nats-server',
+        off_stack: 'the same without the privacy service: its own nats-server, personal-model, updater and fusion, no consent checks, plaintext payloads',
+        shared: 'one general-model process (the default model, batching 64, no queue delay)',
         consent: 'every user granted personalization and training through PrivacyClient.grant before any feedback',
         clients: 'closed loops in the bench process, @aimass/sdk AiMassClient, one channel per stack',
       },
@@ -308,6 +341,7 @@ export async function runPrivacySuite(options: PrivacySuiteOptions): Promise<Pri
     for (const c of clients) c.close();
     for (const p of started.reverse()) await p.proc.close();
     await nats?.dispose();
+    await natsOff?.dispose();
     await rm(work, { recursive: true, force: true });
   }
 }
