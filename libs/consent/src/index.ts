@@ -22,3 +22,4 @@ export {
   type ConsentLookup,
 } from './cache.js';
 export { DEFAULT_LOOKUP_TIMEOUT_MS, PrivacyConsentLookup, type PrivacyConsentLookupOptions } from './privacy-lookup.js';
+export { consentCacheConfigSchema, type ConsentCacheConfig } from './config.js';

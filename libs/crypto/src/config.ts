@@ -3,6 +3,7 @@ import { TenantKeyError } from './errors.js';
 import { loadTenantKeyDirectory } from './tenant-keys/directory.js';
 import { tenantKeysFromConfig, type TenantKeySpec } from './tenant-keys/from-config.js';
 import { decodeKek, isVersionNumber, type TenantKeyProvider } from './tenant-keys/provider.js';
+import { DEFAULT_REMOTE_KEY_CACHE_MAX_ENTRIES, DEFAULT_REMOTE_KEY_CACHE_TTL_MS, DEFAULT_REMOTE_KEY_TIMEOUT_MS } from './data-keys/privacy-source.js';
 
 const positiveInt = (what: string) => {
   const error = `expected ${what} (a whole number > 0)`;
@@ -111,3 +112,21 @@ export async function openConfiguredKeyProvider(config: DataKeysConfig): Promise
       return loadTenantKeyDirectory(config.kekDirectory!);
   }
 }
+
+/**
+ * Where a service that seals users' data gets their keys from the privacy service
+ * (`PrivacyDataKeySource` options): one definition for fusion, personal-model and the updater.
+ */
+export const remoteDataKeysConfigSchema = z.strictObject({
+  /** Deadline of one GetDataKey, retries included. */
+  callTimeoutMs: positiveInt('a duration in milliseconds').default(DEFAULT_REMOTE_KEY_TIMEOUT_MS),
+  /**
+   * How long a key is used from memory (the privacy service may shorten it). ErasureRequested
+   * drops it at once; this bounds how long a destroyed key stays usable here if that event is missed.
+   */
+  cacheTtlMs: positiveInt('a duration in milliseconds').default(DEFAULT_REMOTE_KEY_CACHE_TTL_MS),
+  /** Users whose keys are held in memory; the least recently used is dropped beyond it. */
+  cacheMaxEntries: positiveInt('a number of entries').default(DEFAULT_REMOTE_KEY_CACHE_MAX_ENTRIES),
+});
+
+export type RemoteDataKeysConfig = z.output<typeof remoteDataKeysConfigSchema>;

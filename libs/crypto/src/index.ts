@@ -24,7 +24,14 @@ export {
   type RewrapResult,
 } from './data-keys/ring.js';
 export { AesGcmSealer, type AesGcmSealerOptions } from './sealer.js';
-export { dataKeysConfigSchema, openConfiguredKeyProvider, type DataKeysConfig, type DataKeysConfigInput } from './config.js';
+export {
+  dataKeysConfigSchema,
+  openConfiguredKeyProvider,
+  remoteDataKeysConfigSchema,
+  type DataKeysConfig,
+  type DataKeysConfigInput,
+  type RemoteDataKeysConfig,
+} from './config.js';
 export {
   DEFAULT_REMOTE_KEY_CACHE_MAX_ENTRIES,
   DEFAULT_REMOTE_KEY_CACHE_TTL_MS,

@@ -1,6 +1,6 @@
 import { baseConfigShape, isValidTenantId, pseudonymConfigSchema } from '@aimass/platform';
-import { DEFAULT_CONSENT_FAILURE_TTL_MS, DEFAULT_CONSENT_MAX_ENTRIES, DEFAULT_CONSENT_TTL_MS, DEFAULT_LOOKUP_TIMEOUT_MS } from '@aimass/consent';
-import { DEFAULT_REMOTE_KEY_CACHE_TTL_MS, DEFAULT_REMOTE_KEY_TIMEOUT_MS } from '@aimass/crypto';
+import { DEFAULT_CONSENT_MAX_ENTRIES, DEFAULT_LOOKUP_TIMEOUT_MS, consentCacheConfigSchema } from '@aimass/consent';
+import { remoteDataKeysConfigSchema } from '@aimass/crypto';
 import { erasureConsumerConfigSchema, eventsConfigSchema } from '@aimass/events';
 import type { v1 } from '@aimass/proto';
 import { storeConfigSchema } from '@aimass/storage';
@@ -123,36 +123,17 @@ export const fusionConfigSchema = z.strictObject({
       address: address.optional(),
       /** Deadline of one GetConsent on a cache miss (a Predict waits at most its personal share, a Feedback its own deadline). */
       lookupTimeoutMs: positiveInt('a duration in milliseconds').default(DEFAULT_LOOKUP_TIMEOUT_MS),
-      cache: z
-        .strictObject({
-          /**
-           * How long a user's consent is answered from memory before it is read again. ConsentChanged
-           * updates held users at once; this bounds how long a change whose event was lost goes unseen.
-           */
-          ttlMs: positiveInt('a duration in milliseconds').default(DEFAULT_CONSENT_TTL_MS),
-          /** How long an unreachable privacy service is remembered (use refused) before the next lookup. */
-          failureTtlMs: positiveInt('a duration in milliseconds').default(DEFAULT_CONSENT_FAILURE_TTL_MS),
-          /** Users held; the oldest is dropped beyond it. */
-          maxEntries: positiveInt('a number of entries').default(DEFAULT_CONSENT_MAX_ENTRIES),
-        })
-        .prefault({}),
+      cache: consentCacheConfigSchema.prefault({}),
       /**
        * Users' data keys, asked of the same privacy service (aimass.v1.DataKeyService): with
        * `address` set, the personal data of FeedbackRecorded events and prediction records is
        * sealed with the user's key (AES-256-GCM), so destroying the key at erasure makes every copy
        * unreadable. Unset address: algorithm NONE (development and tests only).
        */
-      dataKeys: z
-        .strictObject({
-          /** Deadline of one GetDataKey (retries included). */
-          callTimeoutMs: positiveInt('a duration in milliseconds').default(DEFAULT_REMOTE_KEY_TIMEOUT_MS),
-          /**
-           * How long a key is used from memory (the privacy service may shorten it): bounds how
-           * long a key destroyed at erasure stays usable here if the ErasureRequested was missed.
-           */
-          cacheTtlMs: positiveInt('a duration in milliseconds').default(DEFAULT_REMOTE_KEY_CACHE_TTL_MS),
-          /** Users whose keys are held; the least recently used is dropped beyond it. As many as the consent cache by default: Predict needs both. */
-          cacheMaxEntries: positiveInt('a number of entries').default(DEFAULT_CONSENT_MAX_ENTRIES),
+      dataKeys: remoteDataKeysConfigSchema
+        .extend({
+          /** As many as the consent cache by default: Predict needs both. */
+          cacheMaxEntries: remoteDataKeysConfigSchema.shape.cacheMaxEntries.removeDefault().default(DEFAULT_CONSENT_MAX_ENTRIES),
           /**
            * The longest a Predict waits for what its prediction record needs (the user's training
            * consent on a cache miss, their key) before answering without the record. The wait

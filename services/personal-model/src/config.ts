@@ -1,6 +1,6 @@
 import { DEFAULT_PERSONAL_FEATURIZER_OPTIONS, DEFAULT_PERSONAL_LEARNER_OPTIONS } from '@aimass/ml';
-import { DEFAULT_CONSENT_FAILURE_TTL_MS, DEFAULT_CONSENT_MAX_ENTRIES, DEFAULT_CONSENT_TTL_MS, DEFAULT_LOOKUP_TIMEOUT_MS } from '@aimass/consent';
-import { DEFAULT_REMOTE_KEY_CACHE_MAX_ENTRIES, DEFAULT_REMOTE_KEY_CACHE_TTL_MS, DEFAULT_REMOTE_KEY_TIMEOUT_MS } from '@aimass/crypto';
+import { DEFAULT_LOOKUP_TIMEOUT_MS, consentCacheConfigSchema } from '@aimass/consent';
+import { remoteDataKeysConfigSchema } from '@aimass/crypto';
 import { erasureConsumerConfigSchema, eventsConfigSchema } from '@aimass/events';
 import { baseConfigShape } from '@aimass/platform';
 import { storeConfigSchema } from '@aimass/storage';
@@ -30,27 +30,9 @@ export const privacyConfigSchema = z.strictObject({
   /** Deadline of one GetConsent on a consent-cache miss. */
   lookupTimeoutMs: positiveInt('a duration in milliseconds').default(DEFAULT_LOOKUP_TIMEOUT_MS),
   /** The consent cache (see @aimass/consent). */
-  cache: z
-    .strictObject({
-      /** How long a user's consent is answered from memory; bounds a change whose ConsentChanged was lost without a reconnect. */
-      ttlMs: positiveInt('a duration in milliseconds').default(DEFAULT_CONSENT_TTL_MS),
-      /** How long an unreachable privacy service is remembered (use refused) before the next lookup. */
-      failureTtlMs: positiveInt('a duration in milliseconds').default(DEFAULT_CONSENT_FAILURE_TTL_MS),
-      /** Users held; the oldest is dropped beyond it. */
-      maxEntries: positiveInt('a number of entries').default(DEFAULT_CONSENT_MAX_ENTRIES),
-    })
-    .prefault({}),
+  cache: consentCacheConfigSchema.prefault({}),
   /** Users' data keys fetched from the privacy service (PrivacyDataKeySource in @aimass/crypto). */
-  keys: z
-    .strictObject({
-      /** Deadline of one GetDataKey, retries included. */
-      callTimeoutMs: positiveInt('a duration in milliseconds').default(DEFAULT_REMOTE_KEY_TIMEOUT_MS),
-      /** How long a key is used from memory (the privacy service may shorten it); bounds a destroyed key's use by a replica that missed the erasure. */
-      cacheTtlMs: positiveInt('a duration in milliseconds').default(DEFAULT_REMOTE_KEY_CACHE_TTL_MS),
-      /** Users whose keys are held in memory. */
-      cacheMaxEntries: positiveInt('a number of entries').default(DEFAULT_REMOTE_KEY_CACHE_MAX_ENTRIES),
-    })
-    .prefault({}),
+  keys: remoteDataKeysConfigSchema.prefault({}),
   /**
    * Also read versions stored unencrypted (written before the address was set). Off: such a
    * version reads as no model. New versions are always sealed once the address is set.

@@ -1,5 +1,5 @@
-import { DEFAULT_CONSENT_FAILURE_TTL_MS, DEFAULT_CONSENT_MAX_ENTRIES, DEFAULT_CONSENT_TTL_MS, DEFAULT_LOOKUP_TIMEOUT_MS } from '@aimass/consent';
-import { DEFAULT_REMOTE_KEY_CACHE_MAX_ENTRIES, DEFAULT_REMOTE_KEY_CACHE_TTL_MS, DEFAULT_REMOTE_KEY_TIMEOUT_MS } from '@aimass/crypto';
+import { DEFAULT_LOOKUP_TIMEOUT_MS, consentCacheConfigSchema } from '@aimass/consent';
+import { remoteDataKeysConfigSchema } from '@aimass/crypto';
 import { erasureConsumerConfigSchema, eventsConfigSchema } from '@aimass/events';
 import { baseConfigShape, pseudonymConfigSchema } from '@aimass/platform';
 import { storeConfigSchema } from '@aimass/storage';
@@ -115,32 +115,8 @@ export const updaterConfigSchema = z.strictObject({
       address: address.optional(),
       /** Deadline of one GetConsent on a cache miss. */
       lookupTimeoutMs: positiveInt('a duration in milliseconds').default(DEFAULT_LOOKUP_TIMEOUT_MS),
-      cache: z
-        .strictObject({
-          /**
-           * How long a user's consent is answered from memory before it is read again. ConsentChanged
-           * updates held users at once; this bounds how long a change whose event was lost goes unseen.
-           */
-          ttlMs: positiveInt('a duration in milliseconds').default(DEFAULT_CONSENT_TTL_MS),
-          /** How long an unreachable privacy service is remembered before the next lookup (the feedback waits meanwhile). */
-          failureTtlMs: positiveInt('a duration in milliseconds').default(DEFAULT_CONSENT_FAILURE_TTL_MS),
-          /** Users held; the oldest is dropped beyond it. */
-          maxEntries: positiveInt('a number of entries').default(DEFAULT_CONSENT_MAX_ENTRIES),
-        })
-        .prefault({}),
-      keys: z
-        .strictObject({
-          /** Deadline of one GetDataKey. */
-          callTimeoutMs: positiveInt('a duration in milliseconds').default(DEFAULT_REMOTE_KEY_TIMEOUT_MS),
-          /**
-           * How long a user's key is used from memory. ErasureRequested drops it at once; this
-           * bounds how long a destroyed key stays usable here when that event is missed.
-           */
-          cacheTtlMs: positiveInt('a duration in milliseconds').default(DEFAULT_REMOTE_KEY_CACHE_TTL_MS),
-          /** Users whose keys are held in memory. */
-          cacheMaxEntries: positiveInt('a number of users').default(DEFAULT_REMOTE_KEY_CACHE_MAX_ENTRIES),
-        })
-        .prefault({}),
+      cache: consentCacheConfigSchema.prefault({}),
+      keys: remoteDataKeysConfigSchema.prefault({}),
       /**
        * Also read payloads that are not encrypted (algorithm NONE): feedback published, or history
        * stored, before keys were configured. Such payloads are sealed with the user's key when
