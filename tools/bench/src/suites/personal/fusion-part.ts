@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { NO_MODEL_TTL_WITH_BUS_MS as CLUSTER_NO_MODEL_TTL_MS, fusionConfigSchema, strategyName } from '@aimass/fusion';
+import { fusionConfigSchema, strategyName } from '@aimass/fusion';
 import { SERVICE_NAMES, v1 } from '@aimass/proto';
 import { TrainingAdminClient } from '@aimass/sdk';
 import { NatsServer } from '@aimass/testing';
