@@ -169,7 +169,9 @@ describe('privacy across the platform: consent enforced, erasure with a receipt,
     expect(p.provenance.models.map((m) => m.role)).not.toContain('personal');
     await expect(client.feedback({ userId: user, input: mail('no-consent', 1), label: 'spam' })).rejects.toBeInstanceOf(FailedPreconditionError);
     const state = await training.trainingState(user);
-    expect(state.user?.events ?? 0).toBe(0);
+    expect({ pending: state.user?.pendingEvents ?? 0, version: state.user?.currentVersion ?? 0 }).toEqual({ pending: 0, version: 0 });
+    const held = (await privacy.export(user)).document as { feedback: unknown[]; models: unknown[] };
+    expect({ feedback: held.feedback, models: held.models }).toEqual({ feedback: [], models: [] });
   });
 
   it('learns with consent, exports everything, then erases the user everywhere: the receipt lists every service and no copy is readable', { timeout: 180_000 }, async () => {
