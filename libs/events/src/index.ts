@@ -10,6 +10,7 @@ export type {
   LiveHandler,
   PublishAck,
   PublishOptions,
+  PurgeResult,
   StreamSpec,
   SubscribeOptions,
   Subscription,

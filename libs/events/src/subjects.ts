@@ -84,6 +84,14 @@ export function isValidFilter(subject: string): boolean {
   );
 }
 
+/** One exact subject (tokens, no wildcards): what `purge` removes, so a typo cannot widen it. */
+export function assertExactSubject(subject: string, what: string): void {
+  const tokens = subject.split('.');
+  if (subject.length === 0 || tokens.some((token) => token.length === 0 || BAD_TOKEN.test(token))) {
+    throw new RangeError(`${what} needs one exact subject (non-empty tokens, no '*', '>' or spaces): ${JSON.stringify(subject)}`);
+  }
+}
+
 const NAME = /^[A-Za-z0-9_-]+$/;
 
 /** Stream, durable and bucket names: one token, no path or wildcard characters. */

@@ -29,6 +29,12 @@ export interface PublishAck {
   duplicate: boolean;
 }
 
+/** What `purge` removed. */
+export interface PurgeResult {
+  /** Stored events removed (0 when the subject held none). */
+  purged: number;
+}
+
 export interface DeliveredEvent {
   subject: string;
   data: Uint8Array;
@@ -133,6 +139,16 @@ export interface EventBus {
    * again (a subscription sees publishes, the stream stores events once).
    */
   subscribe(subject: string, handler: LiveHandler, options?: SubscribeOptions): Promise<Subscription>;
+  /**
+   * Removes every event the stream stores on `subject` (one exact subject, no wildcards), for an
+   * erasure: the bytes are erased, not only hidden. Consumers that have not reached a removed
+   * event never get it; the other subjects and every consumer's position are untouched. Events
+   * published on the subject afterwards are stored as usual. Idempotent: a repeat finds 0.
+   * Rejects with RangeError for a wildcard or malformed subject, EventBusError for an unknown
+   * stream or a subject it does not capture, EventBusUnavailableError when the store cannot be
+   * reached (some events may be gone already: purge again).
+   */
+  purge(stream: string, subject: string): Promise<PurgeResult>;
   /** Closes every consumer and subscription (draining) and the connection. */
   close(): Promise<void>;
 }

@@ -6,6 +6,7 @@ import { waitUntil } from '@aimass/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   DeadLetterHeaders,
+  EventBusError,
   EventBusUnavailableError,
   keyedSubject,
   partitionOf,
@@ -53,6 +54,19 @@ function keysCovering(partitions: number, perPartition: number): string[] {
     buckets.set(p, bucket);
   }
   return [...buckets.values()].flat();
+}
+
+/** A key other than `key` in the same partition of `partitions`, and one in another partition. */
+function neighbours(key: string, partitions: number): { same: string; other: string } {
+  const p = partitionOf(key, partitions);
+  let same: string | undefined;
+  let other: string | undefined;
+  for (let i = 0; same === undefined || other === undefined; i++) {
+    const candidate = `n${i}`;
+    if (partitionOf(candidate, partitions) === p) same ??= candidate;
+    else other ??= candidate;
+  }
+  return { same, other };
 }
 
 /** Deterministic pseudo-random numbers (mulberry32) so a failing run can be replayed. */
@@ -444,6 +458,80 @@ export function describeEventBusContract(name: string, factory: () => Promise<Co
       await waitUntil(async () => (await handle.pending()) === 0, 'every event acknowledged');
       await publishKeyed(b, ns, keys[1]!, 'late');
       await waitUntil(async () => (await handle.pending()) === 0 && started === 6, 'the late event');
+    });
+
+    it('purge: the subject\'s events are gone for a consumer behind them and for a new one; other subjects, even in the same partition, untouched', async () => {
+      const b = await bus();
+      const ns = namespace();
+      await setup(b, ns);
+      const { same, other } = neighbours('alice', 4);
+      const alice = keyedSubject(ns.prefix, 'alice', 4);
+      // The consumer is held on the partition's first event, so the rest of the partition waits
+      // behind it, not yet delivered, while the purge runs.
+      for (const body of [`${same}:0`, 'alice:0', `${same}:1`, 'alice:1', `${other}:0`]) {
+        await publishKeyed(b, ns, body.split(':')[0]!, body);
+      }
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const handled: string[] = [];
+      await b.consume(options(ns), async (e) => {
+        if (text(e.data) === `${same}:0`) await gate;
+        handled.push(text(e.data));
+      });
+      await waitUntil(() => handled.includes(`${other}:0`), 'the other partition to flow');
+      expect(await b.purge(ns.stream, alice)).toEqual({ purged: 2 });
+      release();
+      await waitUntil(() => handled.includes(`${same}:1`), 'the neighbour behind the purged events');
+      // A sentinel behind everything in alice's partition: once handled, nothing purged can come.
+      await publishKeyed(b, ns, same, `${same}:2`);
+      await waitUntil(() => handled.includes(`${same}:2`), 'the sentinel');
+      expect(handled.filter((body) => !body.startsWith(other))).toEqual([`${same}:0`, `${same}:1`, `${same}:2`]);
+
+      const fresh: string[] = [];
+      await b.consume(options(ns, { durable: `fresh_${ns.id}` }), async (e) => void fresh.push(text(e.data)));
+      await waitUntil(() => fresh.length >= 4, 'what the stream still holds');
+      expect(fresh.sort()).toEqual([`${same}:0`, `${same}:1`, `${same}:2`, `${other}:0`].sort());
+
+      // Idempotent; a subject without events gives 0; the subject is not blocked afterwards.
+      expect(await b.purge(ns.stream, alice)).toEqual({ purged: 0 });
+      expect(await b.purge(ns.stream, keyedSubject(ns.prefix, 'nobody', 4))).toEqual({ purged: 0 });
+      await publishKeyed(b, ns, 'alice', 'alice:2');
+      await waitUntil(() => fresh.includes('alice:2'), 'an event published after the purge');
+      expect(fresh.filter((body) => body.startsWith('alice'))).toEqual(['alice:2']);
+    });
+
+    it('purge: an event waiting for its redelivery is never delivered again; the partition moves on', async () => {
+      const b = await bus();
+      const ns = namespace();
+      await setup(b, ns);
+      const { same } = neighbours('alice', 4);
+      await publishKeyed(b, ns, 'alice', 'alice:0');
+      await publishKeyed(b, ns, same, `${same}:0`);
+      const attempts: string[] = [];
+      const handled: string[] = [];
+      await b.consume(options(ns, { backoffMs: [400] }), async (e) => {
+        attempts.push(text(e.data));
+        if (text(e.data) === 'alice:0') throw new Error('transient');
+        handled.push(text(e.data));
+      });
+      await waitUntil(() => attempts.length === 1, 'the failed first attempt');
+      expect(await b.purge(ns.stream, keyedSubject(ns.prefix, 'alice', 4))).toEqual({ purged: 1 });
+      await waitUntil(() => handled.length === 1, 'the event behind the purged one');
+      await new Promise((r) => setTimeout(r, 600));
+      expect(attempts).toEqual(['alice:0', `${same}:0`]);
+    });
+
+    it('purge refuses wildcards, an unknown stream and a subject the stream does not capture', async () => {
+      const b = await bus();
+      const ns = namespace();
+      await setup(b, ns);
+      for (const subject of [`ev.${ns.id}.*`, `ev.${ns.id}.>`, '>', `ev..${ns.id}`, '']) {
+        await expect(b.purge(ns.stream, subject)).rejects.toThrow(RangeError);
+      }
+      const unknown = await b.purge(`NOPE_${ns.id}`, `ev.${ns.id}.x`).catch((error: unknown) => error);
+      expect(unknown).toBeInstanceOf(EventBusError);
+      expect(unknown).not.toBeInstanceOf(EventBusUnavailableError);
+      await expect(b.purge(ns.stream, `dlq.${ns.id}.x`)).rejects.toThrow(/does not capture subject/);
     });
 
     describe('with an OpenTelemetry SDK registered', () => {

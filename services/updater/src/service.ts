@@ -167,6 +167,7 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
   const erasure = new UpdaterErasure({
     store,
     personal,
+    bus,
     logger,
     exclusive,
     forget: (tenant, pseudonym) => {

@@ -1,5 +1,7 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Metadata, credentials, status, type ServiceError } from '@grpc/grpc-js';
+import { FEEDBACK_STREAM, feedbackSubject } from '@aimass/events';
 import { startPrivacy, type RunningPrivacy } from '@aimass/privacy';
 import { TENANT_METADATA_KEY } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
@@ -82,6 +84,24 @@ describe('erasure saga: privacy, personal-model, updater (integration)', () => {
       decidedAt: undefined,
       idempotencyKey: '',
     });
+  /**
+   * Messages the feedback stream holds on the subject, as the server reports them (the JetStream
+   * API's STREAM.INFO, asked over the test's own connection).
+   */
+  const storedOn = async (subject: string): Promise<number> => {
+    const reply = await stack.bus.connection.request(`$JS.API.STREAM.INFO.${FEEDBACK_STREAM.name}`, JSON.stringify({ subjects_filter: subject }), { timeout: 5_000 });
+    const info = reply.json<{ state?: { subjects?: Record<string, number> }; error?: { description: string } }>();
+    if (info.error) throw new Error(`STREAM.INFO: ${info.error.description}`);
+    return info.state?.subjects?.[subject] ?? 0;
+  };
+  /** Whether any file of the JetStream store (or of one stream's directory in it) holds `needle`. */
+  const inJetStreamStore = (needle: string, stream?: string): boolean => {
+    const bytes = Buffer.from(needle);
+    const dir = stream === undefined ? stack.nats.storeDir : join(stack.nats.storeDir, 'jetstream', '$G', 'streams', stream);
+    return (readdirSync(dir, { recursive: true }) as string[])
+      .map((name) => join(dir, name))
+      .some((path) => statSync(path).isFile() && readFileSync(path).includes(bytes));
+  };
   const statuses = (r: v1.ErasureReceipt) => Object.fromEntries(r.confirmations.map((c) => [c.service, c.status]));
   /** Waits until privacy, personal-model and the updater have confirmed (fusion does not take part yet). */
   const confirmedByAll = async (erasureId: string, timeoutMs = 15_000) => {
@@ -112,13 +132,18 @@ describe('erasure saga: privacy, personal-model, updater (integration)', () => {
   it('erases the user everywhere; the receipt lists privacy, personal-model and the updater confirmed, fusion pending; a second Erase is the same erasure', async () => {
     const ann = pseudonymizer.pseudonymize(T, 'ann');
     const bob = pseudonymizer.pseudonymize(T, 'bob');
+    // Markers in the inputs: the test publishes in plaintext, so the stream's files show them.
+    const annMarker = `ann-marker-${crypto.randomUUID()}`;
+    const bobMarker = `bob-marker-${crypto.randomUUID()}`;
     await setConsent('ann');
-    for (let i = 0; i < 3; i++) await stack.feedback({ tenant: T, user: 'ann', text: i });
-    for (let i = 0; i < 2; i++) await stack.feedback({ tenant: T, user: 'bob', text: i });
+    for (let i = 0; i < 3; i++) await stack.feedback({ tenant: T, user: 'ann', text: i, marker: annMarker });
+    for (let i = 0; i < 2; i++) await stack.feedback({ tenant: T, user: 'bob', text: i, marker: bobMarker });
     await waitForExamples(stack, T, ann, 3);
     await waitForExamples(stack, T, bob, 2);
     await updater.whenIdle();
     expect((await stack.versions(T, ann)).length).toBeGreaterThan(0);
+    expect(await storedOn(feedbackSubject(T, ann))).toBe(3);
+    await waitUntil(() => inJetStreamStore(annMarker), 'ann\'s events to reach the JetStream store files');
 
     const erased = await erase('ann');
     expect(erased).toMatchObject({ status: E.ERASURE_STATUS_PENDING, duplicate: false });
@@ -128,10 +153,18 @@ describe('erasure saga: privacy, personal-model, updater (integration)', () => {
     expect(statuses(r)['fusion']).toBe(E.ERASURE_STATUS_PENDING);
     for (const c of r.confirmations.slice(0, 3)) expect(c.confirmedAt!.getTime()).toBeGreaterThanOrEqual(r.requestedAt!.getTime());
     expect(r.confirmations[3]!.confirmedAt).toBeUndefined();
-    // The updater: three history entries and the training state.
-    expect(r.confirmations[2]!.itemsDeleted).toBe(4);
+    // The updater: three history entries, the training state and the three events in the stream.
+    expect(r.confirmations[2]!.itemsDeleted).toBe(7);
 
     await expectGone(ann);
+    // The stream keeps no event of ann, not even its bytes on disk; bob's stay.
+    expect(await storedOn(feedbackSubject(T, ann))).toBe(0);
+    expect(await storedOn(feedbackSubject(T, bob))).toBe(2);
+    expect(inJetStreamStore(annMarker)).toBe(false);
+    // The pseudonym stays in the erasure and consent streams (their subjects), not in the feedback one.
+    expect(inJetStreamStore(bob, FEEDBACK_STREAM.name)).toBe(true);
+    expect(inJetStreamStore(ann, FEEDBACK_STREAM.name)).toBe(false);
+    expect(inJetStreamStore(bobMarker)).toBe(true);
     expect(await view.tombstone(T, ann)).toMatchObject({ erasureId: erased.erasureId });
     expect((await stack.model(T, bob))?.exampleCount).toBe(2);
 

@@ -11,6 +11,8 @@ interface StoredEvent {
   dedupeId: string;
   storedAt: number;
   size: number;
+  /** Set when `purge` removed it: a partition holding it in flight lets it go. */
+  purged?: boolean;
 }
 
 class MemoryStream {
@@ -45,6 +47,26 @@ class MemoryStream {
       if (now - entry.at < this.spec.duplicateWindowMs) break;
       this.seen.delete(id);
     }
+  }
+
+  /** The stored events on `subject`, in order. */
+  storedOn(subject: string): StoredEvent[] {
+    return this.events.filter((event) => event.subject === subject);
+  }
+
+  /** Removes the given events (found by `storedOn`, nothing yielded in between). */
+  remove(removed: StoredEvent[]): void {
+    const gone = new Set(removed);
+    let kept = 0;
+    for (const event of this.events) {
+      if (gone.has(event)) {
+        this.bytes -= event.size;
+        event.purged = true;
+      } else {
+        this.events[kept++] = event;
+      }
+    }
+    this.events.length = kept;
   }
 
   private dropOldest(): void {
@@ -178,6 +200,12 @@ class MemoryGroup {
     if (partition.running !== undefined || owner === undefined || owner.closing) return;
     const stream = this.stream();
     if (stream === undefined) return;
+    if (partition.inflight?.event.purged) {
+      // Purged while waiting for its redelivery: it is never delivered again, the partition moves on.
+      if (partition.timer !== undefined) clearTimeout(partition.timer);
+      partition.timer = undefined;
+      partition.inflight = undefined;
+    }
     const now = Date.now();
     if (partition.inflight === undefined) {
       const next = stream.nextAfter(partition.cursor, partition.filter, now);
@@ -328,6 +356,36 @@ export class InProcessBroker {
     return { stream: name, sequence: event.sequence, duplicate: false };
   }
 
+  /**
+   * Removes the stream's events on `subject`. With a journal, the journal is rewritten without
+   * them first (atomically, aside and renamed), and only then are they dropped from memory: a
+   * failed rewrite leaves both as they were, so a retry finds them again instead of reporting 0
+   * while the file still holds them. Synchronous from start to end, so no publish interleaves.
+   */
+  purge(streamName: string, subject: string): number {
+    const stream = this.streams.get(streamName);
+    if (stream === undefined) throw new EventBusError(`stream ${streamName} does not exist`);
+    if (!stream.captures(subject)) {
+      throw new EventBusError(`stream ${streamName} does not capture subject ${subject} (it captures ${stream.spec.subjects.join(', ')})`);
+    }
+    const removed = stream.storedOn(subject);
+    if (removed.length === 0) return 0;
+    if (this.journal !== undefined) {
+      const skip = new Set(removed);
+      try {
+        this.compact((event) => skip.has(event));
+      } catch (error) {
+        throw new EventBusUnavailableError(`cannot rewrite the event journal ${this.journal.path} without the purged events`, { cause: error });
+      }
+    }
+    stream.remove(removed);
+    // A partition waiting to redeliver a purged event lets it go (see MemoryGroup.pump).
+    queueMicrotask(() => {
+      for (const [key, group] of this.groups) if (key.startsWith(`${streamName}/`)) group.notify();
+    });
+    return removed.length;
+  }
+
   /** Delivers every later publish whose subject matches `listener.filter`; returns the unsubscribe. */
   listen(listener: LiveListener): () => void {
     this.listeners.add(listener);
@@ -420,15 +478,15 @@ export class InProcessBroker {
     }
   }
 
-  /** Rewrites the journal as the live state only: streams, retained events, positions. */
-  private compact(): void {
+  /** Rewrites the journal as the live state only: streams, retained events (but `skip`), positions. */
+  private compact(skip?: (event: StoredEvent) => boolean): void {
     if (this.journal === undefined) return;
     const now = Date.now();
     const records: JournalRecord[] = [];
     for (const stream of this.streams.values()) {
       stream.expire(now);
       records.push({ k: 's', spec: stream.spec, last: stream.lastSequence });
-      for (const event of stream.events) records.push(eventRecord(stream.spec.name, event));
+      for (const event of stream.events) if (!skip?.(event)) records.push(eventRecord(stream.spec.name, event));
     }
     const cursors = new Map(this.savedCursors);
     for (const [key, group] of this.groups) cursors.set(key, group.partitions.map((p) => p.cursor));

@@ -8,7 +8,7 @@ import {
   within,
 } from '../delivery.js';
 import { assertSubscribeSubject, LiveSubscription } from '../live.js';
-import { assertName } from '../subjects.js';
+import { assertExactSubject, assertName } from '../subjects.js';
 import { injectTraceContext, withTraceContext } from '../trace.js';
 import type {
   ConsumeOptions,
@@ -20,6 +20,7 @@ import type {
   LiveHandler,
   PublishAck,
   PublishOptions,
+  PurgeResult,
   StreamSpec,
   SubscribeOptions,
   Subscription,
@@ -185,6 +186,14 @@ export class InProcessEventBus implements EventBus {
     const unlisten = this.broker.listen({ filter: subject, deliver: (event) => live.deliver(event) });
     this.subscriptions.add(live);
     return live;
+  }
+
+  /** Removes the subject's events from memory and, with a journal, from the file (see InProcessBroker.purge). */
+  async purge(stream: string, subject: string): Promise<PurgeResult> {
+    this.assertOpen();
+    assertName(stream, 'stream name');
+    assertExactSubject(subject, 'purge');
+    return { purged: this.broker.purge(stream, subject) };
   }
 
   forget(consumer: InProcessConsumer): void {

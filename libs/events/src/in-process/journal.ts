@@ -1,4 +1,5 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { StreamSpec } from '../types.js';
 
 export type JournalRecord =
@@ -39,11 +40,23 @@ export class Journal {
     this.write(this.path, 'a', `${JSON.stringify(record)}\n`);
   }
 
-  /** Replaces the file atomically (write aside, then rename). */
+  /**
+   * Replaces the file atomically (write aside, then rename): a crash leaves the old file or the
+   * new one, never a mix. The old file's bytes go with it, which is what `purge` relies on.
+   */
   rewrite(records: JournalRecord[]): void {
     const aside = `${this.path}.compact`;
     this.write(aside, 'w', records.map((r) => `${JSON.stringify(r)}\n`).join(''));
     renameSync(aside, this.path);
+    // The rename itself must reach the disk too, or a machine crash could bring the old file back.
+    if (this.fsync) {
+      const dir = openSync(dirname(this.path), 'r');
+      try {
+        fsyncSync(dir);
+      } finally {
+        closeSync(dir);
+      }
+    }
   }
 
   private write(path: string, flags: 'a' | 'w', text: string): void {

@@ -4,12 +4,13 @@ import {
   jetstreamManager,
   type JetStreamClient,
   type JetStreamManager,
+  type MsgRequest,
 } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
 import { connect, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { EventBusClosedError, EventBusError, EventBusUnavailableError } from '../errors.js';
 import { sleep, validateConsumeOptions, within } from '../delivery.js';
-import { assertName } from '../subjects.js';
+import { assertExactSubject, assertName, subjectMatches } from '../subjects.js';
 import { assertSubscribeSubject, LiveSubscription } from '../live.js';
 import { injectTraceContext } from '../trace.js';
 import type {
@@ -21,6 +22,7 @@ import type {
   LiveHandler,
   PublishAck,
   PublishOptions,
+  PurgeResult,
   StreamSpec,
   SubscribeOptions,
   Subscription,
@@ -251,6 +253,53 @@ export class NatsEventBus implements EventBus {
     // confirmed now (disconnected), the client sends the SUB on reconnect and onGap is called.
     await within(this.connection.flush().catch(() => undefined), this.apiTimeoutMs);
     return live;
+  }
+
+  /**
+   * Deletes the subject's messages one by one with `erase` (STREAM.MSG.DELETE), not with a
+   * filtered STREAM.PURGE, for two reasons seen on nats-server 2.9.10 (the version we run):
+   * - a filtered purge moves every consumer whose filter covers the subject (here the updater's
+   *   `<durable>-p<i>`, filter `aimass.*.feedback.<i>.>`) past the purged messages *and* past
+   *   every message of other subjects stored before them, so other users' unconsumed feedback in
+   *   that partition would be skipped (nats-server#3838, fixed in later releases);
+   * - a purge only unlinks the messages: their bytes (payload and subject, i.e. the pseudonym)
+   *   stay in the block file, whereas an erased delete overwrites them.
+   * One lookup and one delete per message: an erasure's few events, not bulk deletion.
+   */
+  async purge(stream: string, subject: string): Promise<PurgeResult> {
+    this.assertOpen();
+    assertName(stream, 'stream name');
+    assertExactSubject(subject, 'purge');
+    try {
+      const info = await this.jsm.streams.info(stream, { subjects_filter: subject });
+      if (!info.config.subjects.some((pattern) => subjectMatches(pattern, subject))) {
+        throw new EventBusError(`stream ${stream} does not capture subject ${subject} (it captures ${info.config.subjects.join(', ')})`);
+      }
+      if ((info.state.subjects?.[subject] ?? 0) === 0) return { purged: 0 };
+      // What the stream held when asked: later publishes on the subject are not chased.
+      const last = info.state.last_seq;
+      let purged = 0;
+      for (let seq = info.state.first_seq; seq <= last; ) {
+        // The server (2.9+) takes next_by_subj on STREAM.MSG.GET; the client types it for direct get only.
+        const found = await this.jsm.streams.getMessage(stream, { next_by_subj: subject, seq } as unknown as MsgRequest);
+        if (found === null || found.seq > last) break;
+        if (await this.eraseMessage(stream, found.seq)) purged++;
+        seq = found.seq + 1;
+      }
+      return { purged };
+    } catch (error) {
+      throw this.translate(error, `purge ${subject} from ${stream}`);
+    }
+  }
+
+  /** False when the message was gone already (retention, a concurrent purge). */
+  private async eraseMessage(stream: string, seq: number): Promise<boolean> {
+    try {
+      return await this.jsm.streams.deleteMessage(stream, seq, true);
+    } catch (error) {
+      if (error instanceof JetStreamApiError && /no message found/i.test(error.message)) return false;
+      throw error;
+    }
   }
 
   /** What was published while the connection was down is lost to core subscriptions. */

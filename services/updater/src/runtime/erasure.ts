@@ -13,7 +13,13 @@
  * 3. call personal-model's DeleteUser, even though personal-model deletes on its own: an update
  *    that trained the model before step 1 (here, or on another replica) may have written a
  *    version after personal-model's own deletion ran;
- * 4. then confirm (ErasureCompleted for `updater`).
+ * 4. delete the user's FeedbackRecorded events from the feedback stream (their subject carries the
+ *    pseudonym, so it is exactly theirs). Crypto-shredding has made them unreadable already; this
+ *    removes them instead of leaving them to the stream's retention. A failure fails the step,
+ *    which the participant retries, so nothing is confirmed without it. An event still in flight
+ *    that lands after it stays until the retention, sealed with the destroyed key, and is dropped
+ *    at intake;
+ * 5. then confirm (ErasureCompleted for `updater`), counting the events in `items_deleted`.
  *
  * An update running on another replica when the tombstone is written is caught by the guard: the
  * applier and the refitter read the tombstone right before each Train / Refit (not sent once the
@@ -21,7 +27,7 @@
  * DeleteUser. A Train that commits after the check before it either finds the tombstone in the
  * check after it, or committed before step 3 and is deleted there. See the README, "Erasure".
  */
-import type { ErasureOutcome, ErasureRequest } from '@aimass/events';
+import { FEEDBACK_STREAM, feedbackSubject, type ErasureOutcome, type ErasureRequest, type EventBus } from '@aimass/events';
 import type { Logger } from '@aimass/platform';
 import type { PersonalModelClient } from '../adapters/personal-model-client.js';
 import type { UpdaterStore } from '../adapters/updater-store.js';
@@ -29,6 +35,8 @@ import type { UpdaterStore } from '../adapters/updater-store.js';
 export interface UpdaterErasureOptions {
   readonly store: UpdaterStore;
   readonly personal: PersonalModelClient;
+  /** The bus whose feedback stream holds the user's events (the one the updater consumes). */
+  readonly bus: Pick<EventBus, 'purge'>;
   readonly logger: Logger;
   /** Runs `fn` while no incremental update or refit of the user runs in this replica. */
   readonly exclusive: <T>(tenant: string, pseudonym: string, fn: () => Promise<T>) => Promise<T>;
@@ -60,7 +68,8 @@ export class UpdaterErasure {
       const items = await store.eraseUser(r.tenant, r.userPseudonym);
       const versions = await personal.deleteUser(r.tenant, r.userPseudonym, r.erasureId);
       if (versions > 0) this.#o.logger.info({ tenant: r.tenant, pseudonym: r.userPseudonym, erasureId: r.erasureId, versions }, 'model versions written during the erasure deleted');
-      return { itemsDeleted: items };
+      const { purged } = await this.#o.bus.purge(FEEDBACK_STREAM.name, feedbackSubject(r.tenant, r.userPseudonym));
+      return { itemsDeleted: items + purged };
     });
   };
 
