@@ -13,6 +13,8 @@ export const SERVICE_NAMES = {
   personalModel: 'aimass.v1.PersonalModelService',
   /** Consent, erasure, export, served by privacy. */
   privacy: 'aimass.v1.PrivacyService',
+  /** Users' data keys for the platform's own services (internal), served by privacy. */
+  dataKeys: 'aimass.v1.DataKeyService',
   /** Tenants and API keys, served by fusion. */
   tenantAdmin: 'aimass.v1.TenantAdminService',
   /** Training control, served by updater. */
