@@ -7,6 +7,7 @@ import {
   type Consumer,
   type ConsumerConfig,
   type ConsumerInfo,
+  type ConsumerMessages,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
@@ -93,9 +94,13 @@ class PartitionWorker {
         await this.wake.wait(100);
         continue;
       }
+      if (this.group.disconnected) {
+        await this.wake.wait(100);
+        continue;
+      }
       let msg: JsMsg | null;
       try {
-        msg = await consumer.next({ expires: pullExpiresMs });
+        msg = await this.group.pullOne(consumer);
       } catch (error) {
         if (this.group.connectionClosed()) return;
         this.group.report(error);
@@ -135,6 +140,10 @@ export class NatsConsumerGroup implements ConsumerHandle {
   private tickLoop: Promise<void> = Promise.resolve();
   private closing = false;
   private closed: Promise<void> | undefined;
+  /** Pulls in flight; stopped on a disconnect (see pullOne). */
+  private readonly pulls = new Set<ConsumerMessages>();
+  private statusIterator: { stop?: () => void } | undefined;
+  disconnected = false;
 
   constructor(
     private readonly ctx: GroupContext,
@@ -169,6 +178,7 @@ export class NatsConsumerGroup implements ConsumerHandle {
     const infos: ConsumerInfo[] = [];
     for (let p = 0; p < partitions; p++) infos.push(await this.ensureConsumer(stream, `${durable}-p${p}`, p));
     this.consumers = infos.map((info) => this.ctx.js.consumers.getConsumerFromInfo(info));
+    void this.watchConnection();
     // A lone replica starts consuming right away instead of one interval later.
     await this.tick();
     this.tickLoop = this.runTicks();
@@ -190,6 +200,48 @@ export class NatsConsumerGroup implements ConsumerHandle {
         throw new EventBusError(`pending of ${this.durable}: ${error.message}`, { cause: error });
       }
       throw new EventBusUnavailableError(`pending of ${this.durable}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  }
+
+  /**
+   * One event, or null when the pull expired or was cut short by a disconnect. Like
+   * `consumer.next()`, except that the pull can be stopped: the client re-issues an unfinished
+   * pull when it reconnects (and flushes one made while disconnected), which may be long after
+   * the lease that allowed it ran out. Such a pull takes the next event for a worker that can
+   * only nak it, and the nak counts as a delivery: with maxDeliver 1 the event was dead-lettered
+   * without reaching the handler.
+   */
+  async pullOne(consumer: Consumer): Promise<JsMsg | null> {
+    const messages = await consumer.fetch({ max_messages: 1, expires: this.pullExpiresMs });
+    if (this.disconnected) {
+      messages.stop();
+      return null;
+    }
+    this.pulls.add(messages);
+    try {
+      for await (const msg of messages) return msg;
+      return null;
+    } finally {
+      this.pulls.delete(messages);
+    }
+  }
+
+  private async watchConnection(): Promise<void> {
+    const status = this.ctx.nc.status();
+    this.statusIterator = status as { stop?: () => void };
+    try {
+      for await (const event of status) {
+        if (event.type === 'disconnect') {
+          this.disconnected = true;
+          for (const pull of [...this.pulls]) pull.stop();
+          this.pulls.clear();
+        } else if (event.type === 'reconnect') {
+          this.disconnected = false;
+          for (const worker of this.workers.values()) worker.wake.fire();
+        }
+      }
+    } catch {
+      // The status stream ends with the connection; nothing to watch then.
     }
   }
 
@@ -404,6 +456,7 @@ export class NatsConsumerGroup implements ConsumerHandle {
   /** The connection is gone (crash-like): stop without touching the server; leases expire. */
   abandon(): void {
     this.closing = true;
+    this.statusIterator?.stop?.();
     this.tickSignal.fire();
     for (const worker of [...this.workers.values()]) this.retire(worker);
   }
@@ -420,6 +473,7 @@ export class NatsConsumerGroup implements ConsumerHandle {
     const workers = [...this.workers.values()];
     const stopped = workers.map((worker) => this.retire(worker));
     await within(Promise.all([...stopped, ...this.retiring]), this.drainTimeoutMs);
+    this.statusIterator?.stop?.();
     if (!this.connectionClosed()) {
       await Promise.all(workers.map((worker) => this.freeLease(worker)));
       try {
