@@ -2,6 +2,7 @@ import {
   Server,
   ServerCredentials,
   type ChannelOptions,
+  type ServerInterceptor,
   type ServiceDefinition,
   type UntypedHandleCall,
   type UntypedServiceImplementation,
@@ -45,6 +46,11 @@ export interface CreateGrpcServerOptions {
   credentials?: ServerCredentials | undefined;
   /** Extra grpc-js server options (keepalive, …). */
   channelOptions?: ChannelOptions | undefined;
+  /**
+   * Run after the platform's call policy (deadline, drain, trace span), in this order: e.g.
+   * authentication, which decides the call's tenant, then per-tenant quotas, which need it.
+   */
+  interceptors?: readonly ServerInterceptor[] | undefined;
 }
 
 export interface BoundAddress {
@@ -136,7 +142,7 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
     ...options.channelOptions,
     'grpc.max_receive_message_length': config.maxReceiveMessageBytes,
     'grpc.max_send_message_length': config.maxSendMessageBytes,
-    interceptors: [policy.interceptor],
+    interceptors: [policy.interceptor, ...(options.interceptors ?? [])],
   });
 
   const serviceNames = options.services.map((s) => serviceNameOf(s.definition));
