@@ -242,6 +242,7 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
     logger,
     signal: stopping.signal,
     onAppended: (tenant, pseudonym) => scheduler.mark(userKey(tenant, pseudonym)),
+    purgeSubject: (subject) => bus.purge(FEEDBACK_STREAM.name, subject),
   });
 
   const sweep = async (options: { graceMs?: number } = {}): Promise<number> => {
@@ -359,6 +360,7 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
       for (const t of timers) clearInterval(t);
       stopping.abort();
       await runningConsumer.close();
+      await intake.flushPurges();
       await runningParticipant.close();
       await Promise.allSettled([...background]);
       await scheduler.stop();

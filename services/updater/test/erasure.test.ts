@@ -201,6 +201,9 @@ describe('erasure saga: privacy, personal-model, updater (integration)', () => {
     await updater.whenIdle();
     await new Promise((r) => setTimeout(r, 300));
     await expectGone(cy);
+    // The dropped events do not stay in the stream until retention: the updater purged cy's subject.
+    await waitUntil(async () => (await storedOn(feedbackSubject(T, cy))) === 0, "cy's late events purged from the stream", 5_000);
+    expect(updater.stats().intake.purgedSubjects).toBeGreaterThan(0);
   });
 
   it('NATS down during Erase: UNAVAILABLE with the tombstone kept, and the erasure completes once NATS is back', async () => {

@@ -45,6 +45,15 @@ export interface IntakeOptions {
   /** Aborted when the service stops: a handler waiting for the store gives up (the event is redelivered later). */
   readonly signal: AbortSignal;
   readonly now?: (() => Date) | undefined;
+  /**
+   * Deletes what the feedback stream still holds on an erased user's subject. Called (batched,
+   * after the dropped event's ack) when a late event of an erased user is dropped: the erasure's
+   * own purge ran before that event was stored, and although its payload is unreadable (the key is
+   * destroyed), the stream should not keep it until retention ends.
+   */
+  readonly purgeSubject?: ((subject: string) => Promise<unknown>) | undefined;
+  /** How long dropped subjects are collected before they are purged (default 1000 ms). */
+  readonly purgeDelayMs?: number | undefined;
 }
 
 export interface IntakeStats {
@@ -60,6 +69,9 @@ export interface IntakeStats {
   readonly noConsent: number;
   /** Events whose data key was destroyed (the user was erased), dropped. */
   readonly keyDestroyed: number;
+  /** Erased users' subjects purged from the stream after a late event of theirs was dropped. */
+  readonly purgedSubjects: number;
+  readonly purgeFailures: number;
 }
 
 const STORE_RETRY_INITIAL_MS = 100;
@@ -93,7 +105,10 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 export class Intake {
   readonly #o: IntakeOptions;
   readonly #now: () => Date;
-  #stats = { appended: 0, duplicates: 0, poison: 0, storeRetries: 0, privacyRetries: 0, erased: 0, noConsent: 0, keyDestroyed: 0 };
+  #stats = { appended: 0, duplicates: 0, poison: 0, storeRetries: 0, privacyRetries: 0, erased: 0, noConsent: 0, keyDestroyed: 0, purgedSubjects: 0, purgeFailures: 0 };
+  readonly #toPurge = new Set<string>();
+  #purgeTimer: NodeJS.Timeout | undefined;
+  #purging: Promise<void> = Promise.resolve();
 
   constructor(options: IntakeOptions) {
     this.#o = options;
@@ -155,16 +170,57 @@ export class Intake {
 
   #dropKeyDestroyed(event: DeliveredEvent, err: KeyDestroyedError): void {
     this.#stats.keyDestroyed++;
+    this.#schedulePurge(event.subject);
     // The subject names tenant and pseudonym; the reason names the key id, never content.
     this.#o.logger.info({ subject: event.subject, sequence: event.sequence, reason: err.message }, "feedback dropped: its data key was destroyed at the user's erasure, nothing can read it");
   }
 
   #dropErased(entry: { tenant: string; pseudonym: string; eventId: string }, event: DeliveredEvent): void {
     this.#stats.erased++;
+    this.#schedulePurge(event.subject);
     this.#o.logger.info(
       { tenant: entry.tenant, pseudonym: entry.pseudonym, eventId: entry.eventId, sequence: event.sequence },
       'feedback of an erased user dropped: it cannot bring back what the erasure deleted',
     );
+  }
+
+  /**
+   * Deferred so the purge never races the dropped event's own ack, and batched so a burst of late
+   * events of one user costs one purge.
+   */
+  #schedulePurge(subject: string): void {
+    if (!this.#o.purgeSubject || this.#o.signal.aborted) return;
+    this.#toPurge.add(subject);
+    this.#purgeTimer ??= setTimeout(() => {
+      this.#purgeTimer = undefined;
+      this.#purging = this.#purging.then(() => this.#purgeNow());
+    }, this.#o.purgeDelayMs ?? 1_000);
+    this.#purgeTimer.unref();
+  }
+
+  async #purgeNow(): Promise<void> {
+    const subjects = [...this.#toPurge];
+    this.#toPurge.clear();
+    for (const subject of subjects) {
+      try {
+        await this.#o.purgeSubject!(subject);
+        this.#stats.purgedSubjects++;
+      } catch (err) {
+        // Harmless to leave: the payloads are sealed with a destroyed key; retention ends them.
+        this.#stats.purgeFailures++;
+        this.#o.logger.warn({ subject, err }, "could not purge an erased user's late feedback from the stream (its payload stays unreadable)");
+      }
+    }
+  }
+
+  /** Purges what is scheduled now instead of waiting (tests, shutdown). */
+  async flushPurges(): Promise<void> {
+    if (this.#purgeTimer) {
+      clearTimeout(this.#purgeTimer);
+      this.#purgeTimer = undefined;
+      this.#purging = this.#purging.then(() => this.#purgeNow());
+    }
+    await this.#purging;
   }
 
   async #retrying<T>(fn: () => Promise<T>): Promise<T> {
