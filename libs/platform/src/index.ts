@@ -100,6 +100,26 @@ export {
   type UnaryMethod,
 } from './grpc/client.js';
 export { installSignalHandlers, type InstallSignalHandlersOptions, type SignalHandlers } from './grpc/signals.js';
+export {
+  defaultClientSecurity,
+  resetDefaultClientSecurity,
+  setDefaultClientSecurity,
+  type ClientSecurity,
+} from './grpc/client-defaults.js';
+export {
+  CLIENT_AUTH_MODES,
+  checkPemFile,
+  clientCredentialsFromConfig,
+  clientSecurityFromConfig,
+  grpcClientTlsConfigSchema,
+  grpcServerTlsConfigSchema,
+  pemFileSchema,
+  serverCredentialsFromConfig,
+  type ClientAuthMode,
+  type GrpcClientTlsConfig,
+  type GrpcServerTlsConfig,
+  type PemKind,
+} from './grpc/tls.js';
 
 // Tenancy
 export {
@@ -110,6 +130,29 @@ export {
   tenantFromMetadata,
   tenantMetadata,
 } from './tenancy/tenant.js';
+
+// Quotas
+export { TokenBucket } from './quota/token-bucket.js';
+export { ConcurrencyLimiter, type Release } from './quota/concurrency-limiter.js';
+export {
+  quotaLimitsSchema,
+  quotasConfigSchema,
+  type QuotaLimitsConfig,
+  type QuotasConfig,
+  type QuotasConfigInput,
+} from './quota/config.js';
+export {
+  TenantQuotas,
+  UNLIMITED,
+  limitsFromConfig,
+  type Admission,
+  type QuotaLimitKind,
+  type QuotaLimits,
+  type QuotaLimitsSource,
+  type TenantQuotasOptions,
+  type TenantQuotasStats,
+} from './quota/tenant-quotas.js';
+export { quotaInterceptor, type QuotaInterceptorOptions } from './quota/quota-interceptor.js';
 
 // Telemetry
 export {

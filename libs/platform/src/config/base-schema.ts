@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { grpcClientTlsConfigSchema, grpcServerTlsConfigSchema } from '../grpc/tls.js';
 import { LOG_LEVELS, type LogLevel } from '../logging/logger.js';
 
 const MIB = 1024 * 1024;
@@ -27,6 +28,17 @@ export const grpcConfigSchema = z.strictObject({
   maxDeadlineMs: positiveInt('a duration in milliseconds').optional(),
   /** How long a drain waits for in-flight calls before cutting them off. */
   drainTimeoutMs: positiveInt('a duration in milliseconds').default(25_000),
+  /**
+   * TLS of this server (`AIMASS_GRPC__TLS__CERT_FILE`, `__KEY_FILE`, `__CA_FILE`, `__CLIENT_AUTH`).
+   * Unset: plaintext, for the one-process mode and tests; a cluster sets it.
+   */
+  tls: grpcServerTlsConfigSchema.optional(),
+  /**
+   * TLS of this process's calls to the other platform services (`AIMASS_GRPC__CLIENT_TLS__CA_FILE`,
+   * `__CERT_FILE`, `__KEY_FILE`, `__SERVER_NAME_OVERRIDE`); main installs it as the default of
+   * every internal client. Unset: plaintext.
+   */
+  clientTls: grpcClientTlsConfigSchema.optional(),
 });
 export type GrpcConfig = z.output<typeof grpcConfigSchema>;
 

@@ -18,7 +18,7 @@ import {
   UnimplementedError,
   type DomainError,
 } from './domain-errors.js';
-import { ERROR_REF_KEY, fromGrpcError, toGrpcStatus } from './grpc-mapping.js';
+import { ERROR_REF_KEY, MAX_FIELD_METADATA_CHARS, MAX_STATUS_DETAILS_CHARS, fromGrpcError, toGrpcStatus } from './grpc-mapping.js';
 
 const TABLE: Array<[DomainError, Status]> = [
   [new NotFoundError('no such model'), Status.NOT_FOUND],
@@ -60,6 +60,29 @@ describe('toGrpcStatus', () => {
     expect(toGrpcStatus(new ResourceExhaustedError('quota', { retryAfterMs: 1500.4 })).metadata.get('retry-after-ms')).toEqual(['1500']);
     expect(toGrpcStatus(new InvalidArgumentError('bad', { field: 'top_k' })).metadata.get('invalid-argument-field')).toEqual(['top_k']);
     expect(toGrpcStatus(new UnavailableError('later', { retryAfterMs: 20 })).metadata.get('grpc-retry-pushback-ms')).toEqual(['20']);
+  });
+
+  it('bounds a message that quotes a huge input, without splitting a surrogate pair', () => {
+    // Past 64 KiB of HPACK-encoded trailers the caller's whole HTTP/2 connection dies (see grpc-mapping.ts).
+    const s = toGrpcStatus(new NotFoundError(`repository ${'😀'.repeat(40_000)} not found`));
+    expect(s.details.length).toBeLessThan(MAX_STATUS_DETAILS_CHARS + 50);
+    expect(s.details).toMatch(/\.\.\. \(\d+ more characters cut\)$/);
+    expect(encodeURIComponent(s.details).length).toBeLessThan(13_000); // throws on a lone surrogate
+  });
+
+  it('replaces lone surrogates in a message, on which grpc-js would throw an unhandled URIError', () => {
+    const s = toGrpcStatus(new InvalidArgumentError('unknown load parameter "a\ud800b\udfff" (supported: config)'));
+    expect(s.details).toBe('unknown load parameter "a\ufffdb\ufffd" (supported: config)');
+    expect(() => encodeURI(s.details)).not.toThrow();
+    expect(toGrpcStatus(new NotFoundError('model 😀 not found')).details).toBe('model 😀 not found');
+  });
+
+  it('escapes a field path grpc-js would refuse as metadata (non-ASCII, edge spaces) and bounds it', () => {
+    const field = (f: string) => toGrpcStatus(new InvalidArgumentError('bad', { field: f })).metadata.get('invalid-argument-field')[0] as string;
+    expect(field('parameters.é\n')).toBe('parameters.\\u{e9}\\u{a}');
+    expect(field(' x ')).toBe('\\u{20}x\\u{20}');
+    expect(field('parameters.\ud800')).toBe('parameters.\\u{d800}');
+    expect(field(`parameters.${'k'.repeat(5_000)}`).length).toBeLessThan(MAX_FIELD_METADATA_CHARS + 50);
   });
 
   it('turns unknown errors into a generic INTERNAL and logs them with the same reference', () => {

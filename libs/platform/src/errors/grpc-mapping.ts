@@ -29,6 +29,50 @@ export const ERROR_REF_KEY = 'error-ref';
 // is obeyed by clients that retry (UNAVAILABLE), instead of their own backoff.
 const GRPC_PUSHBACK_KEY = 'grpc-retry-pushback-ms';
 
+/**
+ * The longest status message sent, in UTF-16 code units. Messages quote what the caller sent (an
+ * unknown name, a parameter key), and the message travels percent-encoded in the `grpc-message`
+ * trailer: past an HPACK-encoded header block of 64 KiB (about 14,000 'é' or 105,000 'a') the
+ * server's HTTP/2 session fails to send it and the caller's connection dies with GOAWAY
+ * COMPRESSION_ERROR, taking every other call on it along. 2,000 units percent-encode to at most
+ * 12,000 characters.
+ */
+export const MAX_STATUS_DETAILS_CHARS = 2_000;
+/** The longest `invalid-argument-field` value sent (a field path can hold a caller's map key). */
+export const MAX_FIELD_METADATA_CHARS = 200;
+
+// A UTF-16 surrogate without its other half.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * A status message grpc-js can send: grpc-js percent-encodes it with `encodeURI`, which throws on a
+ * lone surrogate (a message quoting a caller's string can hold one), and that throw escapes as an
+ * unhandled rejection, which ends the process. Lone surrogates become U+FFFD; then bounded.
+ */
+function sendableDetails(text: string): string {
+  return bounded(text.replace(LONE_SURROGATE, '\ufffd'), MAX_STATUS_DETAILS_CHARS);
+}
+
+/** `text` cut to at most `max` code units (plus an ASCII note of how much was cut), never inside a surrogate pair. */
+function bounded(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return `${text.slice(0, end)}... (${text.length - end} more characters cut)`;
+}
+
+/**
+ * A metadata-safe copy of a field path, which can quote a caller's map key: grpc-js throws on a
+ * text metadata value that is not printable ASCII, and HTTP/2 peers refuse a header value with
+ * whitespace at either end (RFC 9113), so both are escaped as `\\u{…}`.
+ */
+function fieldMetadataValue(field: string): string {
+  const escape = (c: string) => `\\u{${c.codePointAt(0)!.toString(16)}}`;
+  const ascii = field.replace(/[^ -~]/gu, escape).replace(/^ +| +$/g, (spaces) => [...spaces].map(escape).join(''));
+  return bounded(ascii, MAX_FIELD_METADATA_CHARS);
+}
+
 const CODE_BY_KIND: Readonly<Record<DomainErrorKind, Status>> = {
   cancelled: Status.CANCELLED,
   invalid_argument: Status.INVALID_ARGUMENT,
@@ -68,13 +112,13 @@ export interface ToGrpcStatusOptions {
 export function toGrpcStatus(err: unknown, options: ToGrpcStatusOptions = {}): GrpcStatus {
   const metadata = new Metadata();
   if (err instanceof DomainError && !(err instanceof InternalError)) {
-    if (err instanceof InvalidArgumentError && err.field !== undefined) metadata.set(INVALID_FIELD_KEY, err.field);
+    if (err instanceof InvalidArgumentError && err.field !== undefined) metadata.set(INVALID_FIELD_KEY, fieldMetadataValue(err.field));
     if ((err instanceof ResourceExhaustedError || err instanceof UnavailableError) && err.retryAfterMs !== undefined) {
       const ms = String(Math.max(0, Math.round(err.retryAfterMs)));
       metadata.set(RETRY_AFTER_MS_KEY, ms);
       if (err instanceof UnavailableError) metadata.set(GRPC_PUSHBACK_KEY, ms);
     }
-    return { code: CODE_BY_KIND[err.kind], details: err.message, metadata };
+    return { code: CODE_BY_KIND[err.kind], details: sendableDetails(err.message), metadata };
   }
   const ref = randomBytes(6).toString('hex');
   metadata.set(ERROR_REF_KEY, ref);

@@ -17,6 +17,7 @@ import { SpanKind, SpanStatusCode, context, propagation, trace } from '@opentele
 import { fromGrpcError } from '../errors/grpc-mapping.js';
 import { metadataSetter } from '../telemetry/propagation.js';
 import { TRACER_NAME } from '../telemetry/telemetry.js';
+import { defaultClientSecurity } from './client-defaults.js';
 import { rpcSpanName, splitPath } from './rpc-names.js';
 
 export interface RetryOptions {
@@ -38,7 +39,11 @@ export interface RetryOptions {
 export interface CreateClientOptions {
   /** `host:port` or any grpc-js target (`dns:///fusion:50051`). */
   address: string;
-  /** Insecure when omitted. */
+  /**
+   * When omitted, the process default for platform calls (`setDefaultClientSecurity`: its
+   * credentials, plaintext if none, and its interceptors). Given, it is used alone, without the
+   * default's interceptors (a client of something outside the platform).
+   */
   credentials?: ChannelCredentials | undefined;
   /** Deadline given to calls that set none. Default 5000 ms. */
   defaultDeadlineMs?: number | undefined;
@@ -50,7 +55,7 @@ export interface CreateClientOptions {
   idempotentMethods?: readonly string[] | undefined;
   maxReceiveMessageBytes?: number | undefined;
   maxSendMessageBytes?: number | undefined;
-  /** Added after the platform's interceptors (deadline, tracing). */
+  /** Added after the platform's interceptors (deadline, tracing) and the default security's. */
   interceptors?: readonly Interceptor[] | undefined;
   channelOptions?: ChannelOptions | undefined;
 }
@@ -132,7 +137,9 @@ export function tracingClientInterceptor(): Interceptor {
  *   server pushback and never retries once response data has been received;
  * - other methods are never retried (grpc-js may still transparently retry a call that provably
  *   never reached the server application);
- * - trace context travels in metadata.
+ * - trace context travels in metadata;
+ * - without `credentials`, the process's default security for platform calls applies
+ *   (`setDefaultClientSecurity`: TLS from `grpc.clientTls`, a service token, ...).
  */
 export function createClient<C extends Client>(Ctor: ClientConstructor<C>, options: CreateClientOptions): C {
   const retry = { ...DEFAULTS, ...stripUndefined(options.retry ?? {}) };
@@ -171,11 +178,13 @@ export function createClient<C extends Client>(Ctor: ClientConstructor<C>, optio
   if (options.maxReceiveMessageBytes !== undefined) channelOptions['grpc.max_receive_message_length'] = options.maxReceiveMessageBytes;
   if (options.maxSendMessageBytes !== undefined) channelOptions['grpc.max_send_message_length'] = options.maxSendMessageBytes;
 
-  return new Ctor(options.address, options.credentials ?? grpcCredentials.createInsecure(), {
+  const security = options.credentials === undefined ? defaultClientSecurity() : { credentials: options.credentials, interceptors: [] };
+  return new Ctor(options.address, security.credentials ?? grpcCredentials.createInsecure(), {
     ...channelOptions,
     interceptors: [
       defaultDeadlineInterceptor(options.defaultDeadlineMs ?? DEFAULTS.defaultDeadlineMs),
       tracingClientInterceptor(),
+      ...security.interceptors,
       ...(options.interceptors ?? []),
     ],
   });

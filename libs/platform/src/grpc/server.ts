@@ -15,7 +15,9 @@ import type { Logger } from 'pino';
 import { toGrpcStatus } from '../errors/grpc-mapping.js';
 import { scopeForMetadata, type ServerCall } from './call-context.js';
 import { CallPolicy } from './call-policy.js';
+import { rejectMalformedRequests, tolerantDefinition } from './malformed.js';
 import { splitPath } from './rpc-names.js';
+import { serverCredentialsFromConfig, type GrpcServerTlsConfig } from './tls.js';
 
 /** The `grpc` configuration keys the server uses (a `GrpcConfig` fits). */
 export interface GrpcServerConfig {
@@ -26,6 +28,8 @@ export interface GrpcServerConfig {
   requireDeadline: boolean;
   maxDeadlineMs?: number | undefined;
   drainTimeoutMs: number;
+  /** TLS (and mTLS) from certificate files; plaintext when unset. */
+  tls?: GrpcServerTlsConfig | undefined;
 }
 
 export interface GrpcServiceRegistration {
@@ -42,7 +46,7 @@ export interface CreateGrpcServerOptions {
    * enables server reflection (grpcurl without .proto files). Health is added to it.
    */
   descriptorSet?: Uint8Array | undefined;
-  /** Insecure when omitted. */
+  /** Wins over `config.tls`; plaintext when neither is set. */
   credentials?: ServerCredentials | undefined;
   /** Extra grpc-js server options (keepalive, …). */
   channelOptions?: ChannelOptions | undefined;
@@ -137,12 +141,16 @@ function wrapImplementation(
  */
 export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
   const { config, logger } = options;
+  // Read here, at startup: a certificate file that has gone since the configuration was loaded is
+  // a ConfigError (exit 78), not a failure at the first handshake.
+  const credentials = options.credentials ?? (config.tls ? serverCredentialsFromConfig(config.tls) : ServerCredentials.createInsecure());
   const policy = new CallPolicy({ logger, requireDeadline: config.requireDeadline, maxDeadlineMs: config.maxDeadlineMs });
   const server = new Server({
     ...options.channelOptions,
     'grpc.max_receive_message_length': config.maxReceiveMessageBytes,
     'grpc.max_send_message_length': config.maxSendMessageBytes,
-    interceptors: [policy.interceptor, ...(options.interceptors ?? [])],
+    // Outermost: the status for an undecodable request passes every other interceptor.
+    interceptors: [policy.interceptor, ...(options.interceptors ?? []), rejectMalformedRequests],
   });
 
   const serviceNames = options.services.map((s) => serviceNameOf(s.definition));
@@ -152,7 +160,7 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
   health.addToServer(server);
 
   for (const { definition, implementation } of options.services) {
-    server.addService(definition, wrapImplementation(definition, implementation, logger));
+    server.addService(tolerantDefinition(definition), wrapImplementation(definition, implementation, logger));
   }
 
   if (options.descriptorSet) {
@@ -217,12 +225,12 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
       if (started) throw new Error('server already started');
       started = true;
       const host = config.host.includes(':') && !config.host.startsWith('[') ? `[${config.host}]` : config.host;
-      const credentials = options.credentials ?? ServerCredentials.createInsecure();
       const port = await new Promise<number>((resolve, reject) =>
         server.bindAsync(`${host}:${config.port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))),
       );
       setAll('SERVING');
-      logger.info({ host: config.host, port, services: serviceNames }, 'gRPC server listening');
+      const transport = options.credentials ? 'custom credentials' : config.tls ? 'tls' : 'plaintext';
+      logger.info({ host: config.host, port, services: serviceNames, transport, clientAuth: config.tls?.clientAuth }, 'gRPC server listening');
       return { host: config.host, port, address: `${host}:${port}` };
     },
     drain() {
