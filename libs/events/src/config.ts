@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { connectNatsBus } from './nats/bus.js';
+import { keyMatchesCertificate, pemFile } from './tls-files.js';
 import type { EventBus } from './types.js';
 
 const positiveInt = (what: string) => {
@@ -43,12 +44,23 @@ export const eventsConfigSchema = z
     /** User and password authentication (both or neither). */
     user: z.string().min(1).optional(),
     password: z.string().min(1).optional(),
-    /** TLS to the servers: PEM files (a mounted Kubernetes Secret). */
+    /**
+     * TLS to the servers: PEM files (a mounted Kubernetes Secret), checked when the configuration
+     * is loaded. With it the client refuses a server that does not offer TLS; the files are read
+     * again at each (re)connect, so a renewed certificate is used from the next reconnect on.
+     */
     tls: z
       .strictObject({
-        caFile: z.string().min(1).optional(),
-        certFile: z.string().min(1).optional(),
-        keyFile: z.string().min(1).optional(),
+        /** CA certificates the servers' certificates must chain to; the system's CAs when unset. */
+        caFile: pemFile('certificate').optional(),
+        /** Client certificate (servers with `verify: true`), with keyFile. */
+        certFile: pemFile('certificate').optional(),
+        keyFile: pemFile('private key').optional(),
+      })
+      .superRefine((t, ctx) => {
+        if (t.certFile !== undefined && t.keyFile !== undefined && keyMatchesCertificate(t.certFile, t.keyFile) === false) {
+          ctx.addIssue({ code: 'custom', path: ['keyFile'], message: `"${t.keyFile}" is not the private key of the certificate in "${t.certFile}"` });
+        }
       })
       .optional(),
   })

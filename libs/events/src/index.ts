@@ -53,6 +53,19 @@ export {
 } from './catalogue/codec.js';
 export { PLAINTEXT_ALGORITHM, PayloadUnreadableError, plaintextSealer, type PayloadSealer, type SealScope } from './catalogue/sealer.js';
 export { ALL_ERASURE_COMPLETED, ALL_ERASURE_REQUESTED, ERASURE_STREAM, erasureCompletedSubject, erasureRequestedSubject } from './catalogue/subjects.js';
+export { ALL_TENANT_DELETED, ALL_TENANT_DELETION_COMPLETED, TENANT_STREAM, tenantDeletedSubject, tenantDeletionCompletedSubject } from './catalogue/subjects.js';
+export {
+  parseTenantDeleted,
+  startTenantDeletionParticipant,
+  tenantDeletedEventId,
+  tenantDeletionCompletedEvent,
+  tenantDeletionCompletedEventId,
+  tenantDeletionConsumerConfigSchema,
+  type TenantDeletionOutcome,
+  type TenantDeletionParticipant,
+  type TenantDeletionParticipantOptions,
+  type TenantDeletionRequest,
+} from './catalogue/tenant-deletion.js';
 export {
   ERASURE_SERVICE_PATTERN,
   derivedEventId,

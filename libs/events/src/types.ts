@@ -149,6 +149,13 @@ export interface EventBus {
    * reached (some events may be gone already: purge again).
    */
   purge(stream: string, subject: string): Promise<PurgeResult>;
+  /**
+   * `purge` for every subject the stream holds events on that `filter` matches (wildcards
+   * allowed, e.g. `aimass.acme.feedback.>` for a tenant's deletion): each subject's events are
+   * erased one by one as `purge` does, so other subjects and consumers' positions are untouched
+   * (no filtered STREAM.PURGE, see the NATS bus). The subjects are those stored when asked.
+   */
+  purgeMatching(stream: string, filter: string): Promise<PurgeResult>;
   /** Closes every consumer and subscription (draining) and the connection. */
   close(): Promise<void>;
 }

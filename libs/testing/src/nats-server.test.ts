@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { NatsServer } from './index.js';
+import { NatsServer, makeTestPki, tempDir, type TempDir } from './index.js';
 
 const reachable = (port: number) =>
   new Promise<boolean>((resolve) => {
@@ -25,5 +25,29 @@ describe('NatsServer harness', () => {
     expect(server.running).toBe(true);
     expect(await reachable(server.port)).toBe(true);
     expect(server.output).toContain('JetStream');
+  });
+});
+
+describe('NatsServer harness with TLS', () => {
+  let dir: TempDir | undefined;
+  let server: NatsServer | undefined;
+  afterAll(async () => {
+    await server?.dispose();
+    await dir?.remove();
+  });
+
+  it('requires TLS and client certificates when started with tls and a CA', async () => {
+    dir = await tempDir('aimass-nats-tls-');
+    const pki = await makeTestPki(dir.path);
+    server = await NatsServer.start({ tls: { certFile: pki.server.cert, keyFile: pki.server.key, caFile: pki.ca.cert } });
+    // The server's greeting, read in plain TCP, announces what clients must do.
+    const info = await new Promise<string>((resolve, reject) => {
+      const s = connect(server!.port, '127.0.0.1');
+      s.once('data', (chunk) => (s.destroy(), resolve(chunk.toString())));
+      s.once('error', reject);
+    });
+    expect(info).toMatch(/^INFO /);
+    expect(info).toContain('"tls_required":true');
+    expect(info).toContain('"tls_verify":true');
   });
 });

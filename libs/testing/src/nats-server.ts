@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { freePort } from './ports.js';
 import { tempDir, type TempDir } from './tmp.js';
 
@@ -24,6 +26,31 @@ export interface NatsServerOptions {
   port?: number;
   /** Extra command-line arguments, e.g. ['--tls', ...]. */
   args?: string[];
+  /** Serve TLS only (e.g. the files of `makeTestPki`). */
+  tls?: NatsServerTls;
+}
+
+export interface NatsServerTls {
+  certFile: string;
+  keyFile: string;
+  /** CA that client certificates must chain to; required with `verify`. */
+  caFile?: string;
+  /** Require a client certificate signed by `caFile` (mTLS). Default true when `caFile` is set. */
+  verify?: boolean;
+}
+
+/** A nats-server config file's `tls` block (the command line cannot express every option). */
+function tlsBlock(tls: NatsServerTls): string {
+  const verify = tls.verify ?? tls.caFile !== undefined;
+  if (verify && tls.caFile === undefined) throw new Error('NatsServer: tls.verify needs tls.caFile');
+  const lines = [
+    `  cert_file: ${JSON.stringify(tls.certFile)}`,
+    `  key_file: ${JSON.stringify(tls.keyFile)}`,
+    ...(tls.caFile !== undefined ? [`  ca_file: ${JSON.stringify(tls.caFile)}`] : []),
+    `  verify: ${verify}`,
+    '  timeout: 2',
+  ];
+  return `tls {\n${lines.join('\n')}\n}\n`;
 }
 
 /**
@@ -34,6 +61,7 @@ export interface NatsServerOptions {
 export class NatsServer {
   private child: ChildProcess | undefined;
   private ownDir: TempDir | undefined;
+  private configDir: TempDir | undefined;
   private log = '';
 
   private constructor(
@@ -49,12 +77,28 @@ export class NatsServer {
       ownDir = await tempDir('aimass-nats-');
       storeDir = ownDir.path;
     }
-    const server = new NatsServer(options.port ?? (await freePort()), storeDir, options.args ?? []);
+    const args = [...(options.args ?? [])];
+    let configDir: TempDir | undefined;
+    if (options.tls) {
+      configDir = await tempDir('aimass-nats-conf-');
+      const file = join(configDir.path, 'nats-server.conf');
+      await writeFile(file, tlsBlock(options.tls));
+      args.unshift('-c', file);
+    }
+    const server = new NatsServer(options.port ?? (await freePort()), storeDir, args);
     server.ownDir = ownDir;
-    await server.launch();
+    server.configDir = configDir;
+    try {
+      await server.launch();
+    } catch (err) {
+      await configDir?.remove();
+      await ownDir?.remove();
+      throw err;
+    }
     return server;
   }
 
+  /** The same with `tls`: nats.js starts TLS because the server requires it, not from the scheme. */
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }
@@ -113,6 +157,7 @@ export class NatsServer {
   async dispose(): Promise<void> {
     await this.stop();
     await this.ownDir?.remove();
+    await this.configDir?.remove();
   }
 }
 

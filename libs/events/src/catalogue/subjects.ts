@@ -127,6 +127,39 @@ export const ERASURE_STREAM: StreamSpec = {
   duplicateWindowMs: 10 * 60_000,
 };
 
+/** `aimass.<tenant>.tenant.deleted`: TenantDeleted, published by fusion's DeleteTenant (again while services have not confirmed). */
+export function tenantDeletedSubject(tenant: string): string {
+  return `aimass.${tenant}.tenant.deleted`;
+}
+
+/** Every TenantDeleted, for the consumer groups of the services that hold tenant data. */
+export const ALL_TENANT_DELETED = 'aimass.*.tenant.deleted';
+
+/**
+ * `aimass.<tenant>.tenant.deletion.completed.<service>`: TenantDeletionCompleted, one service's
+ * confirmation that it deleted everything it held for the tenant.
+ */
+export function tenantDeletionCompletedSubject(tenant: string, service: string): string {
+  return `aimass.${tenant}.tenant.deletion.completed.${service}`;
+}
+
+/** Every TenantDeletionCompleted, for fusion's deletion receipts. */
+export const ALL_TENANT_DELETION_COMPLETED = 'aimass.*.tenant.deletion.completed.*';
+
+/**
+ * Tenant deletions: requests and confirmations, kept 30 days like the erasure stream, so a service
+ * down for days still finds the deletions it must act on (fusion also asks again until every
+ * service confirmed). The events carry tenant ids and counts, no personal data.
+ */
+export const TENANT_STREAM: StreamSpec = {
+  name: 'AIMASS_TENANTS',
+  // `tenant` as the third token keeps it apart from every other `aimass.*.` stream.
+  subjects: ['aimass.*.tenant.>'],
+  maxAgeMs: 30 * DAY_MS,
+  // A repeated DeleteTenant (same round, hence same event id) within this window is stored once.
+  duplicateWindowMs: 10 * 60_000,
+};
+
 /** Dead letters of every consumer group, kept a month for inspection and replay. */
 export const DEAD_LETTER_STREAM: StreamSpec = {
   name: 'AIMASS_DEADLETTER',
@@ -136,4 +169,4 @@ export const DEAD_LETTER_STREAM: StreamSpec = {
 };
 
 /** The streams of the platform's event catalogue, for `ensureStream` at start-up. */
-export const PLATFORM_STREAMS: readonly StreamSpec[] = [FEEDBACK_STREAM, MODEL_EVENTS_STREAM, CONSENT_STREAM, ERASURE_STREAM, DEAD_LETTER_STREAM];
+export const PLATFORM_STREAMS: readonly StreamSpec[] = [FEEDBACK_STREAM, MODEL_EVENTS_STREAM, CONSENT_STREAM, ERASURE_STREAM, TENANT_STREAM, DEAD_LETTER_STREAM];

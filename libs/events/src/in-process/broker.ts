@@ -362,6 +362,13 @@ export class InProcessBroker {
    * failed rewrite leaves both as they were, so a retry finds them again instead of reporting 0
    * while the file still holds them. Synchronous from start to end, so no publish interleaves.
    */
+  /** The distinct subjects the stream holds events on that `filter` matches. */
+  subjectsOf(streamName: string, filter: string): string[] {
+    const stream = this.streams.get(streamName);
+    if (stream === undefined) throw new EventBusError(`stream ${streamName} does not exist`);
+    return [...new Set(stream.events.map((event) => event.subject).filter((subject) => subjectMatches(filter, subject)))];
+  }
+
   purge(streamName: string, subject: string): number {
     const stream = this.streams.get(streamName);
     if (stream === undefined) throw new EventBusError(`stream ${streamName} does not exist`);

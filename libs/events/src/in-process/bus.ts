@@ -196,6 +196,15 @@ export class InProcessEventBus implements EventBus {
     return { purged: this.broker.purge(stream, subject) };
   }
 
+  async purgeMatching(stream: string, filter: string): Promise<PurgeResult> {
+    this.assertOpen();
+    assertName(stream, 'stream name');
+    assertSubscribeSubject(filter);
+    let purged = 0;
+    for (const subject of this.broker.subjectsOf(stream, filter)) purged += this.broker.purge(stream, subject);
+    return { purged };
+  }
+
   forget(consumer: InProcessConsumer): void {
     this.consumers.delete(consumer);
   }

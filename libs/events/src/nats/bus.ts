@@ -75,7 +75,7 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<NatsEvent
       timeout: options.connectTimeoutMs ?? 5000,
     });
   } catch (error) {
-    throw new EventBusUnavailableError(`cannot connect to NATS at ${String(options.servers)}: ${messageOf(error)}`, {
+    throw new EventBusUnavailableError(`cannot connect to NATS at ${String(options.servers)}: ${messageOf(error)}${tlsHint(error, options)}`, {
       cause: error,
     });
   }
@@ -95,6 +95,34 @@ export async function createNatsBus(
   const apiTimeoutMs = settings.apiTimeoutMs ?? 5000;
   const jsm = await jetstreamManager(nc, { timeout: apiTimeoutMs, checkAPI: false });
   return new NatsEventBus(nc, jsm, settings);
+}
+
+// Node's codes for a server certificate that does not verify (chain, name, dates).
+const TLS_VERIFY_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** What a TLS failure means for the configuration: Node's and nats.js's messages do not say. */
+function tlsHint(error: unknown, options: NatsBusOptions): string {
+  const tls = options.connection?.tls;
+  const code = (error as { code?: unknown }).code ?? ((error as { cause?: { code?: unknown } }).cause)?.code;
+  if (typeof code === 'string' && TLS_VERIFY_CODES.has(code)) {
+    const ca = tls && typeof tls === 'object' && tls.caFile ? `the CA in ${tls.caFile}` : "the system's CAs (set the TLS caFile)";
+    return ` (TLS: the server's certificate does not verify against ${ca})`;
+  }
+  if (tls && error instanceof Error && error.name === 'TimeoutError') {
+    // A server with `verify: true` ends the handshake on a missing or untrusted client
+    // certificate in a way the client only sees as a timeout.
+    return ' (with TLS: a server that requires client certificates does this to a connection without one it trusts; check the TLS certFile and keyFile)';
+  }
+  return '';
 }
 
 function messageOf(error: unknown): string {
@@ -290,6 +318,22 @@ export class NatsEventBus implements EventBus {
     } catch (error) {
       throw this.translate(error, `purge ${subject} from ${stream}`);
     }
+  }
+
+  async purgeMatching(stream: string, filter: string): Promise<PurgeResult> {
+    this.assertOpen();
+    assertName(stream, 'stream name');
+    assertSubscribeSubject(filter);
+    let subjects: string[];
+    try {
+      const info = await this.jsm.streams.info(stream, { subjects_filter: filter });
+      subjects = Object.keys(info.state.subjects ?? {}).filter((subject) => subjectMatches(filter, subject));
+    } catch (error) {
+      throw this.translate(error, `list the subjects matching ${filter} in ${stream}`);
+    }
+    let purged = 0;
+    for (const subject of subjects) purged += (await this.purge(stream, subject)).purged;
+    return { purged };
   }
 
   /** False when the message was gone already (retention, a concurrent purge). */
