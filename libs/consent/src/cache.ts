@@ -183,6 +183,12 @@ export class ConsentCache {
     this.#entries.delete(key(tenant, userPseudonym));
   }
 
+  /** Forgets every user of a tenant (its deletion): a later check of one reads the privacy service. */
+  forgetTenant(tenant: string): void {
+    const prefix = key(tenant, '');
+    for (const k of [...this.#entries.keys()]) if (k.startsWith(prefix)) this.#entries.delete(k);
+  }
+
   /** Forgets everything (what `onGap` does: events may have been missed). */
   clear(): void {
     this.#generation++;

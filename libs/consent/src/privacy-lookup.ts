@@ -1,3 +1,4 @@
+import type { Interceptor } from '@grpc/grpc-js';
 import { InternalError, callUnary, createClient, tenantMetadata } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
 import type { ConsentDecisionView, ConsentLookup } from './cache.js';
@@ -9,6 +10,8 @@ export const DEFAULT_LOOKUP_TIMEOUT_MS = 2_000;
 export interface PrivacyConsentLookupOptions {
   /** Deadline of one GetConsent, retries included (a consent check on a miss waits for it). */
   readonly callTimeoutMs?: number | undefined;
+  /** Client interceptors, e.g. the calling service's token (`@aimass/auth` serviceTokenInterceptor). */
+  readonly interceptors?: readonly Interceptor[] | undefined;
 }
 
 /**
@@ -28,6 +31,7 @@ export class PrivacyConsentLookup {
       idempotentMethods: ['GetConsent'],
       defaultDeadlineMs: this.#timeoutMs,
       retry: { maxAttempts: 3, initialBackoffMs: 50, maxBackoffMs: 500 },
+      interceptors: options.interceptors,
     });
   }
 

@@ -8,6 +8,7 @@ import {
   GeneralModelVersionChanged,
   PersonalModelUpdated,
   TenantDeleted,
+  TenantDeletionCompleted,
 } from './gen/aimass/v1/events.js';
 
 /** The encode/decode/JSON functions ts-proto generates for every message. */
@@ -27,6 +28,7 @@ interface EventMessages {
   'aimass.v1.ErasureCompleted': ErasureCompleted;
   'aimass.v1.GeneralModelVersionChanged': GeneralModelVersionChanged;
   'aimass.v1.TenantDeleted': TenantDeleted;
+  'aimass.v1.TenantDeletionCompleted': TenantDeletionCompleted;
   'aimass.v1.DeadLetter': DeadLetter;
 }
 
@@ -48,6 +50,7 @@ export const EVENT_TYPES: { readonly [K in EventType]: MessageCodec<EventMessage
   'aimass.v1.ErasureCompleted': ErasureCompleted,
   'aimass.v1.GeneralModelVersionChanged': GeneralModelVersionChanged,
   'aimass.v1.TenantDeleted': TenantDeleted,
+  'aimass.v1.TenantDeletionCompleted': TenantDeletionCompleted,
   'aimass.v1.DeadLetter': DeadLetter,
 };
 

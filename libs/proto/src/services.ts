@@ -17,6 +17,8 @@ export const SERVICE_NAMES = {
   dataKeys: 'aimass.v1.DataKeyService',
   /** Tenants and API keys, served by fusion. */
   tenantAdmin: 'aimass.v1.TenantAdminService',
+  /** API key lookups for the platform's own services (internal), served by fusion. */
+  credentials: 'aimass.v1.CredentialService',
   /** Training control, served by updater. */
   updaterAdmin: 'aimass.v1.UpdaterAdminService',
 } as const;

@@ -27,8 +27,8 @@ export interface PrivacyDataKeySourceOptions {
   readonly cacheTtlMs?: number | undefined;
   /** Users whose keys are held in memory; the least recently used is dropped beyond it. */
   readonly cacheMaxEntries?: number | undefined;
-  /** Channel options (TLS credentials, in issue 7). */
-  readonly client?: Partial<Pick<CreateClientOptions, 'channelOptions' | 'credentials'>> | undefined;
+  /** Channel options (TLS credentials, in issue 7) and client interceptors (the calling service's token). */
+  readonly client?: Partial<Pick<CreateClientOptions, 'channelOptions' | 'credentials' | 'interceptors'>> | undefined;
   /** Clock in milliseconds (tests). */
   readonly now?: (() => number) | undefined;
 }

@@ -18,6 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Duration } from "../../google/protobuf/duration.js";
 import { FieldMask } from "../../google/protobuf/field_mask.js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
 import {
@@ -54,6 +55,8 @@ export enum TenantState {
   TENANT_STATE_SUSPENDED = 2,
   /** TENANT_STATE_DELETING - Being deleted. */
   TENANT_STATE_DELETING = 3,
+  /** TENANT_STATE_DELETED - Deleted: every service confirmed it erased the tenant's data; the id stays taken. */
+  TENANT_STATE_DELETED = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -71,6 +74,9 @@ export function tenantStateFromJSON(object: any): TenantState {
     case 3:
     case "TENANT_STATE_DELETING":
       return TenantState.TENANT_STATE_DELETING;
+    case 4:
+    case "TENANT_STATE_DELETED":
+      return TenantState.TENANT_STATE_DELETED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -88,6 +94,8 @@ export function tenantStateToJSON(object: TenantState): string {
       return "TENANT_STATE_SUSPENDED";
     case TenantState.TENANT_STATE_DELETING:
       return "TENANT_STATE_DELETING";
+    case TenantState.TENANT_STATE_DELETED:
+      return "TENANT_STATE_DELETED";
     case TenantState.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -263,7 +271,41 @@ export interface Tenant {
     | Date
     | undefined;
   /** When last changed. */
-  updatedAt?: Date | undefined;
+  updatedAt?:
+    | Date
+    | undefined;
+  /** The deletion receipt, once DeleteTenant was called (DELETING or DELETED); absent before. */
+  deletion?: TenantDeletion | undefined;
+}
+
+/** A tenant's deletion: which services were asked to erase its data and which confirmed. */
+export interface TenantDeletion {
+  /** When DeleteTenant first ran. */
+  requestedAt?:
+    | Date
+    | undefined;
+  /** The services expected to confirm (fusion's configuration at the time). */
+  services: string[];
+  /** The confirmations received, one per service (the first one kept). */
+  confirmations: TenantDeletionConfirmation[];
+  /** When the last expected service confirmed (the tenant turned DELETED); absent before. */
+  completedAt?:
+    | Date
+    | undefined;
+  /** How many times TenantDeleted was published (services that had not confirmed are asked again). */
+  rounds: number;
+}
+
+/** One service's confirmation of a tenant deletion. */
+export interface TenantDeletionConfirmation {
+  /** The service. */
+  service: string;
+  /** When it confirmed. */
+  confirmedAt?:
+    | Date
+    | undefined;
+  /** Items it deleted (documents, stream events, keys). */
+  itemsDeleted: number;
 }
 
 /** CreateTenant's input. */
@@ -297,7 +339,11 @@ export interface GetTenantResponse {
 /** ListTenants' input. */
 export interface ListTenantsRequest {
   /** Paging. */
-  page?: PageRequest | undefined;
+  page?:
+    | PageRequest
+    | undefined;
+  /** Also list DELETED tenants (left out by default). */
+  includeDeleted: boolean;
 }
 
 /** ListTenants' result. */
@@ -455,6 +501,53 @@ export interface RevokeApiKeyRequest {
 export interface RevokeApiKeyResponse {
   /** The key, now revoked. */
   key?: ApiKey | undefined;
+}
+
+/** RotateApiKey's input. */
+export interface RotateApiKeyRequest {
+  /** Owning tenant. */
+  tenantId: string;
+  /** The key to replace. */
+  keyId: string;
+  /**
+   * When set, the old key stops working this long from now (its expires_at is brought forward);
+   * absent, it works until revoked or until its own expiry.
+   */
+  revokeOldAfter?:
+    | Duration
+    | undefined;
+  /** When the new key stops working; absent for no expiry. */
+  expiresAt?: Date | undefined;
+}
+
+/** RotateApiKey's result. */
+export interface RotateApiKeyResponse {
+  /** The new key. */
+  key?:
+    | ApiKey
+    | undefined;
+  /** The new key's secret. Shown only here. */
+  secret: string;
+  /** The old key after the change (still valid unless revoke_old_after was zero). */
+  oldKey?: ApiKey | undefined;
+}
+
+/** LookupApiKey's input. */
+export interface LookupApiKeyRequest {
+  /** The key id (the public part of the secret). */
+  keyId: string;
+}
+
+/** LookupApiKey's result. */
+export interface LookupApiKeyResponse {
+  /** The key, without its secret. */
+  key?:
+    | ApiKey
+    | undefined;
+  /** SHA-256 of the key's secret part (32 bytes). */
+  secretSha256: Buffer;
+  /** The owning tenant's state: keys of a tenant that is not ACTIVE are refused. */
+  tenantState: TenantState;
 }
 
 /** ExportFeedback's input. */
@@ -972,6 +1065,7 @@ function createBaseTenant(): Tenant {
     revision: 0,
     createdAt: undefined,
     updatedAt: undefined,
+    deletion: undefined,
   };
 }
 
@@ -997,6 +1091,9 @@ export const Tenant: MessageFns<Tenant> = {
     }
     if (message.updatedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(58).fork()).join();
+    }
+    if (message.deletion !== undefined) {
+      TenantDeletion.encode(message.deletion, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -1070,6 +1167,14 @@ export const Tenant: MessageFns<Tenant> = {
             message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.deletion = TenantDeletion.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1107,6 +1212,7 @@ export const Tenant: MessageFns<Tenant> = {
         : isSet(object.updated_at)
         ? fromJsonTimestamp(object.updated_at)
         : undefined,
+      deletion: isSet(object.deletion) ? TenantDeletion.fromJSON(object.deletion) : undefined,
     };
   },
 
@@ -1133,6 +1239,9 @@ export const Tenant: MessageFns<Tenant> = {
     if (message.updatedAt !== undefined) {
       obj.updatedAt = message.updatedAt.toISOString();
     }
+    if (message.deletion !== undefined) {
+      obj.deletion = TenantDeletion.toJSON(message.deletion);
+    }
     return obj;
   },
 
@@ -1150,6 +1259,261 @@ export const Tenant: MessageFns<Tenant> = {
     message.revision = object.revision ?? 0;
     message.createdAt = object.createdAt ?? undefined;
     message.updatedAt = object.updatedAt ?? undefined;
+    message.deletion = (object.deletion !== undefined && object.deletion !== null)
+      ? TenantDeletion.fromPartial(object.deletion)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTenantDeletion(): TenantDeletion {
+  return { requestedAt: undefined, services: [], confirmations: [], completedAt: undefined, rounds: 0 };
+}
+
+export const TenantDeletion: MessageFns<TenantDeletion> = {
+  encode(message: TenantDeletion, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.requestedAt), writer.uint32(10).fork()).join();
+    }
+    for (const v of message.services) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.confirmations) {
+      TenantDeletionConfirmation.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.completedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.completedAt), writer.uint32(34).fork()).join();
+    }
+    if (message.rounds !== 0) {
+      writer.uint32(40).uint32(message.rounds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TenantDeletion {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTenantDeletion();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.services.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.confirmations.push(TenantDeletionConfirmation.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.completedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.rounds = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TenantDeletion {
+    return {
+      requestedAt: isSet(object.requestedAt)
+        ? fromJsonTimestamp(object.requestedAt)
+        : isSet(object.requested_at)
+        ? fromJsonTimestamp(object.requested_at)
+        : undefined,
+      services: globalThis.Array.isArray(object?.services) ? object.services.map((e: any) => globalThis.String(e)) : [],
+      confirmations: globalThis.Array.isArray(object?.confirmations)
+        ? object.confirmations.map((e: any) => TenantDeletionConfirmation.fromJSON(e))
+        : [],
+      completedAt: isSet(object.completedAt)
+        ? fromJsonTimestamp(object.completedAt)
+        : isSet(object.completed_at)
+        ? fromJsonTimestamp(object.completed_at)
+        : undefined,
+      rounds: isSet(object.rounds) ? globalThis.Number(object.rounds) : 0,
+    };
+  },
+
+  toJSON(message: TenantDeletion): unknown {
+    const obj: any = {};
+    if (message.requestedAt !== undefined) {
+      obj.requestedAt = message.requestedAt.toISOString();
+    }
+    if (message.services?.length) {
+      obj.services = message.services;
+    }
+    if (message.confirmations?.length) {
+      obj.confirmations = message.confirmations.map((e) => TenantDeletionConfirmation.toJSON(e));
+    }
+    if (message.completedAt !== undefined) {
+      obj.completedAt = message.completedAt.toISOString();
+    }
+    if (message.rounds !== 0) {
+      obj.rounds = Math.round(message.rounds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TenantDeletion>, I>>(base?: I): TenantDeletion {
+    return TenantDeletion.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TenantDeletion>, I>>(object: I): TenantDeletion {
+    const message = createBaseTenantDeletion();
+    message.requestedAt = object.requestedAt ?? undefined;
+    message.services = object.services?.map((e) => e) || [];
+    message.confirmations = object.confirmations?.map((e) => TenantDeletionConfirmation.fromPartial(e)) || [];
+    message.completedAt = object.completedAt ?? undefined;
+    message.rounds = object.rounds ?? 0;
+    return message;
+  },
+};
+
+function createBaseTenantDeletionConfirmation(): TenantDeletionConfirmation {
+  return { service: "", confirmedAt: undefined, itemsDeleted: 0 };
+}
+
+export const TenantDeletionConfirmation: MessageFns<TenantDeletionConfirmation> = {
+  encode(message: TenantDeletionConfirmation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.service !== "") {
+      writer.uint32(10).string(message.service);
+    }
+    if (message.confirmedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.confirmedAt), writer.uint32(18).fork()).join();
+    }
+    if (message.itemsDeleted !== 0) {
+      writer.uint32(24).uint64(message.itemsDeleted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TenantDeletionConfirmation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTenantDeletionConfirmation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.confirmedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.itemsDeleted = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TenantDeletionConfirmation {
+    return {
+      service: isSet(object.service) ? globalThis.String(object.service) : "",
+      confirmedAt: isSet(object.confirmedAt)
+        ? fromJsonTimestamp(object.confirmedAt)
+        : isSet(object.confirmed_at)
+        ? fromJsonTimestamp(object.confirmed_at)
+        : undefined,
+      itemsDeleted: isSet(object.itemsDeleted)
+        ? globalThis.Number(object.itemsDeleted)
+        : isSet(object.items_deleted)
+        ? globalThis.Number(object.items_deleted)
+        : 0,
+    };
+  },
+
+  toJSON(message: TenantDeletionConfirmation): unknown {
+    const obj: any = {};
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    if (message.confirmedAt !== undefined) {
+      obj.confirmedAt = message.confirmedAt.toISOString();
+    }
+    if (message.itemsDeleted !== 0) {
+      obj.itemsDeleted = Math.round(message.itemsDeleted);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TenantDeletionConfirmation>, I>>(base?: I): TenantDeletionConfirmation {
+    return TenantDeletionConfirmation.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TenantDeletionConfirmation>, I>>(object: I): TenantDeletionConfirmation {
+    const message = createBaseTenantDeletionConfirmation();
+    message.service = object.service ?? "";
+    message.confirmedAt = object.confirmedAt ?? undefined;
+    message.itemsDeleted = object.itemsDeleted ?? 0;
     return message;
   },
 };
@@ -1477,13 +1841,16 @@ export const GetTenantResponse: MessageFns<GetTenantResponse> = {
 };
 
 function createBaseListTenantsRequest(): ListTenantsRequest {
-  return { page: undefined };
+  return { page: undefined, includeDeleted: false };
 }
 
 export const ListTenantsRequest: MessageFns<ListTenantsRequest> = {
   encode(message: ListTenantsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.page !== undefined) {
       PageRequest.encode(message.page, writer.uint32(10).fork()).join();
+    }
+    if (message.includeDeleted !== false) {
+      writer.uint32(16).bool(message.includeDeleted);
     }
     return writer;
   },
@@ -1509,6 +1876,14 @@ export const ListTenantsRequest: MessageFns<ListTenantsRequest> = {
             message.page = PageRequest.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.includeDeleted = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1522,13 +1897,23 @@ export const ListTenantsRequest: MessageFns<ListTenantsRequest> = {
   },
 
   fromJSON(object: any): ListTenantsRequest {
-    return { page: isSet(object.page) ? PageRequest.fromJSON(object.page) : undefined };
+    return {
+      page: isSet(object.page) ? PageRequest.fromJSON(object.page) : undefined,
+      includeDeleted: isSet(object.includeDeleted)
+        ? globalThis.Boolean(object.includeDeleted)
+        : isSet(object.include_deleted)
+        ? globalThis.Boolean(object.include_deleted)
+        : false,
+    };
   },
 
   toJSON(message: ListTenantsRequest): unknown {
     const obj: any = {};
     if (message.page !== undefined) {
       obj.page = PageRequest.toJSON(message.page);
+    }
+    if (message.includeDeleted !== false) {
+      obj.includeDeleted = message.includeDeleted;
     }
     return obj;
   },
@@ -1541,6 +1926,7 @@ export const ListTenantsRequest: MessageFns<ListTenantsRequest> = {
     message.page = (object.page !== undefined && object.page !== null)
       ? PageRequest.fromPartial(object.page)
       : undefined;
+    message.includeDeleted = object.includeDeleted ?? false;
     return message;
   },
 };
@@ -3128,6 +3514,430 @@ export const RevokeApiKeyResponse: MessageFns<RevokeApiKeyResponse> = {
   },
 };
 
+function createBaseRotateApiKeyRequest(): RotateApiKeyRequest {
+  return { tenantId: "", keyId: "", revokeOldAfter: undefined, expiresAt: undefined };
+}
+
+export const RotateApiKeyRequest: MessageFns<RotateApiKeyRequest> = {
+  encode(message: RotateApiKeyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.keyId !== "") {
+      writer.uint32(18).string(message.keyId);
+    }
+    if (message.revokeOldAfter !== undefined) {
+      Duration.encode(message.revokeOldAfter, writer.uint32(26).fork()).join();
+    }
+    if (message.expiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.expiresAt), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RotateApiKeyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRotateApiKeyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.revokeOldAfter = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.expiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RotateApiKeyRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      revokeOldAfter: isSet(object.revokeOldAfter)
+        ? Duration.fromJSON(object.revokeOldAfter)
+        : isSet(object.revoke_old_after)
+        ? Duration.fromJSON(object.revoke_old_after)
+        : undefined,
+      expiresAt: isSet(object.expiresAt)
+        ? fromJsonTimestamp(object.expiresAt)
+        : isSet(object.expires_at)
+        ? fromJsonTimestamp(object.expires_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: RotateApiKeyRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.revokeOldAfter !== undefined) {
+      obj.revokeOldAfter = Duration.toJSON(message.revokeOldAfter);
+    }
+    if (message.expiresAt !== undefined) {
+      obj.expiresAt = message.expiresAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RotateApiKeyRequest>, I>>(base?: I): RotateApiKeyRequest {
+    return RotateApiKeyRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RotateApiKeyRequest>, I>>(object: I): RotateApiKeyRequest {
+    const message = createBaseRotateApiKeyRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.keyId = object.keyId ?? "";
+    message.revokeOldAfter = (object.revokeOldAfter !== undefined && object.revokeOldAfter !== null)
+      ? Duration.fromPartial(object.revokeOldAfter)
+      : undefined;
+    message.expiresAt = object.expiresAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseRotateApiKeyResponse(): RotateApiKeyResponse {
+  return { key: undefined, secret: "", oldKey: undefined };
+}
+
+export const RotateApiKeyResponse: MessageFns<RotateApiKeyResponse> = {
+  encode(message: RotateApiKeyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== undefined) {
+      ApiKey.encode(message.key, writer.uint32(10).fork()).join();
+    }
+    if (message.secret !== "") {
+      writer.uint32(18).string(message.secret);
+    }
+    if (message.oldKey !== undefined) {
+      ApiKey.encode(message.oldKey, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RotateApiKeyResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRotateApiKeyResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = ApiKey.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.secret = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.oldKey = ApiKey.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RotateApiKeyResponse {
+    return {
+      key: isSet(object.key) ? ApiKey.fromJSON(object.key) : undefined,
+      secret: isSet(object.secret) ? globalThis.String(object.secret) : "",
+      oldKey: isSet(object.oldKey)
+        ? ApiKey.fromJSON(object.oldKey)
+        : isSet(object.old_key)
+        ? ApiKey.fromJSON(object.old_key)
+        : undefined,
+    };
+  },
+
+  toJSON(message: RotateApiKeyResponse): unknown {
+    const obj: any = {};
+    if (message.key !== undefined) {
+      obj.key = ApiKey.toJSON(message.key);
+    }
+    if (message.secret !== "") {
+      obj.secret = message.secret;
+    }
+    if (message.oldKey !== undefined) {
+      obj.oldKey = ApiKey.toJSON(message.oldKey);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RotateApiKeyResponse>, I>>(base?: I): RotateApiKeyResponse {
+    return RotateApiKeyResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RotateApiKeyResponse>, I>>(object: I): RotateApiKeyResponse {
+    const message = createBaseRotateApiKeyResponse();
+    message.key = (object.key !== undefined && object.key !== null) ? ApiKey.fromPartial(object.key) : undefined;
+    message.secret = object.secret ?? "";
+    message.oldKey = (object.oldKey !== undefined && object.oldKey !== null)
+      ? ApiKey.fromPartial(object.oldKey)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseLookupApiKeyRequest(): LookupApiKeyRequest {
+  return { keyId: "" };
+}
+
+export const LookupApiKeyRequest: MessageFns<LookupApiKeyRequest> = {
+  encode(message: LookupApiKeyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keyId !== "") {
+      writer.uint32(10).string(message.keyId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LookupApiKeyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLookupApiKeyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LookupApiKeyRequest {
+    return {
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+    };
+  },
+
+  toJSON(message: LookupApiKeyRequest): unknown {
+    const obj: any = {};
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LookupApiKeyRequest>, I>>(base?: I): LookupApiKeyRequest {
+    return LookupApiKeyRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LookupApiKeyRequest>, I>>(object: I): LookupApiKeyRequest {
+    const message = createBaseLookupApiKeyRequest();
+    message.keyId = object.keyId ?? "";
+    return message;
+  },
+};
+
+function createBaseLookupApiKeyResponse(): LookupApiKeyResponse {
+  return { key: undefined, secretSha256: Buffer.alloc(0), tenantState: 0 };
+}
+
+export const LookupApiKeyResponse: MessageFns<LookupApiKeyResponse> = {
+  encode(message: LookupApiKeyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== undefined) {
+      ApiKey.encode(message.key, writer.uint32(10).fork()).join();
+    }
+    if (message.secretSha256.length !== 0) {
+      writer.uint32(18).bytes(message.secretSha256);
+    }
+    if (message.tenantState !== 0) {
+      writer.uint32(24).int32(message.tenantState);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LookupApiKeyResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLookupApiKeyResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = ApiKey.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.secretSha256 = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.tenantState = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LookupApiKeyResponse {
+    return {
+      key: isSet(object.key) ? ApiKey.fromJSON(object.key) : undefined,
+      secretSha256: isSet(object.secretSha256)
+        ? Buffer.from(bytesFromBase64(object.secretSha256))
+        : isSet(object.secret_sha256)
+        ? Buffer.from(bytesFromBase64(object.secret_sha256))
+        : Buffer.alloc(0),
+      tenantState: isSet(object.tenantState)
+        ? tenantStateFromJSON(object.tenantState)
+        : isSet(object.tenant_state)
+        ? tenantStateFromJSON(object.tenant_state)
+        : 0,
+    };
+  },
+
+  toJSON(message: LookupApiKeyResponse): unknown {
+    const obj: any = {};
+    if (message.key !== undefined) {
+      obj.key = ApiKey.toJSON(message.key);
+    }
+    if (message.secretSha256.length !== 0) {
+      obj.secretSha256 = base64FromBytes(message.secretSha256);
+    }
+    if (message.tenantState !== 0) {
+      obj.tenantState = tenantStateToJSON(message.tenantState);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LookupApiKeyResponse>, I>>(base?: I): LookupApiKeyResponse {
+    return LookupApiKeyResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LookupApiKeyResponse>, I>>(object: I): LookupApiKeyResponse {
+    const message = createBaseLookupApiKeyResponse();
+    message.key = (object.key !== undefined && object.key !== null) ? ApiKey.fromPartial(object.key) : undefined;
+    message.secretSha256 = object.secretSha256 ?? Buffer.alloc(0);
+    message.tenantState = object.tenantState ?? 0;
+    return message;
+  },
+};
+
 function createBaseExportFeedbackRequest(): ExportFeedbackRequest {
   return { userPseudonym: "" };
 }
@@ -4556,6 +5366,20 @@ export const TenantAdminServiceService = {
       Buffer.from(RevokeApiKeyResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RevokeApiKeyResponse => RevokeApiKeyResponse.decode(value),
   },
+  /**
+   * Creates a new key with the same name and scopes as an existing one; the old key stays valid
+   * until it is revoked (or until revoke_old_after has passed), so callers can switch over.
+   */
+  rotateApiKey: {
+    path: "/aimass.v1.TenantAdminService/RotateApiKey" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RotateApiKeyRequest): Buffer => Buffer.from(RotateApiKeyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RotateApiKeyRequest => RotateApiKeyRequest.decode(value),
+    responseSerialize: (value: RotateApiKeyResponse): Buffer =>
+      Buffer.from(RotateApiKeyResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RotateApiKeyResponse => RotateApiKeyResponse.decode(value),
+  },
 } as const;
 
 export interface TenantAdminServiceServer extends UntypedServiceImplementation {
@@ -4579,6 +5403,11 @@ export interface TenantAdminServiceServer extends UntypedServiceImplementation {
   listApiKeys: handleUnaryCall<ListApiKeysRequest, ListApiKeysResponse>;
   /** Revokes an API key, effective immediately. */
   revokeApiKey: handleUnaryCall<RevokeApiKeyRequest, RevokeApiKeyResponse>;
+  /**
+   * Creates a new key with the same name and scopes as an existing one; the old key stays valid
+   * until it is revoked (or until revoke_old_after has passed), so callers can switch over.
+   */
+  rotateApiKey: handleUnaryCall<RotateApiKeyRequest, RotateApiKeyResponse>;
 }
 
 export interface TenantAdminServiceClient extends Client {
@@ -4742,6 +5571,25 @@ export interface TenantAdminServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RevokeApiKeyResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Creates a new key with the same name and scopes as an existing one; the old key stays valid
+   * until it is revoked (or until revoke_old_after has passed), so callers can switch over.
+   */
+  rotateApiKey(
+    request: RotateApiKeyRequest,
+    callback: (error: ServiceError | null, response: RotateApiKeyResponse) => void,
+  ): ClientUnaryCall;
+  rotateApiKey(
+    request: RotateApiKeyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RotateApiKeyResponse) => void,
+  ): ClientUnaryCall;
+  rotateApiKey(
+    request: RotateApiKeyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RotateApiKeyResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const TenantAdminServiceClient = makeGenericClientConstructor(
@@ -4750,6 +5598,68 @@ export const TenantAdminServiceClient = makeGenericClientConstructor(
 ) as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): TenantAdminServiceClient;
   service: typeof TenantAdminServiceService;
+  serviceName: string;
+};
+
+/**
+ * Credential lookups for the platform's own services (internal: only service tokens are
+ * accepted). Served by fusion, which owns the API keys; the other public services verify the
+ * keys their callers present through it.
+ */
+export type CredentialServiceService = typeof CredentialServiceService;
+export const CredentialServiceService = {
+  /**
+   * The stored form of one API key: its hash (never the secret), tenant, scopes, expiry,
+   * revocation and the tenant's state. NOT_FOUND for an unknown key id.
+   */
+  lookupApiKey: {
+    path: "/aimass.v1.CredentialService/LookupApiKey" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: LookupApiKeyRequest): Buffer => Buffer.from(LookupApiKeyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LookupApiKeyRequest => LookupApiKeyRequest.decode(value),
+    responseSerialize: (value: LookupApiKeyResponse): Buffer =>
+      Buffer.from(LookupApiKeyResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LookupApiKeyResponse => LookupApiKeyResponse.decode(value),
+  },
+} as const;
+
+export interface CredentialServiceServer extends UntypedServiceImplementation {
+  /**
+   * The stored form of one API key: its hash (never the secret), tenant, scopes, expiry,
+   * revocation and the tenant's state. NOT_FOUND for an unknown key id.
+   */
+  lookupApiKey: handleUnaryCall<LookupApiKeyRequest, LookupApiKeyResponse>;
+}
+
+export interface CredentialServiceClient extends Client {
+  /**
+   * The stored form of one API key: its hash (never the secret), tenant, scopes, expiry,
+   * revocation and the tenant's state. NOT_FOUND for an unknown key id.
+   */
+  lookupApiKey(
+    request: LookupApiKeyRequest,
+    callback: (error: ServiceError | null, response: LookupApiKeyResponse) => void,
+  ): ClientUnaryCall;
+  lookupApiKey(
+    request: LookupApiKeyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LookupApiKeyResponse) => void,
+  ): ClientUnaryCall;
+  lookupApiKey(
+    request: LookupApiKeyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LookupApiKeyResponse) => void,
+  ): ClientUnaryCall;
+}
+
+export const CredentialServiceClient = makeGenericClientConstructor(
+  CredentialServiceService,
+  "aimass.v1.CredentialService",
+) as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): CredentialServiceClient;
+  service: typeof CredentialServiceService;
   serviceName: string;
 };
 
@@ -4888,6 +5798,14 @@ export const UpdaterAdminServiceClient = makeGenericClientConstructor(
   service: typeof UpdaterAdminServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;

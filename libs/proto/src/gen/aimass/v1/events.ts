@@ -34,6 +34,7 @@ import {
  *   aimass.<tenant>.erasure.completed.<service>.<pseudonym>   ErasureCompleted
  *   aimass.<tenant>.general.changed                           GeneralModelVersionChanged
  *   aimass.<tenant>.tenant.deleted                            TenantDeleted
+ *   aimass.<tenant>.tenant.deletion.completed.<service>       TenantDeletionCompleted
  *   aimass.<tenant>.deadletter.<consumer>                     DeadLetter
  *
  * <tenant> is a tenant id ([a-z0-9-]); <pseudonym> is HMAC-SHA-256(tenant secret, user id) in
@@ -239,6 +240,22 @@ export interface TenantDeleted {
     | undefined;
   /** Why, for the audit trail. */
   reason: string;
+}
+
+/**
+ * One service's answer to TenantDeleted: it deleted everything it held for the tenant (a
+ * redelivered or repeated TenantDeleted is answered again, with 0 items when nothing was left).
+ * Fusion records it in the tenant's deletion receipt.
+ */
+export interface TenantDeletionCompleted {
+  /** Envelope (the deleted tenant, no user). */
+  envelope?:
+    | EventEnvelope
+    | undefined;
+  /** The confirming service (as in the subject). */
+  service: string;
+  /** Items (documents, events, keys) deleted by this run. */
+  itemsDeleted: number;
 }
 
 /** An event a consumer gave up on after its retries, kept for inspection and replay. */
@@ -1702,6 +1719,113 @@ export const TenantDeleted: MessageFns<TenantDeleted> = {
       ? EventEnvelope.fromPartial(object.envelope)
       : undefined;
     message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseTenantDeletionCompleted(): TenantDeletionCompleted {
+  return { envelope: undefined, service: "", itemsDeleted: 0 };
+}
+
+export const TenantDeletionCompleted: MessageFns<TenantDeletionCompleted> = {
+  encode(message: TenantDeletionCompleted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.envelope !== undefined) {
+      EventEnvelope.encode(message.envelope, writer.uint32(10).fork()).join();
+    }
+    if (message.service !== "") {
+      writer.uint32(18).string(message.service);
+    }
+    if (message.itemsDeleted !== 0) {
+      writer.uint32(24).uint64(message.itemsDeleted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TenantDeletionCompleted {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTenantDeletionCompleted();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.envelope = EventEnvelope.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.itemsDeleted = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TenantDeletionCompleted {
+    return {
+      envelope: isSet(object.envelope) ? EventEnvelope.fromJSON(object.envelope) : undefined,
+      service: isSet(object.service) ? globalThis.String(object.service) : "",
+      itemsDeleted: isSet(object.itemsDeleted)
+        ? globalThis.Number(object.itemsDeleted)
+        : isSet(object.items_deleted)
+        ? globalThis.Number(object.items_deleted)
+        : 0,
+    };
+  },
+
+  toJSON(message: TenantDeletionCompleted): unknown {
+    const obj: any = {};
+    if (message.envelope !== undefined) {
+      obj.envelope = EventEnvelope.toJSON(message.envelope);
+    }
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    if (message.itemsDeleted !== 0) {
+      obj.itemsDeleted = Math.round(message.itemsDeleted);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TenantDeletionCompleted>, I>>(base?: I): TenantDeletionCompleted {
+    return TenantDeletionCompleted.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TenantDeletionCompleted>, I>>(object: I): TenantDeletionCompleted {
+    const message = createBaseTenantDeletionCompleted();
+    message.envelope = (object.envelope !== undefined && object.envelope !== null)
+      ? EventEnvelope.fromPartial(object.envelope)
+      : undefined;
+    message.service = object.service ?? "";
+    message.itemsDeleted = object.itemsDeleted ?? 0;
     return message;
   },
 };
