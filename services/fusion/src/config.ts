@@ -1,5 +1,6 @@
-import { baseConfigShape, isValidTenantId, pseudonymConfigSchema } from '@aimass/platform';
+import { baseConfigShape, isValidTenantId, pseudonymConfigSchema, quotasConfigSchema } from '@aimass/platform';
 import { DEFAULT_CONSENT_MAX_ENTRIES, DEFAULT_LOOKUP_TIMEOUT_MS, consentCacheConfigSchema } from '@aimass/consent';
+import { authConfigSchema } from '@aimass/auth';
 import { remoteDataKeysConfigSchema } from '@aimass/crypto';
 import { erasureConsumerConfigSchema, eventsConfigSchema } from '@aimass/events';
 import type { v1 } from '@aimass/proto';
@@ -233,6 +234,27 @@ export const fusionConfigSchema = z.strictObject({
    * ErasureCompleted confirms it.
    */
   erasure: erasureConsumerConfigSchema('fusion-erasure').prefault({}),
+  /**
+   * How often the tenant registry is read again for tenants' settings (default strategy and its
+   * weights, quota): a change made through another fusion replica applies within this.
+   */
+  tenantSettingsRefreshMs: positiveInt('a duration in milliseconds').default(5_000),
+  /** Tenant deletion (DeleteTenant's receipt; see the README, "Tenants and API keys"). */
+  tenantDeletion: z
+    .strictObject({
+      /** The services that must confirm before a DELETING tenant turns DELETED (fusion always is one). */
+      services: z
+        .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, { error: 'expected service names (lower-case letters, digits and dashes)' }))
+        .min(1, { error: 'expected at least one service' })
+        .default(['fusion', 'personal-model', 'updater', 'privacy']),
+      /** TenantDeleted is published again after this while a service has not confirmed. */
+      retryIntervalMs: positiveInt('a duration in milliseconds').default(60_000),
+      /** How often DELETING tenants are looked at (0: never, only DeleteTenant publishes). */
+      sweepIntervalMs: nonNegativeInt('a duration in milliseconds').default(10_000),
+      /** The consumer group of TenantDeletionCompleted. */
+      consumer: erasureConsumerConfigSchema('fusion-tenant-deletions').prefault({}),
+    })
+    .prefault({}),
 });
 
 export type FusionConfig = z.output<typeof fusionConfigSchema>;
@@ -256,6 +278,10 @@ export const serviceConfigSchema = z.strictObject({
    */
   events: eventsConfigSchema.prefault({}),
   fusion: fusionConfigSchema.prefault({}),
+  /** Authentication (env `AIMASS_AUTH__<KEY>`): `none` by default for now; production sets `api-keys`. */
+  auth: authConfigSchema.prefault({}),
+  /** Per-tenant request rate and concurrency of the public API (env `AIMASS_QUOTAS__<KEY>`); unlimited by default. */
+  quotas: quotasConfigSchema.prefault({}),
 }).superRefine((config, ctx) => {
   if (config.fusion.privacy.address !== undefined && config.events.kind === 'none') {
     ctx.addIssue({

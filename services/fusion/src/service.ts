@@ -1,7 +1,20 @@
 import type { Interceptor } from '@grpc/grpc-js';
 import type { z } from 'zod';
+import { setupServiceAuth, type AuthConfigInput, type ServiceAuth } from '@aimass/auth';
 import { createPersonalFeaturizer } from '@aimass/ml';
-import { Pseudonymizer, createGrpcServer, grpcConfigSchema, pseudonymConfigSchema, type GrpcServer, type Logger } from '@aimass/platform';
+import {
+  Pseudonymizer,
+  TenantQuotas,
+  createGrpcServer,
+  grpcConfigSchema,
+  limitsFromConfig,
+  pseudonymConfigSchema,
+  quotaInterceptor,
+  quotasConfigSchema,
+  type GrpcServer,
+  type Logger,
+  type QuotasConfigInput,
+} from '@aimass/platform';
 import { ConsentCache, PrivacyConsentLookup, type ConsentCacheStats } from '@aimass/consent';
 import { AesGcmSealer, PrivacyDataKeySource, type DataKeySource, type PrivacyDataKeySourceStats } from '@aimass/crypto';
 import { FEEDBACK_STREAM, plaintextSealer, startErasureParticipant, type ErasureParticipant, type EventBus, type PayloadSealer } from '@aimass/events';
@@ -15,18 +28,24 @@ import { GeneralModelClient } from './adapters/general-model-client.js';
 import { PersonalModelClient } from './adapters/personal-model-client.js';
 import { PredictionRecords, type PredictionRecordStats, type PredictionRecordStore } from './adapters/prediction-records.js';
 import { KnownTenants } from './adapters/records.js';
+import { TenantRegistry } from './adapters/tenant-registry.js';
+import { TenantSettingsView } from './adapters/tenant-settings.js';
+import { policyOverridesFromSettings, quotaFromSettings } from './domain/tenants.js';
+import { TENANT_EVENTS_STREAM } from './adapters/tenant-events.js';
 import { fusionConfigSchema, type FusionConfig, type FusionConfigInput } from './config.js';
 import { CircuitBreaker } from './domain/circuit-breaker.js';
 import type { CoalescerStats } from './domain/coalescer.js';
 import { NoModelCache, type NoModelCacheStats } from './domain/no-model-cache.js';
 import { resolvePolicy, type FusionPolicy } from './domain/strategy.js';
 import { createInferenceService } from './grpc/inference-service.js';
+import { createCredentialService, createTenantAdminService } from './grpc/tenant-admin-service.js';
 import { FeedbackService } from './runtime/feedback.js';
 import { ModelUpdateListener, type ModelUpdateStats } from './runtime/model-updates.js';
 import { Predictor } from './runtime/predictor.js';
+import { TenantDeletions } from './runtime/tenant-deletion.js';
 
 /** The gRPC services this process serves (for health checks). */
-export const FUSION_GRPC_SERVICES: readonly string[] = [SERVICE_NAMES.predict];
+export const FUSION_GRPC_SERVICES: readonly string[] = [SERVICE_NAMES.predict, SERVICE_NAMES.tenantAdmin, SERVICE_NAMES.credentials];
 
 const HOUR_MS = 3_600_000;
 
@@ -105,6 +124,14 @@ export interface RunningFusion {
   readonly address: string;
   readonly port: number;
   readonly server: GrpcServer;
+  /** Authentication (the `auth` section): its authenticator is undefined in mode none. */
+  readonly auth: ServiceAuth;
+  /** Tenants and API keys. */
+  readonly tenantRegistry: TenantRegistry;
+  /** Tenants' stored settings as this replica applies them (re-read every `tenantSettingsRefreshMs`; `refresh()` at once). */
+  readonly tenantSettings: TenantSettingsView;
+  /** Per-tenant quotas of the public API (the `quotas` section). */
+  readonly quotas: TenantQuotas;
   /** The resolved policy of a tenant (defaults with its overrides). */
   policyOf(tenant: string): FusionPolicy;
   /** Downstream calls, members and items the coalescers sent so far. */
@@ -119,6 +146,8 @@ export interface RunningFusion {
   dataKeyStats(): PrivacyDataKeySourceStats | undefined;
   /** This replica's member of the erasure consumer group (undefined without an event bus). */
   readonly erasure: ErasureParticipant | undefined;
+  /** Tenant deletions: DeleteTenant's work, the receipt's confirmations (with a bus) and the sweep that asks again. */
+  readonly tenantDeletions: TenantDeletions;
   /** Deletes expired prediction records and idempotency keys of every tenant seen (also run periodically). */
   prune(now?: Date): Promise<PruneResult>;
   /** Stops the prune timer and closes the downstream clients (after the server has drained). */
@@ -131,14 +160,29 @@ export interface FusionStartConfig {
   grpc: z.input<typeof grpcConfigSchema>;
   pseudonym: z.input<typeof pseudonymConfigSchema>;
   fusion: FusionConfigInput;
+  /** Authentication of incoming calls and the service token of outgoing ones; mode none when absent. */
+  auth?: AuthConfigInput | undefined;
+  /** Per-tenant rate and concurrency of incoming calls; unlimited when absent. */
+  quotas?: QuotasConfigInput | undefined;
 }
 
-function policyResolver(config: FusionConfig): (tenant: string) => FusionPolicy {
-  const cache = new Map<string, FusionPolicy>();
+/**
+ * A tenant's policy: the configured defaults, its configured entry, then what its stored settings
+ * set (the tenant admin API), each laid over the one before. Cached until the registry changes.
+ */
+function policyResolver(config: FusionConfig, settings: TenantSettingsView): (tenant: string) => FusionPolicy {
+  let cache = new Map<string, FusionPolicy>();
+  let generation = settings.generation;
   return (tenant) => {
+    if (generation !== settings.generation) {
+      cache = new Map();
+      generation = settings.generation;
+    }
     let policy = cache.get(tenant);
     if (!policy) {
-      policy = resolvePolicy(config.defaults, config.tenants[tenant]);
+      const configured = resolvePolicy(config.defaults, config.tenants[tenant]);
+      const stored = settings.settingsOf(tenant);
+      policy = stored ? resolvePolicy(configured, policyOverridesFromSettings(stored)) : configured;
       cache.set(tenant, policy);
     }
     return policy;
@@ -161,6 +205,12 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
   // Before serving: an OK Feedback needs a stream to be stored in. (The dead-letter stream is the
   // updater's to declare.)
   if (bus) await bus.ensureStream(FEEDBACK_STREAM);
+  // Tenants and API keys live here; the authenticator checks keys against them directly.
+  const tenantRegistry = await TenantRegistry.open(store);
+  const tenantSettings = new TenantSettingsView({ registry: tenantRegistry, logger, refreshMs: fusion.tenantSettingsRefreshMs });
+  await tenantSettings.start();
+  const auth = setupServiceAuth({ config: config.auth, service: 'fusion', logger, credentials: tenantRegistry });
+  if (bus) await bus.ensureStream(TENANT_EVENTS_STREAM);
 
   const coalescing = fusion.coalescing.enabled ? fusion.coalescing : undefined;
   // Personal data is sealed with the user's key whenever the privacy service is configured.
@@ -171,6 +221,7 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
           callTimeoutMs: fusion.privacy.dataKeys.callTimeoutMs,
           cacheTtlMs: fusion.privacy.dataKeys.cacheTtlMs,
           cacheMaxEntries: fusion.privacy.dataKeys.cacheMaxEntries,
+          client: { interceptors: auth.clientInterceptors },
         })
       : undefined;
   const dataKeys = deps.dataKeys ?? ownKeys;
@@ -193,18 +244,18 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
   const general = new GeneralModelClient(fusion.generalModel.address, {
     defaultDeadlineMs: fusion.budget.defaultDeadlineMs,
     coalescing,
-    interceptors: deps.interceptors?.generalModel,
+    interceptors: [...auth.clientInterceptors, ...(deps.interceptors?.generalModel ?? [])],
   });
   const personal = new PersonalModelClient(fusion.personalModel.address, {
     defaultDeadlineMs: fusion.budget.defaultDeadlineMs,
     coalescing,
-    interceptors: deps.interceptors?.personalModel,
+    interceptors: [...auth.clientInterceptors, ...(deps.interceptors?.personalModel ?? [])],
     breaker: new CircuitBreaker({ threshold: fusion.personalModel.circuitFailureThreshold, openMs: fusion.personalModel.circuitOpenMs }),
   });
   // Consent is enforced by wrapping the personal model and the feedback recorder, not in the handlers.
   let consent: { cache: ConsentCache; lookup: PrivacyConsentLookup } | undefined;
   if (fusion.privacy.address !== undefined && bus) {
-    const lookup = new PrivacyConsentLookup(fusion.privacy.address, { callTimeoutMs: fusion.privacy.lookupTimeoutMs });
+    const lookup = new PrivacyConsentLookup(fusion.privacy.address, { callTimeoutMs: fusion.privacy.lookupTimeoutMs, interceptors: auth.clientInterceptors });
     try {
       // Subscribed before serving, so no change made after the first call can go unseen.
       const cache = await ConsentCache.start({
@@ -255,7 +306,7 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
     throw err;
   }
   const featurizer = createPersonalFeaturizer();
-  const policyOf = policyResolver(fusion);
+  const policyOf = policyResolver(fusion, tenantSettings);
   // No record without training consent: Feedback, the only reader, needs it anyway.
   const recordStore: PredictionRecordStore = consent ? new ConsentCheckingRecords(records, consent.cache) : records;
   const shared = {
@@ -292,18 +343,49 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
     ownKeys?.close();
   };
   const closeListener = async () => {
+    tenantSettings.stop();
+    await tenantDeletions.close().catch((err: unknown) => logger.warn({ err }, 'closing the tenant deletion consumer failed'));
     // First: waits for an erasure in progress, which uses the caches closed below.
     await erasure?.close().catch((err: unknown) => logger.warn({ err }, 'closing the erasure consumer failed'));
     await modelUpdates?.close().catch((err: unknown) => logger.warn({ err }, 'closing the model update subscription failed'));
     await consent?.cache.close().catch((err: unknown) => logger.warn({ err }, 'closing the consent subscription failed'));
   };
+  // A tenant over its quota is refused before any work (consent, downstream calls) is done for it.
+  // A tenant's stored quota (the tenant admin API) wins over the configured one.
+  const quotasConfig = quotasConfigSchema.parse(config.quotas ?? {});
+  const configuredLimits = limitsFromConfig(quotasConfig);
+  const quotas = new TenantQuotas({
+    maxTrackedTenants: quotasConfig.maxTrackedTenants,
+    limits: (tenant) => {
+      const stored = tenantSettings.settingsOf(tenant);
+      return (stored && quotaFromSettings(stored)) ?? configuredLimits(tenant);
+    },
+  });
+  // Other services erase their share on TenantDeleted; fusion's own records go in `run`.
+  const tenantDeletions = new TenantDeletions({
+    registry: tenantRegistry,
+    bus,
+    logger,
+    services: fusion.tenantDeletion.services,
+    retryIntervalMs: fusion.tenantDeletion.retryIntervalMs,
+    sweepIntervalMs: fusion.tenantDeletion.sweepIntervalMs,
+    consumer: fusion.tenantDeletion.consumer,
+    deleteOwn: async (tenant) => {
+      const deleted = (await records.deleteTenant(tenant)) + (await keys.deleteTenant(tenant));
+      logger.info({ tenant, itemsDeleted: deleted }, 'tenant records deleted');
+      return deleted;
+    },
+  });
   let server: GrpcServer;
   let bound;
   try {
+    await tenantDeletions.start();
     server = createGrpcServer({
       config: grpc,
       logger,
       descriptorSet: loadDescriptorSet(),
+      // Authentication first: it decides the call's tenant, which the quotas count against.
+      interceptors: [...auth.serverInterceptors, quotaInterceptor(quotas, { logger })],
       services: [
         {
           definition: v1.InferenceServiceService,
@@ -315,6 +397,15 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
             maxStreamInFlight: fusion.limits.maxStreamInFlight,
           }),
         },
+        {
+          definition: v1.TenantAdminServiceService,
+          implementation: createTenantAdminService({
+            registry: tenantRegistry,
+            authenticator: auth.authenticator,
+            purgeTenant: (tenant, reason) => tenantDeletions.run(tenant, reason),
+          }),
+        },
+        { definition: v1.CredentialServiceService, implementation: createCredentialService(tenantRegistry) },
       ],
     });
     bound = await server.start();
@@ -382,6 +473,10 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
     address: bound.address,
     port: bound.port,
     server,
+    auth,
+    tenantRegistry,
+    tenantSettings,
+    quotas,
     policyOf,
     coalescingStats: () => ({ generalModel: general.coalescingStats(), personalModel: personal.coalescingStats(), records: records.coalescingStats() }),
     noModelStats: () => (noModelCache ? { cache: noModelCache.stats(), events: modelUpdates?.stats(), ttlMs: noModelTtlMs } : undefined),
@@ -389,6 +484,7 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
     recordStats: () => recordStore.stats(),
     dataKeyStats: () => ownKeys?.stats(),
     erasure,
+    tenantDeletions,
     prune,
     close,
     async stop() {

@@ -66,7 +66,7 @@ describe('the embedded (one-process) fusion service', () => {
     expect(embedded.name).toBe('fusion');
     const first = await embedded.start(env);
     expect(first.grpcServices).toEqual(FUSION_GRPC_SERVICES);
-    expect(first.grpcServices).toEqual(['aimass.v1.InferenceService']);
+    expect(first.grpcServices).toEqual(['aimass.v1.InferenceService', 'aimass.v1.TenantAdminService', 'aimass.v1.CredentialService']);
     expect(env.opened).toEqual(['fusion']);
     const secret = await stat(join(dataDir, EMBEDDED_SECRET_FILE));
     expect(secret.mode & 0o777).toBe(0o600);

@@ -1,5 +1,6 @@
+import { authConfigSchema } from '@aimass/auth';
 import { availableParallelism } from 'node:os';
-import { baseConfigShape } from '@aimass/platform';
+import { baseConfigShape, quotasConfigSchema } from '@aimass/platform';
 import { z } from 'zod';
 import { ModelConfigError, parseVersionPolicy } from './domain/model-config.js';
 
@@ -81,6 +82,10 @@ export const serviceConfigSchema = z.strictObject({
   ...baseConfigShape,
   serviceName: baseConfigShape.serviceName.default('general-model'),
   generalModel: generalModelConfigSchema.prefault({}),
+  /** Authentication (env `AIMASS_AUTH__<KEY>`): `none` by default for now; production sets `api-keys`. */
+  auth: authConfigSchema.prefault({}),
+  /** Per-tenant request rate and concurrency (env `AIMASS_QUOTAS__<KEY>`); unlimited by default. */
+  quotas: quotasConfigSchema.prefault({}),
 });
 
 export type ServiceConfig = z.output<typeof serviceConfigSchema>;

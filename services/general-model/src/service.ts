@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import type { z } from 'zod';
+import { setupServiceAuth, type AuthConfigInput } from '@aimass/auth';
 import { resolveExecutionProviders } from '@aimass/ml';
-import { createGrpcServer, grpcConfigSchema, type GrpcServer, type Logger } from '@aimass/platform';
+import { TenantQuotas, createGrpcServer, grpcConfigSchema, quotaInterceptor, type GrpcServer, type Logger, type QuotasConfigInput } from '@aimass/platform';
 import { SERVICE_NAMES, inference, loadDescriptorSet, v1 } from '@aimass/proto';
 import { FsModelRepository } from './adapters/fs-repository.js';
 import { WorkerPool, type PoolStats } from './adapters/worker-pool.js';
@@ -30,6 +31,8 @@ export interface RunningGeneralModel {
   readonly server: GrpcServer;
   readonly manager: ModelManager;
   readonly pool: WorkerPool;
+  /** Per-tenant quotas applied to incoming calls (the `quotas` section). */
+  readonly quotas: TenantQuotas;
   /** Execution providers in use, in order, and those skipped with the reason. */
   readonly executionProviders: { providers: string[]; skipped: { name: string; reason: string }[] };
   stats(): GeneralModelStats;
@@ -45,11 +48,19 @@ export interface RunningGeneralModel {
  * Inference Protocol and the task API. Load failures leave the server not ready; they do not throw.
  */
 export async function startGeneralModel(
-  config: { grpc: z.input<typeof grpcConfigSchema>; generalModel: GeneralModelConfigInput },
+  config: {
+    grpc: z.input<typeof grpcConfigSchema>;
+    generalModel: GeneralModelConfigInput;
+    quotas?: QuotasConfigInput | undefined;
+    /** Authentication: in mode api-keys, predict-scoped API keys (checked through fusion's CredentialService) or platform service tokens. */
+    auth?: AuthConfigInput | undefined;
+  },
   logger: Logger,
 ): Promise<RunningGeneralModel> {
   const grpc = grpcConfigSchema.parse(config.grpc);
   const gm = generalModelConfigSchema.parse(config.generalModel);
+  // Before any worker starts, so a configuration error leaves nothing behind.
+  const auth = setupServiceAuth({ config: config.auth, service: 'general-model', logger });
   const choice = resolveExecutionProviders(gm.executionProviders);
   for (const s of choice.skipped) logger.warn({ provider: s.name, reason: s.reason }, 'execution provider skipped');
   logger.info({ executionProviders: choice.providers, poolSize: gm.poolSize, intraOpThreads: gm.intraOpThreads }, 'starting inference workers');
@@ -80,12 +91,16 @@ export async function startGeneralModel(
     },
   });
 
+  // Calls of one tenant are counted against its quotas before they reach the batch queue.
+  const quotas = TenantQuotas.fromConfig(config.quotas ?? {});
   let server: GrpcServer;
   try {
     server = createGrpcServer({
       config: grpc,
       logger,
       descriptorSet: loadDescriptorSet(),
+      // Authentication first: it decides the call's tenant, which the quotas count against.
+      interceptors: [...auth.serverInterceptors, quotaInterceptor(quotas, { logger })],
       services: [
         {
           definition: inference.GRPCInferenceServiceService,
@@ -98,6 +113,7 @@ export async function startGeneralModel(
       ],
     });
   } catch (err) {
+    auth.close();
     await pool.close();
     throw err;
   }
@@ -108,6 +124,7 @@ export async function startGeneralModel(
   try {
     bound = await server.start();
   } catch (err) {
+    auth.close();
     await pool.close();
     throw err;
   }
@@ -123,6 +140,7 @@ export async function startGeneralModel(
     closing ??= (async () => {
       await manager.close();
       await pool.close();
+      auth.close();
     })();
     return closing;
   };
@@ -132,6 +150,7 @@ export async function startGeneralModel(
     server,
     manager,
     pool,
+    quotas,
     executionProviders: choice,
     stats: () => ({ pool: pool.stats(), batchers: manager.batcherStats() }),
     close,

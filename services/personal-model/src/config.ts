@@ -1,7 +1,8 @@
+import { authConfigSchema } from '@aimass/auth';
 import { DEFAULT_PERSONAL_FEATURIZER_OPTIONS, DEFAULT_PERSONAL_LEARNER_OPTIONS } from '@aimass/ml';
 import { DEFAULT_LOOKUP_TIMEOUT_MS, consentCacheConfigSchema } from '@aimass/consent';
 import { remoteDataKeysConfigSchema } from '@aimass/crypto';
-import { erasureConsumerConfigSchema, eventsConfigSchema } from '@aimass/events';
+import { erasureConsumerConfigSchema, eventsConfigSchema, tenantDeletionConsumerConfigSchema } from '@aimass/events';
 import { baseConfigShape } from '@aimass/platform';
 import { storeConfigSchema } from '@aimass/storage';
 import { z } from 'zod';
@@ -108,6 +109,11 @@ export const personalModelConfigSchema = z.strictObject({
    * user's model is deleted, then ErasureCompleted confirms it.
    */
   erasure: erasureConsumerConfigSchema('personal-model-erasure').prefault({}),
+  /**
+   * The consumer group of TenantDeleted (with a bus): every model of the tenant is deleted, then
+   * TenantDeletionCompleted confirms it. Same keys as `erasure`.
+   */
+  tenantDeletion: tenantDeletionConsumerConfigSchema('personal-model-tenant-deletion').prefault({}),
   privacy: privacyConfigSchema.prefault({}),
 });
 
@@ -123,6 +129,8 @@ export const serviceConfigSchema = z.strictObject({
   /** The event bus (env `AIMASS_EVENTS__KIND`, `AIMASS_EVENTS__SERVERS`, ...); none by default. */
   events: eventsConfigSchema.prefault({}),
   personalModel: personalModelConfigSchema.prefault({}),
+  /** Authentication (env `AIMASS_AUTH__<KEY>`): `none` by default for now; production sets `api-keys`. */
+  auth: authConfigSchema.prefault({}),
 }).superRefine((config, ctx) => {
   if (config.personalModel.privacy.address !== undefined && config.events.kind === 'none') {
     ctx.addIssue({

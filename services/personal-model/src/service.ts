@@ -1,16 +1,19 @@
 import type { z } from 'zod';
+import { setupServiceAuth, type AuthConfigInput } from '@aimass/auth';
 import { createGrpcServer, grpcConfigSchema, type BoundAddress, type GrpcServer, type Logger } from '@aimass/platform';
 import { SERVICE_NAMES, loadDescriptorSet, v1 } from '@aimass/proto';
 import { ConsentCache, PrivacyConsentLookup, type ConsentCacheStats, type ConsentLookup } from '@aimass/consent';
 import { AES_256_GCM, AesGcmSealer, PrivacyDataKeySource, type DataKeySource } from '@aimass/crypto';
-import { plaintextSealer, startErasureParticipant, type ErasureParticipant, type EventBus } from '@aimass/events';
+import { plaintextSealer, startErasureParticipant, startTenantDeletionParticipant, type ErasureParticipant, type EventBus, type TenantDeletionParticipant } from '@aimass/events';
 import type { DocumentStore } from '@aimass/storage';
 import { PersonalModelStore } from './adapters/model-store.js';
+import { TenantTombstones } from './adapters/tenant-tombstones.js';
 import { personalModelConfigSchema, type PersonalModelConfigInput } from './config.js';
 import { createPersonalModelService } from './grpc/personal-model-service.js';
 import { ConsentCheckingModels, type ConsentEnforcementStats } from './runtime/consent-checking-models.js';
 import { ModelEvents, PRODUCER } from './runtime/model-events.js';
 import { PersonalModels, type PersonalModelsStats } from './runtime/personal-models.js';
+import { forgetTenantLive, personalModelTenantDeletion } from './runtime/tenant-deletion.js';
 
 /** The gRPC services this process serves (for health checks). */
 export const PERSONAL_MODEL_GRPC_SERVICES: readonly string[] = [SERVICE_NAMES.personalModel];
@@ -27,6 +30,8 @@ export interface RunningPersonalModel {
   readonly events: ModelEvents | undefined;
   /** This replica's part of the erasure saga, when started with a bus. */
   readonly erasure: ErasureParticipant | undefined;
+  /** This replica's part of tenant deletions (TenantDeleted → the tenant's data deleted → TenantDeletionCompleted), when started with a bus. */
+  readonly tenantDeletion?: TenantDeletionParticipant | undefined;
   /** How stored parameters are sealed: with users' data keys, or `none` (no privacy service configured). */
   readonly encryption: typeof AES_256_GCM | 'none';
   stats(): PersonalModelsStats;
@@ -66,7 +71,7 @@ export interface PersonalModelDependencies {
 }
 
 /** A `DataKeySource` that can drop a user's keys from memory (`DataKeyRing`, `PrivacyDataKeySource`). */
-export type ForgettableDataKeySource = DataKeySource & { forget?(tenant: string, userPseudonym: string): void };
+export type ForgettableDataKeySource = DataKeySource & { forget?(tenant: string, userPseudonym: string): void; forgetAll?(): void };
 
 /**
  * Starts the personal-model service on `store` (opened by the caller: SQLite in the one-process
@@ -75,7 +80,12 @@ export type ForgettableDataKeySource = DataKeySource & { forget?(tenant: string,
  * `consentLookup`) stored parameters are sealed with users' data keys and consent is enforced.
  */
 export async function startPersonalModel(
-  config: { grpc: z.input<typeof grpcConfigSchema>; personalModel?: PersonalModelConfigInput | undefined },
+  config: {
+    grpc: z.input<typeof grpcConfigSchema>;
+    personalModel?: PersonalModelConfigInput | undefined;
+    /** Authentication: personal-model is internal, so in mode api-keys it takes platform service tokens only. */
+    auth?: AuthConfigInput | undefined;
+  },
   logger: Logger,
   deps: PersonalModelDependencies,
 ): Promise<RunningPersonalModel> {
@@ -100,9 +110,12 @@ export async function startPersonalModel(
     }
   };
 
+  // Internal only: no API key is ever accepted here, so no credential lookup either.
+  const auth = setupServiceAuth({ config: config.auth, service: 'personal-model', logger, acceptsApiKeys: false });
+  cleanups.push(() => auth.close());
   let keys = deps.keys;
   if (!keys && privacy.address !== undefined) {
-    const remote = new PrivacyDataKeySource({ address: privacy.address, ...privacy.keys });
+    const remote = new PrivacyDataKeySource({ address: privacy.address, ...privacy.keys, client: { interceptors: auth.clientInterceptors } });
     cleanups.push(() => remote.close());
     keys = remote;
   }
@@ -112,10 +125,13 @@ export async function startPersonalModel(
   let events: ModelEvents | undefined;
   let models: PersonalModels;
   let erasure: ErasureParticipant | undefined;
+  let tenantDeletion: TenantDeletionParticipant | undefined;
   let server: GrpcServer;
   let bound: BoundAddress;
   try {
-    store = await PersonalModelStore.open(deps.store, { sealer });
+    // Versions of a deleted tenant are never written again (see runtime/tenant-deletion.ts).
+    const tenantTombstones = await TenantTombstones.open(deps.store);
+    store = await PersonalModelStore.open(deps.store, { sealer, tenantTombstones });
     events = deps.bus ? new ModelEvents(deps.bus, logger) : undefined;
     models = new PersonalModels({
       store,
@@ -141,7 +157,7 @@ export async function startPersonalModel(
       await started.start(models);
       cleanups.push(() => started.stop());
     }
-    const lookup = deps.consentLookup ?? (privacy.address !== undefined ? ownLookup(new PrivacyConsentLookup(privacy.address, { callTimeoutMs: privacy.lookupTimeoutMs }), cleanups) : undefined);
+    const lookup = deps.consentLookup ?? (privacy.address !== undefined ? ownLookup(new PrivacyConsentLookup(privacy.address, { callTimeoutMs: privacy.lookupTimeoutMs, interceptors: auth.clientInterceptors }), cleanups) : undefined);
     if (lookup && deps.bus) {
       // Subscribed before serving, so no change made after the first call can go unseen.
       const cache = await ConsentCache.start({
@@ -168,11 +184,29 @@ export async function startPersonalModel(
       // Closed before the caches it uses (cleanups run in reverse).
       cleanups.push(() => participant.close());
       erasure = participant;
+      const modelsOf = models;
+      const forgetTenant = (tenant: string) => {
+        keys?.forgetAll?.();
+        consent?.cache.forgetTenant(tenant);
+        modelsOf.forgetTenant(tenant);
+      };
+      const live = await forgetTenantLive(bus, forgetTenant, logger);
+      cleanups.push(() => live.close());
+      const deletion = await startTenantDeletionParticipant({
+        bus,
+        service: PRODUCER,
+        consumer: pm.tenantDeletion,
+        logger,
+        deleteTenant: personalModelTenantDeletion({ store, tombstones: tenantTombstones, models, bus, forget: forgetTenant }),
+      });
+      cleanups.push(() => deletion.close());
+      tenantDeletion = deletion;
     }
     server = createGrpcServer({
       config: grpc,
       logger,
       descriptorSet: loadDescriptorSet(),
+      interceptors: auth.serverInterceptors,
       services: [{ definition: v1.PersonalModelServiceService, implementation: createPersonalModelService({ models: consent?.models ?? models, config: pm }) }],
     });
     bound = await server.start();
@@ -207,6 +241,7 @@ export async function startPersonalModel(
     store,
     events,
     erasure,
+    tenantDeletion,
     encryption,
     stats: () => models.stats(),
     consentStats: () => (enforcement ? { ...enforcement.cache.stats(), ...enforcement.models.stats() } : undefined),

@@ -1,5 +1,6 @@
+import { authConfigSchema } from '@aimass/auth';
 import { dataKeysConfigSchema } from '@aimass/crypto';
-import { ERASURE_SERVICE_PATTERN, erasureConsumerConfigSchema, eventsConfigSchema } from '@aimass/events';
+import { ERASURE_SERVICE_PATTERN, erasureConsumerConfigSchema, eventsConfigSchema, tenantDeletionConsumerConfigSchema } from '@aimass/events';
 import { TENANT_ID_PATTERN, baseConfigShape, pseudonymConfigSchema } from '@aimass/platform';
 import { storeConfigSchema } from '@aimass/storage';
 import { z } from 'zod';
@@ -108,6 +109,11 @@ export const privacyConfigSchema = z.strictObject({
     })
     .prefault({}),
   /**
+   * The consumer group of TenantDeleted: the tenant's consent and erasure records and every data
+   * key of the tenant deleted, then TenantDeletionCompleted (same keys as `erasure.consumer`).
+   */
+  tenantDeletion: tenantDeletionConsumerConfigSchema('privacy-tenant-deletion').prefault({}),
+  /**
    * How long a service that got a data key from GetDataKey may keep it in memory (max_cache_seconds).
    * This bounds how long a key destroyed at an erasure stays usable in a process that did not hear
    * the ErasureRequested (services that hear it drop the key at once).
@@ -158,6 +164,8 @@ export const serviceConfigSchema = z.strictObject({
   events: privacyEventsConfigSchema.prefault({}),
   dataKeys: privacyDataKeysConfigSchema.prefault({}),
   privacy: privacyConfigSchema.prefault({}),
+  /** Authentication (env `AIMASS_AUTH__<KEY>`): `none` by default for now; production sets `api-keys`. */
+  auth: authConfigSchema.prefault({}),
 });
 
 export type ServiceConfig = z.output<typeof serviceConfigSchema>;

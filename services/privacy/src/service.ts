@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { setupServiceAuth, type AuthConfigInput } from '@aimass/auth';
 import {
   DataKeyRing,
   StaticTenantKeyProvider,
@@ -11,7 +12,17 @@ import {
   type TenantKeyProvider,
   type WrappedKeyDocument,
 } from '@aimass/crypto';
-import { ALL_ERASURE_COMPLETED, CONSENT_STREAM, DEAD_LETTER_STREAM, ERASURE_STREAM, deadLetterSubject, type ConsumerHandle, type EventBus } from '@aimass/events';
+import {
+  ALL_ERASURE_COMPLETED,
+  CONSENT_STREAM,
+  DEAD_LETTER_STREAM,
+  ERASURE_STREAM,
+  deadLetterSubject,
+  startTenantDeletionParticipant,
+  type ConsumerHandle,
+  type EventBus,
+  type TenantDeletionParticipant,
+} from '@aimass/events';
 import { ConfigError, Pseudonymizer, createGrpcServer, grpcConfigSchema, pseudonymConfigSchema, type GrpcServer, type Logger } from '@aimass/platform';
 import { SERVICE_NAMES, loadDescriptorSet, v1 } from '@aimass/proto';
 import type { DocumentStore } from '@aimass/storage';
@@ -19,6 +30,7 @@ import { ConsentEvents } from './adapters/consent-events.js';
 import { ConsentStore } from './adapters/consent-store.js';
 import { ErasureEvents } from './adapters/erasure-events.js';
 import { ErasureStore } from './adapters/erasure-store.js';
+import { TenantTombstones } from './adapters/tenant-tombstones.js';
 import { PersonalModelExportSource, UpdaterExportSource } from './adapters/export-peers.js';
 import { privacyConfigSchema, privacyDataKeysConfigSchema, type PrivacyConfig, type PrivacyConfigInput } from './config.js';
 import type { ConsentDefaults } from './domain/decisions.js';
@@ -27,6 +39,7 @@ import { createPrivacyService } from './grpc/privacy-service.js';
 import { ConsentService } from './runtime/consent.js';
 import { ErasureService } from './runtime/erasure.js';
 import { ExportService } from './runtime/export.js';
+import { privacyTenantDeletion } from './runtime/tenant-deletion.js';
 
 /** The gRPC services this process serves (for health checks): the public one and the internal key service. */
 export const PRIVACY_GRPC_SERVICES: readonly string[] = [SERVICE_NAMES.privacy, DATA_KEY_SERVICE_NAME];
@@ -49,6 +62,8 @@ export interface PrivacyStartConfig {
   /** Tenant key-encryption keys (required: `kekSource` config or directory). */
   dataKeys?: DataKeysConfigInput | undefined;
   privacy?: PrivacyConfigInput | undefined;
+  /** Authentication: in mode api-keys, consent-scoped API keys (checked through fusion's CredentialService) or platform service tokens. */
+  auth?: AuthConfigInput | undefined;
 }
 
 export interface RunningPrivacy {
@@ -69,11 +84,16 @@ export interface RunningPrivacy {
   sweepErasures(): Promise<number>;
   /** The consumer of ErasureCompleted (this replica's member of the group). */
   readonly erasureConsumer: ConsumerHandle;
+  /** This replica's member of the tenant deletion consumer group. */
+  readonly tenantDeletion: TenantDeletionParticipant;
   /** Stops the sweep (after the server has drained); the store and the bus stay open. */
   close(): Promise<void>;
   /** Drains the server, then closes. */
   stop(): Promise<void>;
 }
+
+/** The name privacy confirms tenant deletions under (fusion's `tenantDeletion.services`). */
+export const PRIVACY_TENANT_DELETION_SERVICE = 'privacy';
 
 export function consentDefaults(cfg: PrivacyConfig): ConsentDefaults {
   return { base: cfg.consent.defaults, tenants: cfg.consent.tenants };
@@ -116,16 +136,21 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
   const keysCfg = dataKeysConfig(config.dataKeys);
   const pseudonymizer = Pseudonymizer.fromConfig(pseudonymConfigSchema.parse(config.pseudonym));
   const kek = await keyProvider(keysCfg);
+  const auth = setupServiceAuth({ config: config.auth, service: 'privacy', logger });
 
   const store = await ConsentStore.open(deps.store);
   const erasureStore = await ErasureStore.open(deps.store);
+  // Deleted tenants: no key, no consent, no erasure of theirs from then on (runtime/tenant-deletion.ts).
+  const tenantTombstones = await TenantTombstones.open(deps.store);
+  const erasedOrDeleted = async (tenant: string, pseudonym: string) => (await tenantTombstones.deleted(tenant)) || (await erasureStore.isErased(tenant, pseudonym));
+  const wrappedKeys = await deps.store.collection<WrappedKeyDocument>(WRAPPED_KEY_COLLECTION);
   const keys = new DataKeyRing({
     kek,
-    store: documentWrappedKeyStore(await deps.store.collection<WrappedKeyDocument>(WRAPPED_KEY_COLLECTION)),
+    store: documentWrappedKeyStore(wrappedKeys),
     cacheMaxEntries: keysCfg.cacheMaxEntries,
     cacheTtlMs: keysCfg.cacheTtlMs,
     // Asked before a key is stored and again after: an erasure racing a first GetDataKey leaves no key.
-    mayCreate: async (tenant, pseudonym) => !(await erasureStore.isErased(tenant, pseudonym)),
+    mayCreate: async (tenant, pseudonym) => !(await erasedOrDeleted(tenant, pseudonym)),
   });
   for (const stream of [CONSENT_STREAM, ERASURE_STREAM, DEAD_LETTER_STREAM]) await deps.bus.ensureStream(stream);
   const consent = new ConsentService({
@@ -134,7 +159,7 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
     defaults: consentDefaults(cfg),
     maxAppendAttempts: cfg.consent.maxAppendAttempts,
     logger,
-    erasure: erasureStore,
+    erasure: { isErased: erasedOrDeleted, absentOp: (tenant, pseudonym) => erasureStore.absentOp(tenant, pseudonym) },
   });
   const erasure = new ErasureService({
     store: erasureStore,
@@ -170,20 +195,21 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
       variable: 'AIMASS_PRIVACY__EXPORT__PERSONAL_MODEL_ADDRESS',
       resolve: () => cfg.export.personalModelAddress ?? deps.addressOf?.('personal-model'),
     },
-    { maxPages: cfg.export.maxModelPages },
+    { maxPages: cfg.export.maxModelPages, interceptors: auth.clientInterceptors },
   );
   const updater = new UpdaterExportSource({
     service: 'updater',
     setting: 'privacy.export.updaterAddress',
     variable: 'AIMASS_PRIVACY__EXPORT__UPDATER_ADDRESS',
     resolve: () => cfg.export.updaterAddress ?? deps.addressOf?.('updater'),
-  });
+  }, { interceptors: auth.clientInterceptors });
   const exporter = new ExportService({ consent, erasure: erasureStore, personalModel, updater });
 
   const server = createGrpcServer({
     config: grpc,
     logger,
     descriptorSet: loadDescriptorSet(),
+    interceptors: auth.serverInterceptors,
     services: [
       {
         definition: v1.PrivacyServiceService,
@@ -191,19 +217,30 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
       },
       {
         definition: v1.DataKeyServiceService,
-        implementation: createDataKeyService({ ring: keys, isErased: (tenant, pseudonym) => erasureStore.isErased(tenant, pseudonym), keyCacheSeconds: cfg.keyCacheSeconds }),
+        implementation: createDataKeyService({ ring: keys, isErased: erasedOrDeleted, keyCacheSeconds: cfg.keyCacheSeconds }),
       },
     ],
   });
   let bound;
+  let tenantDeletion: TenantDeletionParticipant | undefined;
   try {
+    tenantDeletion = await startTenantDeletionParticipant({
+      bus: deps.bus,
+      service: PRIVACY_TENANT_DELETION_SERVICE,
+      consumer: cfg.tenantDeletion,
+      logger,
+      deleteTenant: privacyTenantDeletion({ tombstones: tenantTombstones, consent: store, erasure: erasureStore, wrappedKeys, forgetKeys: () => keys.forgetAll(), bus: deps.bus }),
+    });
     bound = await server.start();
   } catch (err) {
+    await tenantDeletion?.close().catch(() => undefined);
     await erasureConsumer.close();
     personalModel.close();
     updater.close();
+    auth.close();
     throw err;
   }
+  const runningTenantDeletion = tenantDeletion;
   for (const name of PRIVACY_GRPC_SERVICES) server.setServingStatus(name, 'SERVING');
 
   // Stops a sweep waiting on an unreachable bus when the service closes.
@@ -277,8 +314,10 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
       await sweeping;
       await erasureSweeping;
       await erasureConsumer.close();
+      await runningTenantDeletion.close();
       personalModel.close();
       updater.close();
+      auth.close();
       keys.forgetAll();
     })();
     return closing;
@@ -293,6 +332,7 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
     sweep,
     sweepErasures,
     erasureConsumer,
+    tenantDeletion: runningTenantDeletion,
     close,
     async stop() {
       await server.drain();

@@ -1,6 +1,7 @@
+import { authConfigSchema } from '@aimass/auth';
 import { DEFAULT_LOOKUP_TIMEOUT_MS, consentCacheConfigSchema } from '@aimass/consent';
 import { remoteDataKeysConfigSchema } from '@aimass/crypto';
-import { erasureConsumerConfigSchema, eventsConfigSchema } from '@aimass/events';
+import { erasureConsumerConfigSchema, eventsConfigSchema, tenantDeletionConsumerConfigSchema } from '@aimass/events';
 import { baseConfigShape, pseudonymConfigSchema } from '@aimass/platform';
 import { storeConfigSchema } from '@aimass/storage';
 import { z } from 'zod';
@@ -95,6 +96,8 @@ export const updaterConfigSchema = z.strictObject({
    * deleted, the model again (see the README, "Erasure"), then ErasureCompleted confirms it.
    */
   erasure: erasureConsumerConfigSchema('updater-erasure').prefault({}),
+  /** The consumer group of TenantDeleted: the tenant's data deleted, then TenantDeletionCompleted (same keys as `erasure`). */
+  tenantDeletion: tenantDeletionConsumerConfigSchema('updater-tenant-deletion').prefault({}),
   /** Watching the general model for a new served version. */
   watch: z
     .strictObject({
@@ -167,6 +170,8 @@ export const serviceConfigSchema = z.strictObject({
   store: updaterStoreConfigSchema.prefault({}),
   events: updaterEventsConfigSchema.prefault({}),
   updater: updaterConfigSchema.prefault({}),
+  /** Authentication (env `AIMASS_AUTH__<KEY>`): `none` by default for now; production sets `api-keys`. */
+  auth: authConfigSchema.prefault({}),
 });
 
 export type ServiceConfig = z.output<typeof serviceConfigSchema>;

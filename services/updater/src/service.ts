@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
+import { setupServiceAuth, type AuthConfigInput } from '@aimass/auth';
 import { ConsentCache, PrivacyConsentLookup, type ConsentCacheStats } from '@aimass/consent';
 import { AesGcmSealer, PrivacyDataKeySource, type DataKeySource, type PrivacyDataKeySourceStats } from '@aimass/crypto';
 import {
@@ -11,10 +12,12 @@ import {
   deadLetterSubject,
   plaintextSealer,
   startErasureParticipant,
+  startTenantDeletionParticipant,
   type ConsumerHandle,
   type ErasureParticipant,
   type EventBus,
   type PayloadSealer,
+  type TenantDeletionParticipant,
 } from '@aimass/events';
 import { Pseudonymizer, UnavailableError, createGrpcServer, grpcConfigSchema, pseudonymConfigSchema, type GrpcServer, type Logger } from '@aimass/platform';
 import { SERVICE_NAMES, loadDescriptorSet, v1 } from '@aimass/proto';
@@ -32,6 +35,7 @@ import { UpdaterErasure } from './runtime/erasure.js';
 import { GeneralWatch } from './runtime/general-watch.js';
 import { Intake, type IntakeStats } from './runtime/intake.js';
 import { RefitJobs } from './runtime/refit-jobs.js';
+import { updaterTenantDeletion } from './runtime/tenant-deletion.js';
 import { Refitter } from './runtime/refitter.js';
 
 /** The gRPC services this process serves (for health checks). */
@@ -59,12 +63,16 @@ export interface UpdaterDependencies {
 /** Where the updater's data keys come from: a DataKeySource that can drop a user from memory. */
 export interface UpdaterKeySource extends DataKeySource {
   forget?(tenant: string, pseudonym: string): void;
+  /** Drops every key held in memory (a tenant deletion). */
+  forgetAll?(): void;
 }
 
 export interface UpdaterStartConfig {
   grpc: z.input<typeof grpcConfigSchema>;
   pseudonym: z.input<typeof pseudonymConfigSchema>;
   updater?: UpdaterConfigInput | undefined;
+  /** Authentication: in mode api-keys, admin-scoped API keys (checked through fusion's CredentialService) or platform service tokens (ExportFeedback). */
+  auth?: AuthConfigInput | undefined;
 }
 
 export interface UpdaterStats {
@@ -88,6 +96,8 @@ export interface RunningUpdater {
   readonly consumer: ConsumerHandle;
   /** This replica's member of the erasure consumer group. */
   readonly erasure: ErasureParticipant;
+  /** This replica's member of the tenant deletion consumer group. */
+  readonly tenantDeletion: TenantDeletionParticipant;
   readonly config: UpdaterConfig;
   stats(): UpdaterStats;
   /** Schedules every user left pending (the sweep also runs at start and every `sweep.intervalMs`). */
@@ -125,18 +135,19 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
   const pseudonymizer = Pseudonymizer.fromConfig(pseudonymConfigSchema.parse(config.pseudonym));
   const { bus } = deps;
   const owner = randomUUID();
+  const auth = setupServiceAuth({ config: config.auth, service: 'updater', logger });
 
   const store = await UpdaterStore.open(deps.store);
   for (const stream of [FEEDBACK_STREAM, DEAD_LETTER_STREAM, MODEL_EVENTS_STREAM]) await bus.ensureStream(stream);
 
   // One switch, the privacy address: users' keys from its DataKeyService and consent enforced.
   const privacy = cfg.privacy;
-  const ownKeys = !deps.sealer && !deps.keys && privacy.address !== undefined ? new PrivacyDataKeySource({ address: privacy.address, ...privacy.keys }) : undefined;
+  const ownKeys = !deps.sealer && !deps.keys && privacy.address !== undefined ? new PrivacyDataKeySource({ address: privacy.address, ...privacy.keys, client: { interceptors: auth.clientInterceptors } }) : undefined;
   const keys: UpdaterKeySource | undefined = deps.sealer ? undefined : (deps.keys ?? ownKeys);
   const sealer = deps.sealer ?? (keys ? new AesGcmSealer({ keys, allowPlaintext: privacy.allowPlaintext }) : plaintextSealer());
   let consent: { cache: ConsentCache; lookup: PrivacyConsentLookup; check: TrainingConsent } | undefined;
   if (privacy.address !== undefined) {
-    const lookup = new PrivacyConsentLookup(privacy.address, { callTimeoutMs: privacy.lookupTimeoutMs });
+    const lookup = new PrivacyConsentLookup(privacy.address, { callTimeoutMs: privacy.lookupTimeoutMs, interceptors: auth.clientInterceptors });
     try {
       // Subscribed before consuming, so no withdrawal made after the first event can go unseen.
       const cache = await ConsentCache.start({
@@ -149,17 +160,19 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
     } catch (err) {
       lookup.close();
       ownKeys?.close();
+      auth.close();
       throw err;
     }
   }
 
-  const personal = new PersonalModelClient(cfg.personalModel.address, { callTimeoutMs: cfg.personalModel.callTimeoutMs });
-  const general = new GeneralModelClient(cfg.generalModel.address, { callTimeoutMs: cfg.generalModel.callTimeoutMs, classifyBatch: cfg.generalModel.classifyBatch });
+  const personal = new PersonalModelClient(cfg.personalModel.address, { callTimeoutMs: cfg.personalModel.callTimeoutMs, interceptors: auth.clientInterceptors });
+  const general = new GeneralModelClient(cfg.generalModel.address, { callTimeoutMs: cfg.generalModel.callTimeoutMs, classifyBatch: cfg.generalModel.classifyBatch, interceptors: auth.clientInterceptors });
   const closeClients = () => {
     personal.close();
     general.close();
     consent?.lookup.close();
     ownKeys?.close();
+    auth.close();
   };
 
   // The scheduler is created below; erasures only run once the consumer starts, after it exists.
@@ -267,10 +280,25 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
 
   let consumer: ConsumerHandle | undefined;
   let participant: ErasureParticipant | undefined;
+  let tenantDeletion: TenantDeletionParticipant | undefined;
   let server: GrpcServer | undefined;
   let bound;
   try {
     participant = await startErasureParticipant({ bus, service: UPDATER_ERASURE_SERVICE, consumer: cfg.erasure, logger, erase: erasure.erase });
+    tenantDeletion = await startTenantDeletionParticipant({
+      bus,
+      service: UPDATER_ERASURE_SERVICE,
+      consumer: cfg.tenantDeletion,
+      logger,
+      deleteTenant: updaterTenantDeletion({
+        store,
+        bus,
+        forget: (tenant) => {
+          keys?.forgetAll?.();
+          consent?.cache.forgetTenant(tenant);
+        },
+      }),
+    });
     consumer = await bus.consume(
       {
         durable: cfg.consumer.durable,
@@ -291,6 +319,7 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
       config: grpc,
       logger,
       descriptorSet: loadDescriptorSet(),
+      interceptors: auth.serverInterceptors,
       services: [
         {
           definition: v1.UpdaterAdminServiceService,
@@ -313,11 +342,13 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
     stopping.abort();
     await consumer?.close().catch(() => undefined);
     await participant?.close().catch(() => undefined);
+    await tenantDeletion?.close().catch(() => undefined);
     await consent?.cache.close().catch(() => undefined);
     closeClients();
     throw err;
   }
   const runningParticipant = participant;
+  const runningTenantDeletion = tenantDeletion;
   for (const name of UPDATER_GRPC_SERVICES) server.setServingStatus(name, 'SERVING');
   const runningConsumer = consumer;
   const runningServer = server;
@@ -362,6 +393,7 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
       await runningConsumer.close();
       await intake.flushPurges();
       await runningParticipant.close();
+      await runningTenantDeletion.close();
       await Promise.allSettled([...background]);
       await scheduler.stop();
       await jobs.stop();
@@ -377,6 +409,7 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
     server: runningServer,
     consumer: runningConsumer,
     erasure: runningParticipant,
+    tenantDeletion: runningTenantDeletion,
     config: cfg,
     stats: () => ({
       intake: intake.stats(),

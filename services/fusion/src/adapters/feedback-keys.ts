@@ -102,4 +102,9 @@ export class FeedbackKeys {
   deleteUser(tenant: string, userPseudonym: string): Promise<number> {
     return this.#collection.deleteByUser(tenant, userPseudonym);
   }
+
+  /** Tenant deletion: every record of the tenant. */
+  deleteTenant(tenant: string): Promise<number> {
+    return this.#collection.deleteByTenant(tenant);
+  }
 }

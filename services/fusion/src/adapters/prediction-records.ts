@@ -272,6 +272,11 @@ export class PredictionRecords implements PredictionRecordStore {
   deleteUser(tenant: string, userPseudonym: string): Promise<number> {
     return this.#collection.deleteByUser(tenant, userPseudonym);
   }
+
+  /** Tenant deletion: every record of the tenant. */
+  deleteTenant(tenant: string): Promise<number> {
+    return this.#collection.deleteByTenant(tenant);
+  }
 }
 
 function bodyOf(r: PredictionRecord): RecordBody {

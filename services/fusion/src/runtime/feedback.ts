@@ -16,7 +16,7 @@ import type { GeneralModelClient } from '../adapters/general-model-client.js';
 import type { PredictionRecordStore } from '../adapters/prediction-records.js';
 import type { KnownTenants } from '../adapters/records.js';
 import { admit, generalDeadline, type BudgetConfig } from '../domain/budget.js';
-import { derivedFeedbackEventId, feedbackFingerprint, newEventId } from '../domain/ids.js';
+import { UUID_PATTERN, derivedFeedbackEventId, feedbackFingerprint, newEventId } from '../domain/ids.js';
 import { generalLogits } from '../domain/logits.js';
 import type { NoModelCache } from '../domain/no-model-cache.js';
 import { personalFeatures } from '../domain/personal-input.js';
@@ -87,6 +87,7 @@ export class FeedbackService {
     if (target.$case === 'predictionId' && target.value === '') {
       throw new InvalidArgumentError('prediction_id is empty: send the id a Predict answer gave, or the input itself', { field: 'prediction_id' });
     }
+    if (target.$case === 'predictionId') validateKey(target.value, 'prediction_id', o.limits);
     if (req.label === '') throw new InvalidArgumentError("label is required: the true label, one of the general model's labels", { field: 'label' });
     const input = target.$case === 'input' ? validateInput(target.value, '', o.limits) : undefined;
     const pseudonym = o.pseudonymizer.pseudonymize(tenant, req.userId);
@@ -163,8 +164,10 @@ export class FeedbackService {
   }
 
   async #fromPrediction(tenant: string, predictionId: string, pseudonym: string, deadline: number, ctx: PredictContext): Promise<Example> {
-    // Refused first without training consent; UNAVAILABLE when the user's key cannot be had.
-    const record = await this.#o.records.find(tenant, predictionId, pseudonym, { deadline: deadline - this.#o.budget.reserveMs, signal: ctx.signal });
+    // Refused first without training consent; UNAVAILABLE when the user's key cannot be had. An id
+    // fusion cannot have issued (its ids are UUIDs) is unknown without a look-up: the store refuses
+    // some such keys (NUL, '/', lone surrogates) with an error that is no answer to the caller.
+    const record = !UUID_PATTERN.test(predictionId) ? undefined : await this.#o.records.find(tenant, predictionId, pseudonym, { deadline: deadline - this.#o.budget.reserveMs, signal: ctx.signal });
     if (!record) {
       // Also for a record that no longer opens (its key destroyed at erasure) or was never kept
       // (the key not available at Predict): a denied read looks like an unknown id.

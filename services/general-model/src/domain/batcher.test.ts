@@ -197,4 +197,83 @@ describe('DynamicBatcher', () => {
     await expect(queued).rejects.toThrow('unloaded');
     await expect(b.submit({ rows: 1, key: 'k', payload: 'e' })).rejects.toThrow('unloaded');
   });
+  describe('between tenants', () => {
+    it('fills each batch round-robin across tenants, in arrival order within each tenant', async () => {
+      const { batches, execute } = recorder();
+      const b = new DynamicBatcher({ ...base, maxBatchRows: 4, maxQueueDelayMs: 0 }, execute);
+      for (const p of ['a1', 'a2', 'a3', 'a4', 'a5', 'a6']) void b.submit({ rows: 1, key: 'k', payload: p, tenant: 'a' });
+      for (const p of ['b1', 'b2']) void b.submit({ rows: 1, key: 'k', payload: p, tenant: 'b' });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(batches.map((x) => x.payloads)).toEqual([['a1', 'b1', 'a2', 'b2']]);
+      batches[0]!.finish();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(batches.map((x) => x.payloads)).toEqual([['a1', 'b1', 'a2', 'b2'], ['a3', 'a4', 'a5', 'a6']]);
+    });
+
+    it('passes the turn to the next tenant after each batch, so a late tenant waits one batch, not the flood', async () => {
+      const { batches, execute } = recorder();
+      const b = new DynamicBatcher({ ...base, maxBatchRows: 1, maxQueueDelayMs: 0 }, execute);
+      for (let i = 1; i <= 5; i++) void b.submit({ rows: 1, key: 'k', payload: `a${i}`, tenant: 'a' });
+      await vi.advanceTimersByTimeAsync(0);
+      void b.submit({ rows: 1, key: 'k', payload: 'b1', tenant: 'b' });
+      void b.submit({ rows: 1, key: 'k', payload: 'b2', tenant: 'b' });
+      void b.submit({ rows: 1, key: 'k', payload: 'c1', tenant: 'c' });
+      for (let i = 0; i < 8; i++) {
+        batches[i]!.finish();
+        await vi.advanceTimersByTimeAsync(0);
+      }
+      expect(batches.map((x) => x.payloads[0])).toEqual(['a1', 'a2', 'b1', 'c1', 'a3', 'b2', 'a4', 'a5']);
+    });
+
+    it('shares the queue: a flooding tenant is refused beyond its share and pushed out for a tenant within its share', async () => {
+      const { batches, execute } = recorder();
+      const b = new DynamicBatcher({ ...base, maxBatchRows: 2, maxQueueRows: 8, maxQueueDelayMs: 0 }, execute);
+      void b.submit({ rows: 1, key: 'k', payload: 'busy', tenant: 'a' });
+      await vi.advanceTimersByTimeAsync(0);
+      const flood = Array.from({ length: 8 }, (_, i) => b.submit({ rows: 1, key: 'k', payload: `a${i}`, tenant: 'a' }).catch((e: unknown) => e));
+      // Alone, the flooding tenant may use the whole queue.
+      expect(b.stats()).toMatchObject({ queuedRows: 8, queuedTenants: 1 });
+      const own = b.submit({ rows: 1, key: 'k', payload: 'b0', tenant: 'b' });
+      // Its newest request made room.
+      const dropped = await flood[7];
+      expect(dropped).toBeInstanceOf(ResourceExhaustedError);
+      expect((dropped as ResourceExhaustedError).message).toMatch(/queue share exceeded for tenant "a": 8 rows queued of a 4-row share of the queue of model m:1 \(8 rows shared by 2 tenants\), the newest dropped/);
+      expect((dropped as ResourceExhaustedError).retryAfterMs).toBeGreaterThan(0);
+      const refused = b.submit({ rows: 1, key: 'k', payload: 'a-more', tenant: 'a' });
+      await expect(refused).rejects.toThrow(/queue share exceeded for tenant "a": 7 rows queued of a 4-row share/);
+      void b.submit({ rows: 1, key: 'k', payload: 'b1', tenant: 'b' });
+      expect(b.stats()).toMatchObject({ queuedRows: 8, pushedOut: 2, rejectedTenantShare: 1, rejectedQueueFull: 1 });
+      batches[0]!.finish();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(batches[1]!.payloads).toEqual(['a0', 'b0']);
+      batches[1]!.finish();
+      await expect(own).resolves.toBe('done:b0');
+    });
+
+    it('refuses a tenant when the queue is full and no other tenant holds more than its (minimum) share', async () => {
+      const { execute } = recorder();
+      const b = new DynamicBatcher({ ...base, maxBatchRows: 1, maxQueueRows: 4, minTenantShareRows: 2, maxQueueDelayMs: 0 }, execute);
+      void b.submit({ rows: 1, key: 'k', payload: 'busy' });
+      await vi.advanceTimersByTimeAsync(0);
+      for (const t of ['a', 'a', 'b', 'b']) void b.submit({ rows: 1, key: 'k', payload: t, tenant: t });
+      await expect(b.submit({ rows: 1, key: 'k', payload: 'c', tenant: 'c' })).rejects.toThrow(/queue of model m:1 is full \(4 of 4 rows\)/);
+      expect(b.stats().pushedOut).toBe(0);
+    });
+
+    it('drops one tenant\'s expired request without disturbing the others\' order', async () => {
+      const { batches, execute } = recorder();
+      const b = new DynamicBatcher({ ...base, maxBatchRows: 4, maxQueueDelayMs: 0 }, execute);
+      void b.submit({ rows: 1, key: 'k', payload: 'busy' });
+      await vi.advanceTimersByTimeAsync(0);
+      void b.submit({ rows: 1, key: 'k', payload: 'a1', tenant: 'a' });
+      const late = b.submit({ rows: 1, key: 'k', payload: 'b-late', tenant: 'b', deadline: Date.now() + 5 }).catch((e: unknown) => e);
+      void b.submit({ rows: 1, key: 'k', payload: 'a2', tenant: 'a' });
+      void b.submit({ rows: 1, key: 'k', payload: 'b2', tenant: 'b' });
+      await vi.advanceTimersByTimeAsync(10);
+      batches[0]!.finish();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(await late).toBeInstanceOf(DeadlineExceededError);
+      expect(batches[1]!.payloads).toEqual(['a1', 'b2', 'a2']);
+    });
+  });
 });

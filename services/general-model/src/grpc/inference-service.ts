@@ -6,6 +6,7 @@ import { toResponseOutputs } from '../domain/batch-tensors.js';
 import { ModelConfigError, parseModelConfigJson, type ModelConfig } from '../domain/model-config.js';
 import { validateInferRequest } from '../domain/tensor.js';
 import type { LoadedVersion, ModelManager } from '../runtime/model-manager.js';
+import { batchTenantOf } from './tenant.js';
 
 /** Reported by ModelMetadata as `platform`, as Triton does for ONNX models. */
 export const PLATFORM = 'onnxruntime_onnx';
@@ -124,7 +125,7 @@ export function createInferenceService(options: InferenceServiceOptions): infere
       requireModelName(req.modelName, 'model_name');
       const version = manager.resolve(req.modelName, req.modelVersion);
       const validated = validateInferRequest(req, version.signature, version.limits);
-      const outputs = await manager.infer(version, validated, { deadline: ctx.deadline, signal: ctx.signal });
+      const outputs = await manager.infer(version, validated, { deadline: ctx.deadline, signal: ctx.signal, tenant: batchTenantOf(ctx) });
       const encoded = toResponseOutputs(outputs, validated.raw);
       return {
         modelName: version.model,

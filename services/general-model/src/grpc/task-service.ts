@@ -3,6 +3,7 @@ import { v1 } from '@aimass/proto';
 import { alignedView, type HostTensor } from '../domain/tensor.js';
 import type { LoadedVersion, ModelManager } from '../runtime/model-manager.js';
 import { labelsOf, taskModelOf, type TaskModel } from '../runtime/task-model.js';
+import { batchTenantOf } from './tenant.js';
 
 export interface TaskServiceOptions {
   manager: ModelManager;
@@ -81,6 +82,7 @@ export function createTaskService(options: TaskServiceOptions): v1.GeneralModelS
     if (inputs.length > maxInputs) throw new InvalidArgumentError(`${inputs.length} inputs exceed the limit of ${maxInputs} per request`, { field: 'inputs' });
     const rows = inputs.map((input, i) => task.featurizer.encodePadded(inputText(input, i)));
     const chunk = Math.max(1, version.limits.maxBatchSize);
+    const tenant = batchTenantOf(ctx);
     const pending: Promise<HostTensor[]>[] = [];
     for (let start = 0; start < rows.length; start += chunk) {
       const part = rows.slice(start, start + chunk);
@@ -91,7 +93,7 @@ export function createTaskService(options: TaskServiceOptions): v1.GeneralModelS
         manager.infer(
           version,
           { inputs: [tensor], rows: part.length, shapeKey: String(task.width), outputs: [task.probsName, task.embeddingName], raw: true },
-          { deadline: ctx.deadline, signal: ctx.signal },
+          { deadline: ctx.deadline, signal: ctx.signal, tenant },
         ),
       );
     }

@@ -68,6 +68,8 @@ export interface IndexEntry {
 export interface InferOptions {
   deadline?: Date | undefined;
   signal?: AbortSignal | undefined;
+  /** Whose request it is: the batcher shares its queue and batches fairly between tenants. */
+  tenant?: string | undefined;
 }
 
 export interface ModelManagerOptions {
@@ -200,6 +202,7 @@ export class ModelManager {
       payload: request.inputs,
       deadline: options.deadline?.getTime(),
       signal: options.signal,
+      tenant: options.tenant,
     });
     return request.outputs.length === outputs.length ? outputs : outputs.filter((o) => request.outputs.includes(o.name));
   }

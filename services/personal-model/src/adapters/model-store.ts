@@ -31,6 +31,7 @@ import {
   type DocumentStore,
   type WriteOp,
 } from '@aimass/storage';
+import { TENANT_TOMBSTONES, type TenantTombstones } from './tenant-tombstones.js';
 import {
   idempotencyDocumentId,
   parametersAssociatedData,
@@ -190,6 +191,11 @@ export interface PersonalModelStoreOptions {
    * `plaintextSealer()` by default: parameters stored in clear (development and tests only).
    */
   sealer?: PayloadSealer | undefined;
+  /**
+   * Deleted tenants: every version write carries a check that its tenant has no tombstone, so a
+   * Train already in flight when the tenant is deleted cannot write after the deletion.
+   */
+  tenantTombstones?: TenantTombstones | undefined;
 }
 
 export class PersonalModelStore {
@@ -199,6 +205,7 @@ export class PersonalModelStore {
     private readonly versions: Collection<VersionDoc>,
     private readonly keys: Collection<IdempotencyDoc>,
     private readonly sealer: PayloadSealer,
+    private readonly tenantTombstones: TenantTombstones | undefined,
   ) {}
 
   /** Opens (creating when needed) the collections and their indexes. */
@@ -206,7 +213,7 @@ export class PersonalModelStore {
     const current = await store.collection<PointerDoc>({ name: COLLECTIONS.current });
     const versions = await store.collection<VersionDoc>({ name: COLLECTIONS.versions, indexes: [{ fields: ['user', 'seq'] }] });
     const keys = await store.collection<IdempotencyDoc>({ name: COLLECTIONS.idempotency });
-    return new PersonalModelStore(store, current, versions, keys, options.sealer ?? plaintextSealer());
+    return new PersonalModelStore(store, current, versions, keys, options.sealer ?? plaintextSealer(), options.tenantTombstones);
   }
 
   async pointer(tenant: string, user: string): Promise<CurrentState | undefined> {
@@ -297,9 +304,13 @@ export class PersonalModelStore {
     }
     // Retention is bounded per write (a lowered limit catches up over a few writes) so a batch stays small.
     for (const old of remove.slice(0, 400)) ops.push(this.versions.deleteOp(tenant, versionDocumentId(user, old)));
+    if (this.tenantTombstones) ops.push(this.tenantTombstones.checkOp(tenant));
     try {
       await this.store.writeAtomic(ops);
     } catch (err) {
+      if (err instanceof VersionConflictError && err.collection === TENANT_TOMBSTONES) {
+        throw new FailedPreconditionError(`tenant ${tenant} was deleted: its models are gone and no new version is written`);
+      }
       if (err instanceof VersionConflictError) {
         if (err.opIndex === 2 && v.idempotency) throw new WriteConflict('idempotency', `idempotency key already applied`);
         throw new WriteConflict('pointer', `the model changed concurrently (its pointer is at store version ${String(err.actual)}, expected ${String(err.expected)})`);
@@ -315,6 +326,17 @@ export class PersonalModelStore {
       const versions = await this.versions.deleteByUser(tenant, user);
       await this.keys.deleteByUser(tenant, user);
       return versions;
+    } catch (err) {
+      return storeError(err);
+    }
+  }
+
+  /** Tenant deletion: every pointer, version and idempotency record of the tenant. Returns the documents deleted. */
+  async deleteTenant(tenant: string): Promise<number> {
+    try {
+      // The pointers first, as for a user: readers then see no model.
+      const current = await this.current.deleteByTenant(tenant);
+      return current + (await this.versions.deleteByTenant(tenant)) + (await this.keys.deleteByTenant(tenant));
     } catch (err) {
       return storeError(err);
     }

@@ -427,6 +427,11 @@ export class PersonalModels implements PersonalModelAccess {
     return deleted;
   }
 
+  /** Drops every cached model of a tenant (its deletion); returns how many. */
+  forgetTenant(tenant: string): number {
+    return this.cache.deletePrefix(cacheKey(tenant, ''));
+  }
+
   /** Drops a user's cached model (tests, or an operator forcing a reload). */
   evict(tenant: string, user: string): boolean {
     return this.cache.delete(cacheKey(tenant, user));

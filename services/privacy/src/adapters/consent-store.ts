@@ -193,6 +193,23 @@ export class ConsentStore {
     return new ConsentStore(store, records, heads, keys, outbox);
   }
 
+  /**
+   * Tenant deletion: every consent record, head and idempotency key of the tenant, and its users'
+   * outbox entries (in `_global`, found through the heads, so they go before the heads do).
+   * Returns the documents deleted. Idempotent.
+   */
+  async deleteTenant(tenant: string): Promise<number> {
+    let deleted = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await this.heads.query(tenant, { limit: PAGE, ...(cursor ? { cursor } : {}) }).catch(storeUnavailable);
+      for (const head of page.items) if (await this.outbox.delete(GLOBAL_TENANT, outboxId(tenant, head.id)).catch(storeUnavailable)) deleted++;
+      cursor = page.nextCursor;
+    } while (cursor);
+    for (const c of [this.records, this.keys, this.heads] as Collection<never>[]) deleted += await c.deleteByTenant(tenant).catch(storeUnavailable);
+    return deleted;
+  }
+
   async head(tenant: string, pseudonym: string): Promise<VersionedHead | undefined> {
     const doc = await this.heads.get(tenant, pseudonym).catch(storeUnavailable);
     return doc && { version: doc.version, head: toHead(doc.data) };

@@ -111,6 +111,22 @@ export class ErasureStore {
     return new ErasureStore(store, tombstones, open);
   }
 
+  /**
+   * Tenant deletion: every erasure record of the tenant (tombstones and receipts) and their entries
+   * in the open list (`_global`, found through the tombstones, so they go first). Returns the
+   * documents deleted. Idempotent.
+   */
+  async deleteTenant(tenant: string): Promise<number> {
+    let deleted = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await this.tombstones.query(tenant, { limit: 1000, ...(cursor ? { cursor } : {}) }).catch(storeUnavailable);
+      for (const t of page.items) if (await this.open.delete(GLOBAL_TENANT, openId(tenant, t.id)).catch(storeUnavailable)) deleted++;
+      cursor = page.nextCursor;
+    } while (cursor);
+    return deleted + (await this.tombstones.deleteByTenant(tenant).catch(storeUnavailable));
+  }
+
   async get(tenant: string, pseudonym: string): Promise<VersionedTombstone | undefined> {
     const doc = await this.tombstones.get(tenant, pseudonym).catch(storeUnavailable);
     return doc && { tombstone: toTombstone(tenant, pseudonym, doc.data), version: doc.version };

@@ -4,6 +4,7 @@
  * comes back as an error naming the service, its address and what to do; nothing is ever answered
  * in part.
  */
+import type { Interceptor } from '@grpc/grpc-js';
 import {
   CancelledError,
   DeadlineExceededError,
@@ -95,10 +96,16 @@ export class PersonalModelExportSource {
   readonly #peer: PeerAddress;
   readonly #maxPages: number;
   readonly #pageSize: number;
-  readonly #clients = new Clients((address) => createClient(v1.PersonalModelServiceClient, { address, idempotentMethods: ['ListVersions'], retry: RETRY }));
+  readonly #clients: Clients<v1.PersonalModelServiceClient>;
 
-  /** `pageSize`: versions asked per ListVersions page (the service may cap it); 100 by default. */
-  constructor(peer: PeerAddress, options: { maxPages: number; pageSize?: number | undefined }) {
+  /**
+   * `pageSize`: versions asked per ListVersions page (the service may cap it); 100 by default.
+   * `interceptors`: client interceptors (privacy's service token).
+   */
+  constructor(peer: PeerAddress, options: { maxPages: number; pageSize?: number | undefined; interceptors?: readonly Interceptor[] | undefined }) {
+    this.#clients = new Clients((address) =>
+      createClient(v1.PersonalModelServiceClient, { address, idempotentMethods: ['ListVersions'], retry: RETRY, interceptors: options.interceptors }),
+    );
     this.#peer = peer;
     this.#maxPages = options.maxPages;
     this.#pageSize = options.pageSize ?? 100;
@@ -144,9 +151,13 @@ export class PersonalModelExportSource {
 /** The updater's stored feedback history of a user, for Export. */
 export class UpdaterExportSource {
   readonly #peer: PeerAddress;
-  readonly #clients = new Clients((address) => createClient(v1.UpdaterAdminServiceClient, { address, idempotentMethods: ['ExportFeedback'], retry: RETRY }));
+  readonly #clients: Clients<v1.UpdaterAdminServiceClient>;
 
-  constructor(peer: PeerAddress) {
+  /** `interceptors`: client interceptors (privacy's service token). */
+  constructor(peer: PeerAddress, options: { interceptors?: readonly Interceptor[] | undefined } = {}) {
+    this.#clients = new Clients((address) =>
+      createClient(v1.UpdaterAdminServiceClient, { address, idempotentMethods: ['ExportFeedback'], retry: RETRY, interceptors: options.interceptors }),
+    );
     this.#peer = peer;
   }
 

@@ -1,9 +1,12 @@
+import type { Interceptor } from '@grpc/grpc-js';
 import { UnavailableError, callUnary, createClient, tenantMetadata } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
 import { describeGeneral, generalOutputOf, sameGeneral, servedVersion } from '../domain/general.js';
 import type { GeneralRef } from '../domain/ids.js';
 
 export interface GeneralModelClientOptions {
+  /** Client interceptors (the updater's service token). */
+  readonly interceptors?: readonly Interceptor[] | undefined;
   /** Deadline of each call. */
   readonly callTimeoutMs: number;
   /** Inputs per Classify call. */
@@ -27,6 +30,7 @@ export class GeneralModelClient {
       defaultDeadlineMs: options.callTimeoutMs,
       retry: { maxAttempts: 3, initialBackoffMs: 50, maxBackoffMs: 500 },
       maxReceiveMessageBytes: 64 * 1024 * 1024,
+      interceptors: options.interceptors,
     });
   }
 

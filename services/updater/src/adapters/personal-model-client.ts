@@ -1,3 +1,4 @@
+import type { Interceptor } from '@grpc/grpc-js';
 import { NotFoundError, callUnary, createClient, tenantMetadata } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
 import type { ModelView } from '../domain/examples.js';
@@ -10,6 +11,8 @@ export interface PersonalModelState extends ModelView {
 }
 
 export interface PersonalModelClientOptions {
+  /** Client interceptors (the updater's service token). */
+  readonly interceptors?: readonly Interceptor[] | undefined;
   /** Deadline of each call. */
   readonly callTimeoutMs: number;
 }
@@ -32,6 +35,7 @@ export class PersonalModelClient {
       retry: { maxAttempts: 3, initialBackoffMs: 50, maxBackoffMs: 500 },
       // A refit carries a user's whole history.
       maxSendMessageBytes: 64 * 1024 * 1024,
+      interceptors: options.interceptors,
     });
   }
 

@@ -19,6 +19,7 @@
 import { UnavailableError } from '@aimass/platform';
 import { StoreUnavailableError, VersionConflictError, type Collection, type DocumentStore, type StoredDocument } from '@aimass/storage';
 import type { HistoryEntry, SealedPayload } from '../domain/feedback.js';
+import { TENANT_TOMBSTONES, TenantTombstones } from './tenant-tombstones.js';
 import type { GeneralRef } from '../domain/ids.js';
 import type { JobState, RefitJob } from '../domain/jobs.js';
 import { markPending, type TrainingState } from '../domain/pending.js';
@@ -31,6 +32,9 @@ export const COLLECTIONS = Object.freeze({
   general: 'updater_general',
   tombstones: 'erasure_tombstones',
 });
+
+/** The erasure id of the tombstone every user of a deleted tenant has (see `tombstone`). */
+export const TENANT_DELETED_ERASURE_ID = 'tenant-deleted';
 
 /** The reserved tenant of records that belong to no tenant. */
 export const GLOBAL_TENANT = '_global';
@@ -240,6 +244,7 @@ export class UpdaterStore {
     private readonly tenantDocs: Collection<TenantDoc>,
     private readonly general: Collection<GeneralDoc>,
     private readonly tombstones: Collection<TombstoneDoc>,
+    private readonly tenantTombstones: TenantTombstones,
   ) {}
 
   /** Opens (creating when needed) the collections and their indexes. */
@@ -253,7 +258,7 @@ export class UpdaterStore {
     const tenants = await store.collection<TenantDoc>({ name: COLLECTIONS.tenants });
     const general = await store.collection<GeneralDoc>({ name: COLLECTIONS.general });
     const tombstones = await store.collection<TombstoneDoc>({ name: COLLECTIONS.tombstones });
-    return new UpdaterStore(store, history, states, jobs, tenants, general, tombstones);
+    return new UpdaterStore(store, history, states, jobs, tenants, general, tombstones, await TenantTombstones.open(store));
   }
 
   /**
@@ -271,11 +276,12 @@ export class UpdaterStore {
           this.entries.putOp(tenant, entry.eventId, historyDoc(entry, false, undefined), { expectedVersion: 'absent', user }),
           this.states.putOp(tenant, user, stateDoc(marked), { expectedVersion: current?.version ?? 'absent', user }),
           this.tombstones.checkOp(tenant, user, 'absent'),
+          this.tenantTombstones.checkOp(tenant),
         ]);
         return 'appended';
       } catch (err) {
         if (!(err instanceof VersionConflictError)) throw err;
-        if (err.collection === COLLECTIONS.tombstones) return 'erased';
+        if (err.collection === COLLECTIONS.tombstones || err.collection === TENANT_TOMBSTONES) return 'erased';
         if (err.collection === COLLECTIONS.history) {
           const existing = await this.entries.get(tenant, entry.eventId);
           if (existing && existing.user !== user) return 'other-user';
@@ -376,11 +382,13 @@ export class UpdaterStore {
       // The rewrite would re-create entries an erasure deleted meanwhile: not once the user is erased.
       const owners = new Map(chunk.map((e) => [`${e.tenant}/${e.pseudonym}`, e]));
       const guards = [...owners.values()].map((e) => this.tombstones.checkOp(e.tenant, e.pseudonym, 'absent'));
+      for (const tenant of new Set(chunk.map((e) => e.tenant))) guards.push(this.tenantTombstones.checkOp(tenant));
       const puts = chunk.map((e) => this.entries.putOp(e.tenant, e.eventId, historyDoc(e, true, rejected.get(e.eventId) ?? e.rejected), { user: e.pseudonym }));
       try {
         await this.store.writeAtomic([...guards, ...puts]);
       } catch (err) {
         if (err instanceof VersionConflictError && err.collection === COLLECTIONS.tombstones) throw new UserErasedError(`user ${err.id} was erased`, { cause: err });
+        if (err instanceof VersionConflictError && err.collection === TENANT_TOMBSTONES) throw new UserErasedError(`tenant ${err.id} was deleted`, { cause: err });
         throw err;
       }
     }
@@ -410,9 +418,11 @@ export class UpdaterStore {
   async rememberTenant(tenant: string): Promise<void> {
     if (this.#knownTenants.has(tenant)) return;
     try {
-      await this.tenantDocs.put(GLOBAL_TENANT, tenant, { tenant }, { expectedVersion: 'absent' });
+      // Not for a deleted tenant: its entry went with its data.
+      await this.store.writeAtomic([this.tenantDocs.putOp(GLOBAL_TENANT, tenant, { tenant }, { expectedVersion: 'absent' }), this.tenantTombstones.checkOp(tenant)]);
     } catch (err) {
       if (!(err instanceof VersionConflictError)) throw err;
+      if (err.collection === TENANT_TOMBSTONES) return;
     }
     this.#knownTenants.add(tenant);
   }
@@ -475,10 +485,31 @@ export class UpdaterStore {
     return page.items.map((d) => jobOf(d.id, d.data));
   }
 
-  /** The user's tombstone, when the user was erased. */
+  /**
+   * The user's tombstone, when the user was erased; for every user of a deleted tenant, one naming
+   * the tenant deletion (its users count as erased: nothing of theirs is kept or trained).
+   */
   async tombstone(tenant: string, user: string): Promise<UpdaterTombstone | undefined> {
     const doc = await this.tombstones.get(tenant, user);
-    return doc && { erasureId: doc.data.erasure_id, erasedAt: doc.data.erased_at };
+    if (doc) return { erasureId: doc.data.erasure_id, erasedAt: doc.data.erased_at };
+    return (await this.tenantTombstones.deleted(tenant)) ? { erasureId: TENANT_DELETED_ERASURE_ID, erasedAt: new Date(0) } : undefined;
+  }
+
+  /** Writes the tenant's tombstone unless one exists: from then on nothing of the tenant is written. */
+  async writeTenantTombstone(tenant: string, reason: string, now: Date): Promise<void> {
+    await this.tenantTombstones.write(tenant, reason, now);
+  }
+
+  /**
+   * Tenant deletion: every history entry, training state, refit job and user tombstone of the
+   * tenant, and its entry in the tenant list. Returns the documents deleted.
+   */
+  async deleteTenant(tenant: string): Promise<number> {
+    let deleted = 0;
+    for (const c of [this.entries, this.states, this.jobs, this.tombstones] as Collection<never>[]) deleted += await c.deleteByTenant(tenant);
+    if (await this.tenantDocs.delete(GLOBAL_TENANT, tenant)) deleted++;
+    this.#knownTenants.delete(tenant);
+    return deleted;
   }
 
   /** Writes the user's tombstone unless one exists (a repeated erasure keeps the first). */

@@ -30,7 +30,7 @@
 import { FEEDBACK_STREAM, feedbackSubject, type ErasureOutcome, type ErasureRequest, type EventBus } from '@aimass/events';
 import type { Logger } from '@aimass/platform';
 import type { PersonalModelClient } from '../adapters/personal-model-client.js';
-import type { UpdaterStore } from '../adapters/updater-store.js';
+import { TENANT_DELETED_ERASURE_ID, type UpdaterStore } from '../adapters/updater-store.js';
 
 export interface UpdaterErasureOptions {
   readonly store: UpdaterStore;
@@ -86,6 +86,9 @@ export class UpdaterErasure {
   async undoIfErased(tenant: string, pseudonym: string): Promise<boolean> {
     const tombstone = await this.#o.store.tombstone(tenant, pseudonym);
     if (!tombstone) return false;
+    // A deleted tenant: personal-model refuses every write of it and deleted its models itself; a
+    // DeleteUser would only announce a version 0 on the tenant's emptied subjects.
+    if (tombstone.erasureId === TENANT_DELETED_ERASURE_ID) return true;
     await this.#o.personal.deleteUser(tenant, pseudonym, tombstone.erasureId);
     this.#undone++;
     this.#o.logger.info({ tenant, pseudonym, erasureId: tombstone.erasureId }, 'a model written while the user was being erased was deleted again');
