@@ -81,9 +81,14 @@ export class UnaryCaller {
   readonly #retry: ResolvedRetry;
   readonly #onRetry: ((info: RetryInfo) => void) | undefined;
 
-  constructor(options: ConnectionOptions) {
+  /**
+   * `tenantOptional`: calls may go without a tenant header (the tenant admin API, where the
+   * operator names tenants in the requests and an API key's own tenant is the server's to decide).
+   */
+  constructor(options: ConnectionOptions, settings: { tenantOptional?: boolean } = {}) {
     if (typeof options.address !== 'string' || options.address === '') throw new TypeError('address is required, e.g. "127.0.0.1:50053"');
-    if (!TENANT_ID_PATTERN.test(options.tenant ?? '')) {
+    const noTenant = settings.tenantOptional === true && (options.tenant === undefined || options.tenant === '');
+    if (!noTenant && !TENANT_ID_PATTERN.test(options.tenant ?? '')) {
       throw new TypeError(
         `invalid tenant ${JSON.stringify(String(options.tenant).slice(0, 80))}: use 1-63 lower-case letters, digits and dashes, starting and ending with a letter or digit`,
       );
@@ -91,7 +96,7 @@ export class UnaryCaller {
     if (options.apiKey !== undefined && (options.apiKey === '' || /[\r\n]/.test(options.apiKey))) {
       throw new TypeError('apiKey must be a non-empty single-line string');
     }
-    this.tenant = options.tenant;
+    this.tenant = noTenant ? '' : options.tenant;
     this.#apiKey = options.apiKey;
     this.defaultDeadlineMs = positiveMs('defaultDeadlineMs', options.defaultDeadlineMs, 5_000);
     this.#retry = resolveRetry(options.retry);
@@ -106,7 +111,8 @@ export class UnaryCaller {
   metadata(extra: Readonly<Record<string, string>> | undefined): Metadata {
     const metadata = new Metadata();
     for (const [key, value] of Object.entries(extra ?? {})) metadata.set(key, value);
-    metadata.set(TENANT_METADATA_KEY, this.tenant);
+    if (this.tenant !== '') metadata.set(TENANT_METADATA_KEY, this.tenant);
+    else metadata.remove(TENANT_METADATA_KEY);
     if (this.#apiKey !== undefined) metadata.set('authorization', `Bearer ${this.#apiKey}`);
     else metadata.remove('authorization');
     return metadata;

@@ -88,3 +88,19 @@ export {
   type SetConsentResult,
   type WaitForErasureOptions,
 } from './privacy.js';
+export { TenantAdminClient, type TenantAdminClientOptions, type UpdateTenantInput } from './admin-client.js';
+export {
+  API_KEY_SCOPES,
+  type ApiKey,
+  type ApiKeyScope,
+  type ConsentDefault,
+  type CreatedApiKey,
+  type Page,
+  type PageOptions,
+  type Quota,
+  type RotatedApiKey,
+  type Tenant,
+  type TenantDeletionReceipt,
+  type TenantSettings,
+  type TenantState,
+} from './admin.js';

@@ -3,9 +3,10 @@ import type { GeneralSuiteOptions } from './suites/general.js';
 import type { PersonalSuiteOptions } from './suites/personal.js';
 import { PERSONAL_PARTS, type PersonalPart } from './suites/personal/parts.js';
 import type { PrivacySuiteOptions } from './suites/privacy.js';
+import type { TenancySuiteOptions } from './suites/tenancy.js';
 import type { UpdatesSuiteOptions } from './suites/updates.js';
 
-export const SUITES = ['general', 'personal', 'updates', 'privacy'] as const;
+export const SUITES = ['general', 'personal', 'updates', 'privacy', 'tenancy'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 export const EXIT_OK = 0;
@@ -28,13 +29,16 @@ suites:
   privacy            the whole platform with consent enforced and data sealed against the same without
                      the privacy service: consent-check cost on Predict (p50 on − off), and Erase →
                      complete receipt under Predict load
+  tenancy            noisy neighbour: general-model, personal-model and fusion (each its own process),
+                     tenant B's Predict p99 alone and while tenant A floods far above its quota
+                     (neighbour_p99_ratio), B's throughput both ways, A's accepted and refused rates
 
 options (every suite):
   --json FILE        also write the figures as JSON to FILE (plot beside it as .svg and .png)
   --quick            short measurements: a smoke run, figures are noisy
   --duration S       seconds measured (general, personal: per sweep point, default 8, --quick 1;
                      updates: the whole window, default 60, --quick 15; privacy: the overhead
-                     slices together, default 40, --quick 8)
+                     slices together, default 40, --quick 8; tenancy: each window, default 10, --quick 2)
   --workers N        general-model worker threads (default 2, the service's default on 2 cores)
   --intra-op N       onnxruntime intra-op threads per general-model worker (default 1, the service's default)
 
@@ -75,6 +79,11 @@ privacy suite:
   --overhead-clients N Predict clients of the on/off comparison (default 1: each call's own cost, no queueing)
   --predict-clients N concurrent Predict clients loading the platform during the erasures (default 8)
 
+tenancy suite:
+  --b-rate N         tenant B's Predicts per second, open loop (default 100)
+  --flood-clients N  tenant A's closed-loop clients (default 32)
+  --quota N          tenant A's rate quota on fusion, calls per second (default 50)
+
   --help             this text
 
 The plot is written to bench-results/<suite>.png unless --json names another place.
@@ -88,7 +97,8 @@ export type CliOptions =
   | (Common & { readonly suite: 'general' } & Omit<GeneralSuiteOptions, Injected>)
   | (Common & { readonly suite: 'personal' } & Omit<PersonalSuiteOptions, Injected>)
   | (Common & { readonly suite: 'updates' } & Omit<UpdatesSuiteOptions, 'cacheDir' | 'progress'>)
-  | (Common & { readonly suite: 'privacy' } & Omit<PrivacySuiteOptions, 'cacheDir' | 'progress'>);
+  | (Common & { readonly suite: 'privacy' } & Omit<PrivacySuiteOptions, 'cacheDir' | 'progress'>)
+  | (Common & { readonly suite: 'tenancy' } & Omit<TenancySuiteOptions, Injected>);
 
 export type ParsedCli = { readonly kind: 'help' } | { readonly kind: 'run'; readonly options: CliOptions } | { readonly kind: 'error'; readonly message: string };
 
@@ -97,11 +107,12 @@ const PERSONAL_ONLY = ['parts', 'users', 'model-share', 'examples-max', 'example
 const SWEEP = ['concurrency', 'connections'] as const;
 const UPDATES_OWN = ['users', 'rate', 'predict-clients', 'probe-share', 'poll-ms'] as const;
 const PRIVACY_OWN = ['users', 'erasures', 'erasure-concurrency', 'predict-clients', 'overhead-clients'] as const;
+const TENANCY_OWN = ['b-rate', 'flood-clients', 'quota'] as const;
 
 /** Options of other suites, which a suite refuses rather than silently ignoring them. */
 function foreignOptions(suite: SuiteName): readonly string[] {
-  const own: Record<SuiteName, readonly string[]> = { general: [...GENERAL_ONLY, ...SWEEP], personal: [...PERSONAL_ONLY, ...SWEEP], updates: UPDATES_OWN, privacy: PRIVACY_OWN };
-  const all = new Set<string>([...GENERAL_ONLY, ...PERSONAL_ONLY, ...SWEEP, ...UPDATES_OWN, ...PRIVACY_OWN]);
+  const own: Record<SuiteName, readonly string[]> = { general: [...GENERAL_ONLY, ...SWEEP], personal: [...PERSONAL_ONLY, ...SWEEP], updates: UPDATES_OWN, privacy: PRIVACY_OWN, tenancy: TENANCY_OWN };
+  const all = new Set<string>([...GENERAL_ONLY, ...PERSONAL_ONLY, ...SWEEP, ...UPDATES_OWN, ...PRIVACY_OWN, ...TENANCY_OWN]);
   for (const name of own[suite]) all.delete(name);
   return [...all];
 }
@@ -160,6 +171,9 @@ export function parseCli(argv: readonly string[]): ParsedCli {
         erasures: { type: 'string' },
         'erasure-concurrency': { type: 'string' },
         'overhead-clients': { type: 'string' },
+        'b-rate': { type: 'string' },
+        'flood-clients': { type: 'string' },
+        quota: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -182,6 +196,23 @@ export function parseCli(argv: readonly string[]): ParsedCli {
       connections: values.connections === undefined ? 4 : positiveInt('--connections', values.connections),
     };
     const optionalInt = (name: string, value: string | undefined): number | undefined => (value === undefined ? undefined : positiveInt(`--${name}`, value));
+
+    if (suite === 'tenancy') {
+      return {
+        kind: 'run',
+        options: {
+          suite: 'tenancy',
+          json: common.json,
+          quick: common.quick,
+          durationS: common.durationS,
+          workers: common.workers,
+          intraOp: common.intraOp,
+          bRate: values['b-rate'] === undefined ? undefined : numberIn('--b-rate', values['b-rate'], 0, 100_000, false),
+          floodClients: values['flood-clients'] === undefined ? 32 : positiveInt('--flood-clients', values['flood-clients']),
+          quotaPerS: values.quota === undefined ? 50 : numberIn('--quota', values.quota, 0, 1_000_000, false),
+        },
+      };
+    }
 
     if (suite === 'privacy') {
       return {

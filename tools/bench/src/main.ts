@@ -6,12 +6,14 @@ import { LoadGenerator } from './load/load-generator.js';
 import { Progress } from './progress.js';
 import { formatPersonalTable, renderPersonalSvg } from './report/personal-report.js';
 import { formatPrivacyTable, renderPrivacySvg } from './report/privacy-report.js';
+import { formatTenancyTable, renderTenancySvg } from './report/tenancy-report.js';
 import { formatTable } from './report/table.js';
 import { formatUpdatesTable, renderUpdatesSvg } from './report/updates-report.js';
 import { writeFigures, writeReport, type WrittenReport } from './report/write.js';
 import { runGeneralSuite } from './suites/general.js';
 import { runPersonalSuite } from './suites/personal.js';
 import { runPrivacySuite } from './suites/privacy.js';
+import { runTenancySuite } from './suites/tenancy.js';
 import { runUpdatesSuite } from './suites/updates.js';
 
 interface RunContext {
@@ -40,6 +42,11 @@ async function runSuite(options: CliOptions, ctx: RunContext): Promise<WrittenRe
     const record = await runPrivacySuite({ ...options, cacheDir, progress });
     process.stdout.write(`\n${formatPrivacyTable(record)}\n\n`);
     return writeFigures(target, record, renderPrivacySvg(record, `privacy benchmark${stamp(options.quick)}`), json);
+  }
+  if (options.suite === 'tenancy') {
+    const record = await runTenancySuite({ ...options, cacheDir, progress, load: ctx.load });
+    process.stdout.write(`\n${formatTenancyTable(record)}\n\n`);
+    return writeFigures(target, record, renderTenancySvg(record, `noisy-neighbour benchmark${stamp(options.quick)}`), json);
   }
   const load = await ctx.load();
   if (options.suite === 'personal') {

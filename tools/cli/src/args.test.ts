@@ -71,7 +71,7 @@ describe('help', () => {
 describe('commands', () => {
   it('rejects a missing or unknown command with the main usage', () => {
     expect(usageError([]).usage).toBe(MAIN_USAGE);
-    expect(usageError(['predcit']).message).toBe('unknown command "predcit" (commands: dev, predict, feedback, models refit, models state, eval personalization, consent, erase, receipt, export)');
+    expect(usageError(['predcit']).message).toBe('unknown command "predcit" (commands: dev, predict, feedback, models refit, models state, eval personalization, consent, erase, receipt, export, tenants, keys)');
     expect(usageError(['eval']).message).toBe('which evaluation? (known: personalization)');
     expect(usageError(['eval', 'speed']).message).toBe('unknown evaluation "speed" (known: personalization)');
   });

@@ -704,7 +704,7 @@ export function parseCommand(argv: readonly string[], env: Env = {}): ParsedComm
       return parseExport(rest, env);
     default:
       throw new UsageError(
-        `unknown command "${command}" (commands: dev, predict, feedback, models refit, models state, eval personalization, consent, erase, receipt, export)`,
+        `unknown command "${command}" (commands: dev, predict, feedback, models refit, models state, eval personalization, consent, erase, receipt, export, tenants, keys)`,
         MAIN_USAGE,
       );
   }

@@ -2,6 +2,7 @@ import { parseCommand, UsageError, type ParsedCommand } from './args.js';
 import { evalPersonalizationCommand, type EvalDependencies } from './commands/eval.js';
 import { modelsRefitCommand, modelsStateCommand, type ModelsDependencies } from './commands/models.js';
 import { feedbackCommand, predictCommand } from './commands/predict.js';
+import { adminCommand, parseAdminCommand, type AdminDependencies } from './commands/tenants.js';
 import {
   consentHistoryCommand,
   consentSetCommand,
@@ -20,6 +21,7 @@ export interface RunDependencies {
   eval?: Partial<EvalDependencies> | undefined;
   models?: Partial<ModelsDependencies> | undefined;
   privacy?: Partial<PrivacyDependencies> | undefined;
+  admin?: Partial<AdminDependencies> | undefined;
   /** `aimass dev`; the runner's entry by default. */
   dev?: ((dataDir: string | undefined) => Promise<void>) | undefined;
 }
@@ -68,6 +70,8 @@ function contacted(parsed: ParsedCommand | undefined): { address: string | undef
  */
 export async function run(argv: readonly string[], io: CliIo, deps: RunDependencies = {}): Promise<number> {
   let parsed: ParsedCommand | undefined;
+  // `tenants` and `keys` parse and run on their own (fusion's tenant admin API).
+  if (argv[0] === 'tenants' || argv[0] === 'keys') return runAdmin(argv[0], argv, io, deps);
   try {
     parsed = parseCommand(argv, io.env);
     switch (parsed.kind) {
@@ -108,6 +112,27 @@ export async function run(argv: readonly string[], io: CliIo, deps: RunDependenc
     }
     const { address, service } = contacted(parsed);
     io.stderr.write(`${errorLine(commandName(parsed, argv), err, address, service)}\n`);
+    return exitCodeOf(err);
+  }
+}
+
+async function runAdmin(group: 'tenants' | 'keys', argv: readonly string[], io: CliIo, deps: RunDependencies): Promise<number> {
+  let address: string | undefined;
+  try {
+    const parsed = parseAdminCommand(group, argv.slice(1), io.env);
+    if (parsed.kind === 'help') {
+      io.stdout.write(`${parsed.text}\n`);
+      return EXIT_OK;
+    }
+    address = parsed.connection.address;
+    return await adminCommand(parsed, io, deps.admin);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      const command = commandOf(err.usage);
+      io.stderr.write(`${command}: ${err.message} (see \`${command} --help\`)\n`);
+      return EXIT_USAGE;
+    }
+    io.stderr.write(`${errorLine(`${group} ${argv[1] ?? ''}`.trim(), err, address, 'platform')}\n`);
     return exitCodeOf(err);
   }
 }

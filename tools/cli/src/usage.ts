@@ -56,6 +56,10 @@ Commands:
   erase                    erase everything held about a user (prints the erasure id; --wait follows it)
   receipt                  an erasure's receipt: each service's confirmation
   export                   everything held about a user, as JSON
+  tenants create|list|show|update|suspend|resume|delete
+                           tenants and their settings (the operator; an admin key: its own)
+  keys create|list|revoke|rotate
+                           a tenant's API keys (secrets shown once)
 
 Run \`aimass <command> --help\` for a command's options.
 
