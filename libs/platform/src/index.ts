@@ -137,6 +137,7 @@ export { ConcurrencyLimiter, type Release } from './quota/concurrency-limiter.js
 export {
   quotaLimitsSchema,
   quotasConfigSchema,
+  quotasLimitAnything,
   type QuotaLimitsConfig,
   type QuotasConfig,
   type QuotasConfigInput,

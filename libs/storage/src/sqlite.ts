@@ -101,14 +101,15 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Docu
   }
   try {
     // Another connection opening the same file at the same moment can hold the lock that switching
-    // the journal mode needs, and SQLite answers that with SQLITE_BUSY without waiting: read the
-    // mode first (a WAL file needs no switch), and retry the switch until the busy timeout.
-    const current = db.pragma('journal_mode', { simple: true });
+    // the journal mode needs, or be rebuilding the WAL index, and SQLite answers both with
+    // SQLITE_BUSY without calling the busy handler: read the mode first (a WAL file needs no
+    // switch), and retry each of these statements until the busy timeout.
+    const current = await retryWhileBusy(() => db.pragma('journal_mode', { simple: true }), busyTimeoutMs);
     const mode = current === 'wal' ? current : await retryWhileBusy(() => db.pragma('journal_mode = WAL', { simple: true }), busyTimeoutMs);
     if (!memory && mode !== 'wal') throw new StoreUnavailableError(`SQLite refused WAL mode for ${path} (got ${String(mode)})`);
-    db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
+    await retryWhileBusy(() => db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`), busyTimeoutMs);
     // A large write (a model) can grow the WAL; truncate it back after checkpoints.
-    db.pragma('journal_size_limit = 67108864');
+    await retryWhileBusy(() => db.pragma('journal_size_limit = 67108864'), busyTimeoutMs);
   } catch (err) {
     db.close();
     throw err;
@@ -307,8 +308,12 @@ class SqliteStore implements DocumentStore {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      // Lets SQLite refresh planner statistics for the indexes the queries used.
+      // Lets SQLite refresh planner statistics for the indexes the queries used. It may write
+      // (ANALYZE), so another connection's lock can refuse it: statistics are a nicety, and a
+      // close must not fail for them.
       this.#db.pragma('optimize');
+    } catch (err) {
+      if (!isBusy(err)) throw err;
     } finally {
       this.#db.close();
     }

@@ -57,3 +57,9 @@ export const quotasConfigSchema = z.strictObject({
 });
 export type QuotasConfig = z.output<typeof quotasConfigSchema>;
 export type QuotasConfigInput = z.input<typeof quotasConfigSchema>;
+
+/** False when the configuration limits nobody: a service can then leave the quota interceptor out of its call path. */
+export function quotasLimitAnything(config: QuotasConfig): boolean {
+  const limits = (l: { ratePerSecond?: number | undefined; maxConcurrency?: number | undefined }) => (l.ratePerSecond ?? 0) > 0 || (l.maxConcurrency ?? 0) > 0;
+  return limits(config.default) || Object.values(config.tenants).some(limits);
+}

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { loadConfig } from '../config/load-config.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
-import { quotasConfigSchema } from './config.js';
+import { quotasConfigSchema, quotasLimitAnything } from './config.js';
 import { TenantQuotas, limitsFromConfig, type Admission, type QuotaLimits } from './tenant-quotas.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -73,6 +73,13 @@ describe('ConcurrencyLimiter', () => {
 });
 
 describe('quotas configuration', () => {
+  it('says whether it limits anybody (a service leaves the interceptor out when not)', () => {
+    expect(quotasLimitAnything(quotasConfigSchema.parse({}))).toBe(false);
+    expect(quotasLimitAnything(quotasConfigSchema.parse({ default: { burst: 10 } }))).toBe(false);
+    expect(quotasLimitAnything(quotasConfigSchema.parse({ default: { ratePerSecond: 5 } }))).toBe(true);
+    expect(quotasLimitAnything(quotasConfigSchema.parse({ tenants: { acme: { maxConcurrency: 2 } } }))).toBe(true);
+  });
+
   it('is unlimited by default and merges tenant entries over the default key by key', () => {
     const limits = limitsFromConfig({ default: { ratePerSecond: 100, maxConcurrency: 8 }, tenants: { acme: { ratePerSecond: 5 } } });
     expect(limits('acme')).toEqual({ ratePerSecond: 5, burst: 0, maxConcurrency: 8 });
