@@ -196,3 +196,79 @@ describe('quotaInterceptor on a real gRPC server', () => {
     await Promise.all(held.map((h) => h.outcome));
   });
 });
+
+describe('quotaInterceptor holding refusals', () => {
+  const logs = captureLogs('quota-hold');
+  const { definition } = loadEcho();
+  // One call a minute: after the burst every call is refused for the rest of the test.
+  const quotas = TenantQuotas.fromConfig({ tenants: { slow: { ratePerSecond: 1 / 60, burst: 1 } } });
+  const HOLD_MS = 150;
+  let server: GrpcServer;
+  let client: ReturnType<typeof rawClient>;
+
+  beforeAll(async () => {
+    server = createGrpcServer({
+      config: serverConfig(),
+      logger: logs.logger,
+      services: [{ definition, implementation: { Get: unary<EchoRequest, EchoResponse>(async (req) => ({ text: `echo:${req.text}`, attempt: 1, trace_id: '' })) } }],
+      interceptors: [quotaInterceptor(quotas, { holdRefusalsMs: HOLD_MS, maxHeldPerTenant: 2 })],
+    });
+    const { address } = await server.start();
+    client = rawClient(address);
+    const md = new Metadata();
+    md.set(TENANT_METADATA_KEY, 'slow');
+    // Spends the burst.
+    await new Promise((resolve) => client['Get']!({ text: 'x', count: 0 }, md, { deadline: deadlineIn(5_000) }, resolve));
+  });
+
+  afterAll(() => {
+    client.close();
+    server.forceShutdown();
+  });
+
+  function timedGet(deadlineMs = 5_000): { call: ClientUnaryCall; done: Promise<{ err: ServiceError | null; ms: number }> } {
+    const md = new Metadata();
+    md.set(TENANT_METADATA_KEY, 'slow');
+    const t0 = performance.now();
+    let call!: ClientUnaryCall;
+    const done = new Promise<{ err: ServiceError | null; ms: number }>((resolve) => {
+      call = client['Get']!({ text: 'x', count: 0 }, md, { deadline: deadlineIn(deadlineMs) }, (err: ServiceError | null) => resolve({ err, ms: performance.now() - t0 })) as ClientUnaryCall;
+    });
+    return { call, done };
+  }
+
+  it('answers a refusal after the hold, with the retry hint shortened by as much', async () => {
+    const { err, ms } = await timedGet().done;
+    expect(err && Status[err.code]).toBe('RESOURCE_EXHAUSTED');
+    expect(ms).toBeGreaterThanOrEqual(HOLD_MS - 5);
+    const hint = Number(err!.metadata.get(RETRY_AFTER_MS_KEY)[0]);
+    // About a minute until the next token, less the time held.
+    expect(hint).toBeGreaterThan(50_000);
+    expect(hint).toBeLessThanOrEqual(60_000 - HOLD_MS);
+  });
+
+  it('never holds a refusal past the call deadline: it is answered RESOURCE_EXHAUSTED, not DEADLINE_EXCEEDED', async () => {
+    const { err, ms } = await timedGet(120).done;
+    expect(err && Status[err.code]).toBe('RESOURCE_EXHAUSTED');
+    expect(ms).toBeLessThan(120);
+  });
+
+  it('holds at most maxHeldPerTenant at once: the others are answered at once; a cancelled hold frees its place', async () => {
+    const calls = Array.from({ length: 4 }, () => timedGet());
+    const outcomes = await Promise.all(calls.map((c) => c.done));
+    expect(outcomes.every((o) => o.err && Status[o.err.code] === 'RESOURCE_EXHAUSTED')).toBe(true);
+    const times = outcomes.map((o) => o.ms).sort((a, b) => a - b);
+    expect(times[1]!).toBeLessThan(HOLD_MS / 2);
+    expect(times[2]!).toBeGreaterThanOrEqual(HOLD_MS - 5);
+
+    const a = timedGet();
+    const b = timedGet();
+    await new Promise((r) => setTimeout(r, 30));
+    a.call.cancel();
+    expect(Status[(await a.done).err!.code]).toBe('CANCELLED');
+    // a's place is free again: this one is held, not answered at once.
+    const c = await timedGet().done;
+    expect(c.ms).toBeGreaterThanOrEqual(HOLD_MS - 5);
+    await b.done;
+  });
+});

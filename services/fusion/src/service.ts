@@ -385,7 +385,7 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
       logger,
       descriptorSet: loadDescriptorSet(),
       // Authentication first: it decides the call's tenant, which the quotas count against.
-      interceptors: [...auth.serverInterceptors, quotaInterceptor(quotas, { logger })],
+      interceptors: [...auth.serverInterceptors, quotaInterceptor(quotas, { logger, holdRefusalsMs: quotasConfig.holdRefusalsMs, maxHeldPerTenant: quotasConfig.maxHeldPerTenant })],
       services: [
         {
           definition: v1.InferenceServiceService,

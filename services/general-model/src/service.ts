@@ -103,7 +103,7 @@ export async function startGeneralModel(
       // Authentication first: it decides the call's tenant, which the quotas count against.
       // Nothing limited (the default): no quota layer on the hot path, whose per-call cost the
       // batching benchmark measures against a bare grpc-js server.
-      interceptors: [...auth.serverInterceptors, ...(quotasLimitAnything(quotasConfig) ? [quotaInterceptor(quotas, { logger })] : [])],
+      interceptors: [...auth.serverInterceptors, ...(quotasLimitAnything(quotasConfig) ? [quotaInterceptor(quotas, { logger, holdRefusalsMs: quotasConfig.holdRefusalsMs, maxHeldPerTenant: quotasConfig.maxHeldPerTenant })] : [])],
       services: [
         {
           definition: inference.GRPCInferenceServiceService,

@@ -54,6 +54,14 @@ export const quotasConfigSchema = z.strictObject({
     .default({}),
   /** Tenants whose counters are kept at most; idle ones beyond it are forgotten first. */
   maxTrackedTenants: z.number().int().positive().default(10_000),
+  /**
+   * A refused call is answered after this long (bounded by its deadline), with its retry hint
+   * shortened by as much, so a client retrying in a tight loop is slowed down instead of costing
+   * the server a core that the other tenants need. 0 answers refusals at once.
+   */
+  holdRefusalsMs: z.number().int().min(0).max(10_000).default(100),
+  /** Refusals held at once per tenant; beyond them refusals are answered at once. */
+  maxHeldPerTenant: z.number().int().positive().default(2048),
 });
 export type QuotasConfig = z.output<typeof quotasConfigSchema>;
 export type QuotasConfigInput = z.input<typeof quotasConfigSchema>;

@@ -13,7 +13,19 @@ export interface QuotaInterceptorOptions {
   onRefused?: ((refusal: { tenant: string; limit: QuotaLimitKind; method: string }) => void) | undefined;
   /** Methods (full paths) left alone besides health and reflection, e.g. an admin RPC that must stay reachable. */
   exemptMethods?: readonly string[] | undefined;
+  /**
+   * A refusal is answered after this many milliseconds (never later than 50 ms before the call's
+   * deadline), its retry hint shortened by the time held; 0 answers at once. A client that retries
+   * at once, in a closed loop, is then slowed down instead of making the server spend a core on
+   * refusing it, which is what the other tenants would pay for.
+   */
+  holdRefusalsMs?: number | undefined;
+  /** Refusals held at once per tenant (default 2048: a held call costs a timer and its stream state, a few KB); beyond them refusals are answered at once. */
+  maxHeldPerTenant?: number | undefined;
 }
+
+/** Leaves a held refusal enough time to reach the caller before its deadline. */
+const HOLD_DEADLINE_MARGIN_MS = 50;
 
 function tenantOrUndefined(metadata: Metadata): string | undefined {
   try {
@@ -35,11 +47,24 @@ function tenantOrUndefined(metadata: Metadata): string | undefined {
  */
 export function quotaInterceptor(quotas: TenantQuotas, options: QuotaInterceptorOptions = {}): ServerInterceptor {
   const exempt = new Set(options.exemptMethods ?? []);
+  const holdMs = options.holdRefusalsMs ?? 0;
+  const maxHeld = options.maxHeldPerTenant ?? 2048;
+  const held = new Map<string, number>();
   return (methodDescriptor, next: ServerInterceptingCallInterface) => {
     const path = methodDescriptor.path;
     if (isExemptPath(path) || exempt.has(path)) return new ServerInterceptingCall(next);
     let release: (() => void) | undefined;
+    let holding: { timer: NodeJS.Timeout; tenant: string } | undefined;
+    const unhold = () => {
+      if (!holding) return;
+      clearTimeout(holding.timer);
+      const n = (held.get(holding.tenant) ?? 1) - 1;
+      if (n > 0) held.set(holding.tenant, n);
+      else held.delete(holding.tenant);
+      holding = undefined;
+    };
     const done = () => {
+      unhold();
       const r = release;
       release = undefined;
       r?.();
@@ -57,7 +82,24 @@ export function quotaInterceptor(quotas: TenantQuotas, options: QuotaInterceptor
             if (!admission.ok) {
               options.logger?.debug({ rpc: path, tenant, limit: admission.limit, retryAfterMs: admission.retryAfterMs }, 'call refused by a quota');
               options.onRefused?.({ tenant, limit: admission.limit, method: path });
-              next.sendStatus(toGrpcStatus(new ResourceExhaustedError(admission.message, { retryAfterMs: admission.retryAfterMs })));
+              const deadline = next.getDeadline();
+              const at = deadline instanceof Date ? deadline.getTime() : deadline;
+              const wait = Math.floor(Math.min(holdMs, Number.isFinite(at) ? at - Date.now() - HOLD_DEADLINE_MARGIN_MS : Infinity));
+              const count = held.get(tenant) ?? 0;
+              const refuse = (heldMs: number) =>
+                next.sendStatus(toGrpcStatus(new ResourceExhaustedError(admission.message, { retryAfterMs: Math.max(0, admission.retryAfterMs - heldMs) })));
+              if (wait <= 0 || count >= maxHeld) {
+                refuse(0);
+                return;
+              }
+              held.set(tenant, count + 1);
+              holding = {
+                tenant,
+                timer: setTimeout(() => {
+                  unhold();
+                  refuse(wait);
+                }, wait),
+              };
               return;
             }
             release = admission.release;
