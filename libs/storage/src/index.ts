@@ -34,3 +34,4 @@ export { DEFAULT_LIMIT, MAX_LIMIT } from './query.js';
 export { openSqliteStore, type SqliteStoreOptions } from './open.js';
 export { openMongoStore, type MongoStoreOptions } from './open.js';
 export { openConfiguredStore, storeConfigSchema, type StoreConfig, type StoreConfigDefaults } from './config.js';
+export { TENANT_TOMBSTONES, TenantTombstones } from './tenant-tombstones.js';

@@ -7,7 +7,7 @@ import { AES_256_GCM, AesGcmSealer, PrivacyDataKeySource, type DataKeySource } f
 import { plaintextSealer, startErasureParticipant, startTenantDeletionParticipant, type ErasureParticipant, type EventBus, type TenantDeletionParticipant } from '@aimass/events';
 import type { DocumentStore } from '@aimass/storage';
 import { PersonalModelStore } from './adapters/model-store.js';
-import { TenantTombstones } from './adapters/tenant-tombstones.js';
+import { TenantTombstones } from '@aimass/storage';
 import { personalModelConfigSchema, type PersonalModelConfigInput } from './config.js';
 import { createPersonalModelService } from './grpc/personal-model-service.js';
 import { ConsentCheckingModels, type ConsentEnforcementStats } from './runtime/consent-checking-models.js';

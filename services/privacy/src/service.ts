@@ -30,7 +30,7 @@ import { ConsentEvents } from './adapters/consent-events.js';
 import { ConsentStore } from './adapters/consent-store.js';
 import { ErasureEvents } from './adapters/erasure-events.js';
 import { ErasureStore } from './adapters/erasure-store.js';
-import { TenantTombstones } from './adapters/tenant-tombstones.js';
+import { TenantTombstones } from '@aimass/storage';
 import { PersonalModelExportSource, UpdaterExportSource } from './adapters/export-peers.js';
 import { privacyConfigSchema, privacyDataKeysConfigSchema, type PrivacyConfig, type PrivacyConfigInput } from './config.js';
 import type { ConsentDefaults } from './domain/decisions.js';

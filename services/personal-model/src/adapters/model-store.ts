@@ -26,12 +26,13 @@ import {
   DocumentTooLargeError,
   InvalidQueryError,
   StoreUnavailableError,
+  TENANT_TOMBSTONES,
   VersionConflictError,
   type Collection,
   type DocumentStore,
+  type TenantTombstones,
   type WriteOp,
 } from '@aimass/storage';
-import { TENANT_TOMBSTONES, type TenantTombstones } from './tenant-tombstones.js';
 import {
   idempotencyDocumentId,
   parametersAssociatedData,

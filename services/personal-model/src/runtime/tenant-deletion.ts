@@ -16,7 +16,7 @@
 import { ALL_TENANT_DELETED, MODEL_EVENTS_STREAM, type EventBus, type LiveEvent, type Subscription, type TenantDeletionOutcome, type TenantDeletionRequest } from '@aimass/events';
 import type { Logger } from '@aimass/platform';
 import type { PersonalModelStore } from '../adapters/model-store.js';
-import type { TenantTombstones } from '../adapters/tenant-tombstones.js';
+import type { TenantTombstones } from '@aimass/storage';
 import type { PersonalModels } from './personal-models.js';
 
 export interface PersonalModelTenantDeletionOptions {

@@ -21,7 +21,7 @@ import { CONSENT_STREAM, ERASURE_STREAM, type EventBus, type TenantDeletionOutco
 import type { Collection } from '@aimass/storage';
 import type { ConsentStore } from '../adapters/consent-store.js';
 import type { ErasureStore } from '../adapters/erasure-store.js';
-import type { TenantTombstones } from '../adapters/tenant-tombstones.js';
+import type { TenantTombstones } from '@aimass/storage';
 
 export interface PrivacyTenantDeletionOptions {
   readonly tombstones: TenantTombstones;

@@ -17,9 +17,8 @@
  * tenant-wide refits) and `updater_general` (the general model version last seen served).
  */
 import { UnavailableError } from '@aimass/platform';
-import { StoreUnavailableError, VersionConflictError, type Collection, type DocumentStore, type StoredDocument } from '@aimass/storage';
+import { StoreUnavailableError, TENANT_TOMBSTONES, TenantTombstones, VersionConflictError, type Collection, type DocumentStore, type StoredDocument } from '@aimass/storage';
 import type { HistoryEntry, SealedPayload } from '../domain/feedback.js';
-import { TENANT_TOMBSTONES, TenantTombstones } from './tenant-tombstones.js';
 import type { GeneralRef } from '../domain/ids.js';
 import type { JobState, RefitJob } from '../domain/jobs.js';
 import { markPending, type TrainingState } from '../domain/pending.js';

@@ -1,4 +1,5 @@
-import { VersionConflictError, type Collection, type DocumentStore, type WriteOp } from '@aimass/storage';
+import { VersionConflictError } from './errors.js';
+import type { Collection, DocumentStore, WriteOp } from './types.js';
 
 /** The reserved store tenant of the tombstones: a deleted tenant's own partition is emptied. */
 const TOMBSTONE_PARTITION = '_global';
@@ -12,7 +13,8 @@ interface TenantTombstoneDoc {
 }
 
 /**
- * Deleted tenants, like the user tombstones of an erasure one level up: written before the
+ * Deleted tenants, shared by every service that holds a tenant's data (personal-model, the
+ * updater, privacy), like the user tombstones of an erasure one level up: written before the
  * tenant's data is deleted and never removed, so what arrives for the tenant later (redelivered
  * events, a write already in flight) is dropped instead of bringing its data back. It holds the
  * tenant id and a time only.
