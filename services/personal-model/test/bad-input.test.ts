@@ -59,7 +59,7 @@ describe('bad input gets a clear status and the service keeps serving', () => {
     ['missing label', train({ examples: [example(mail, '')] }), status.INVALID_ARGUMENT, /examples\[0\].label is required: one of ham, spam/, 'examples[0].label'],
     ['no examples', train({ examples: [] }), status.INVALID_ARGUMENT, /examples is empty/, 'examples'],
     ['too many examples', train({ examples: Array.from({ length: 4 }, () => example(mail, 'ham')) }), status.INVALID_ARGUMENT, /4 examples, more than the limit of 3/, 'examples'],
-    ['negative weight', train({ examples: [example(mail, 'ham', { weight: -1 })] }), status.INVALID_ARGUMENT, /weight must be a finite number >= 0/, 'examples[0].weight'],
+    ['negative weight', train({ examples: [example(mail, 'ham', { weight: -1 })] }), status.INVALID_ARGUMENT, /weight must be a finite number in \[0, 1000\]/, 'examples[0].weight'],
     ['NaN embedding', train({ examples: [example(withGeneral({ embedding: mail.general.embedding.map(() => Number.NaN) }), 'ham')] }), status.INVALID_ARGUMENT, /embedding\[0\] is NaN/, 'examples[0].general.embedding'],
     ['wrong logit count', train({ examples: [example(withGeneral({ logits: [1] }), 'ham')] }), status.INVALID_ARGUMENT, /logits has 1 values but the model has 2 labels/, 'examples[0].general.logits'],
     [

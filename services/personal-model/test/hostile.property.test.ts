@@ -161,6 +161,17 @@ describe('personal-model under hostile input (fast-check, real gRPC and SQLite)'
     });
   }
 
+  it('an example weighted at float32 max is INVALID_ARGUMENT, not a model overflowed to NaN (a case fast-check found)', async () => {
+    for (const def of [S.train, S.refit]) {
+      const big = { ...example(mail, 'spam'), weight: 3.4028234663852886e38 };
+      const body = def.requestSerialize({ userPseudonym: target, generalModel: GENERAL, examples: [big], idempotencyKey: '', expectedVersion: 0 } as never);
+      const outcome = await raw.unary(def.path, body, { metadata: tenantHeaders(['acme']), deadline: deadlineIn(10_000) });
+      expect(outcome.code).toBe(status.INVALID_ARGUMENT);
+      expect(outcome.details).toMatch(/weight must be a finite number in \[0, 1000\]/);
+    }
+    await knownGood();
+  });
+
   it('unknown enum-like numbers in int32 positions are harmless (sanity of the generator)', () => {
     fc.assert(fc.property(hostileInt32(), (n) => Number.isInteger(n)));
   });

@@ -56,6 +56,10 @@ describe('validation', () => {
     expect(checkWeight(0, 'w')).toBe(1);
     expect(checkWeight(2.5, 'w')).toBe(2.5);
     expect(fieldOf(() => checkWeight(-1, 'w'))).toBe('w');
+    expect(checkWeight(1000, 'w')).toBe(1000);
+    expect(fieldOf(() => checkSparse({ dimension: 8, indices: [1], values: [3e38] }, 's', 10))).toBe('s.values');
+    expect(checkSparse({ dimension: 8, indices: [1], values: [10_000] }, 's', 10)).toBeDefined();
+    expect(fieldOf(() => checkWeight(3.4028234663852886e38, 'w'))).toBe('w');
     expect(checkIdempotencyKey('', 'k', 10)).toBeUndefined();
     expect(fieldOf(() => checkIdempotencyKey('a b', 'k', 10))).toBe('k');
     expect(fieldOf(() => checkIdempotencyKey('x'.repeat(11), 'k', 10))).toBe('k');

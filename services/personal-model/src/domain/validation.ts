@@ -76,8 +76,19 @@ export function checkSparse(sparse: SparseVectorLike | undefined, field: string,
     previous = index;
   }
   checkFinite(values, `${field}.values`);
+  for (let i = 0; i < values.length; i++) {
+    if (Math.abs(values[i]!) > MAX_SPARSE_VALUE) {
+      throw new InvalidArgumentError(`${field}.values[${i}] = ${values[i]} is outside [-${MAX_SPARSE_VALUE}, ${MAX_SPARSE_VALUE}]: feature values are weights near 1 (libs/ml's featurizer makes them at most 1)`, { field: `${field}.values` });
+    }
+  }
   return sparse;
 }
+
+/**
+ * The largest magnitude of a sparse feature value. The learner's squared-gradient accumulators are
+ * float32: a value near float32's maximum overflows them into Infinity and the model into NaN.
+ */
+export const MAX_SPARSE_VALUE = 10_000;
 
 /** The learner's input for one general output and sparse vector, checked against the model's shape. */
 export function modelInput(general: GeneralOutputLike, sparse: SparseVectorLike | undefined, shape: InputShape, field: string, sparseField: string): PersonalModelInput {
@@ -113,10 +124,19 @@ export function checkLabel(label: string, labels: readonly string[], field: stri
   return index;
 }
 
-/** 0 means 1 (proto default); otherwise a finite number > 0. */
+/**
+ * The largest weight an example may carry. One example counting as a thousand is already more
+ * than any taste needs; far larger ones (up to float32's 3.4e38) overflow the learner's
+ * accumulators into Infinity and NaN, a model no later example could repair.
+ */
+export const MAX_EXAMPLE_WEIGHT = 1000;
+
+/** 0 means 1 (proto default); otherwise a finite number > 0, at most MAX_EXAMPLE_WEIGHT. */
 export function checkWeight(weight: number, field: string): number {
   if (weight === 0) return 1;
-  if (!Number.isFinite(weight) || weight < 0) throw new InvalidArgumentError(`${field} must be a finite number >= 0 (0 means 1), got ${weight}`, { field });
+  if (!Number.isFinite(weight) || weight < 0 || weight > MAX_EXAMPLE_WEIGHT) {
+    throw new InvalidArgumentError(`${field} must be a finite number in [0, ${MAX_EXAMPLE_WEIGHT}] (0 means 1), got ${weight}`, { field });
+  }
   return weight;
 }
 
