@@ -128,6 +128,7 @@ export {
   assertTenantId,
   isValidTenantId,
   tenantFromMetadata,
+  tenantIfValid,
   tenantMetadata,
 } from './tenancy/tenant.js';
 

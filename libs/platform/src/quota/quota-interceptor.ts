@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { ResourceExhaustedError } from '../errors/domain-errors.js';
 import { toGrpcStatus } from '../errors/grpc-mapping.js';
 import { isExemptPath } from '../grpc/rpc-names.js';
-import { tenantFromMetadata } from '../tenancy/tenant.js';
+import { tenantIfValid } from '../tenancy/tenant.js';
 import type { QuotaLimitKind, TenantQuotas } from './tenant-quotas.js';
 
 export interface QuotaInterceptorOptions {
@@ -27,15 +27,9 @@ export interface QuotaInterceptorOptions {
 /** Leaves a held refusal enough time to reach the caller before its deadline. */
 const HOLD_DEADLINE_MARGIN_MS = 50;
 
-function tenantOrUndefined(metadata: Metadata): string | undefined {
-  try {
-    return tenantFromMetadata(metadata);
-  } catch {
-    // No tenant, or a malformed one: the handler refuses the call with INVALID_ARGUMENT (or the
-    // authentication interceptor already did). Quotas have nothing to count it against.
-    return undefined;
-  }
-}
+// No tenant, or a malformed one: the handler refuses the call with INVALID_ARGUMENT (or the
+// authentication interceptor already did). Quotas have nothing to count it against.
+const tenantOrUndefined = (metadata: Metadata): string | undefined => tenantIfValid(metadata);
 
 /**
  * Per-tenant quotas as a grpc-js server interceptor, for `createGrpcServer({ interceptors })`

@@ -1,7 +1,7 @@
 import { Metadata } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../errors/domain-errors.js';
-import { TENANT_METADATA_KEY, isValidTenantId, tenantFromMetadata, tenantMetadata } from './tenant.js';
+import { TENANT_METADATA_KEY, isValidTenantId, tenantFromMetadata, tenantIfValid, tenantMetadata } from './tenant.js';
 
 describe('tenant ids', () => {
   it.each(['acme', 'a', 'acme-2', '0day'])('accepts %s', (id) => expect(isValidTenantId(id)).toBe(true));
@@ -32,5 +32,19 @@ describe('tenantFromMetadata', () => {
     const out = tenantMetadata('acme', base);
     expect(out.get('x-other')).toEqual(['1']);
     expect(base.get(TENANT_METADATA_KEY)).toEqual([]);
+  });
+});
+
+describe('tenantIfValid', () => {
+  it('answers the tenant, or undefined for a missing, repeated or malformed header, without throwing', () => {
+    const md = (...values: string[]) => {
+      const m = new Metadata();
+      for (const v of values) m.add(TENANT_METADATA_KEY, v);
+      return m;
+    };
+    expect(tenantIfValid(md('acme'))).toBe('acme');
+    expect(tenantIfValid(md())).toBeUndefined();
+    expect(tenantIfValid(md('acme', 'other'))).toBeUndefined();
+    expect(tenantIfValid(md('Not Valid'))).toBeUndefined();
   });
 });

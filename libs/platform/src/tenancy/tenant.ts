@@ -40,6 +40,19 @@ export function tenantFromMetadata(metadata: Metadata): string {
   return assertTenantId(typeof value === 'string' ? value : value!.toString('utf8'));
 }
 
+/**
+ * The call's tenant, or undefined when the header is missing, repeated or malformed. For code that
+ * only needs to know (quotas, fair batching) on every call: no error is built, which would cost a
+ * stack trace per call on the hot path.
+ */
+export function tenantIfValid(metadata: Metadata): string | undefined {
+  const values = metadata.get(TENANT_METADATA_KEY);
+  if (values.length !== 1) return undefined;
+  const value = values[0];
+  const text = typeof value === 'string' ? value : value!.toString('utf8');
+  return isValidTenantId(text) ? text : undefined;
+}
+
 /** Metadata for an outgoing call on behalf of `tenant` (adds to `base` when given). */
 export function tenantMetadata(tenant: string, base?: Metadata): Metadata {
   const metadata = base ? base.clone() : new Metadata();
