@@ -317,7 +317,8 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
     pseudonymizer,
     budget: fusion.budget,
     limits: fusion.limits,
-    defaultGeneralModel: fusion.generalModel.model,
+    // A tenant's stored general model (the tenant admin API) wins over the configured one.
+    generalModelOf: (tenant: string) => tenantSettings.settingsOf(tenant)?.generalModelName || fusion.generalModel.model,
     defaultDeadlineMs: fusion.budget.defaultDeadlineMs,
   };
   const predictor = new Predictor({

@@ -23,6 +23,7 @@ const { PREDICT, FEEDBACK, ADMIN } = {
 /** fusion B's key cache TTL: the bound on how late it sees a revocation made through fusion A. */
 const CACHE_TTL_MS = 400;
 
+const generalName = (r: v1.PredictResponse) => r.prediction?.provenance?.models.find((m) => m.role === v1.ModelRole.MODEL_ROLE_GENERAL)?.model?.name;
 const predictRequest = (userId: string): v1.PredictRequest => ({ userId, input: { kind: { $case: 'text', value: 'quarterly invoice attached' } }, options: undefined });
 
 /**
@@ -51,6 +52,8 @@ describe('tenants and API keys (integration)', () => {
     nats = await NatsServer.start();
     bus = await connectNatsBus({ servers: nats.url, name: 'fusion-tenants-test', reconnectTimeWaitMs: 100, pullExpiresMs: 1_000 });
     await addToyGeneralModel(dir.path);
+    // A second model, for a tenant whose settings name its own general model.
+    await addToyGeneralModel(dir.path, 1, 'general-b');
     [general, personal] = await Promise.all([startGeneral(dir.path, logs.logger), startPersonal(logs.logger)]);
     const storePath = join(dir.path, 'fusion.sqlite');
     storeA = await openSqliteStore({ path: storePath });
@@ -198,6 +201,44 @@ describe('tenants and API keys (integration)', () => {
     // Burst 2 of which one call is spent above: the next is the last before the 0.5/s rate refuses.
     await rpc(inferA, 'predict', predictRequest('t1'), { bearer: key.secret });
     await expectCode(rpc(inferA, 'predict', predictRequest('t1'), { bearer: key.secret }), status.RESOURCE_EXHAUSTED, /0\.5/);
+  });
+
+  it("asks for the tenant's stored general model, for Predict and for Feedback by input", async () => {
+    await createTenant('routed');
+    const key = await createKey('routed', [PREDICT, FEEDBACK]);
+    const generalOf = async () => generalName(await rpc<v1.PredictResponse>(inferA, 'predict', predictRequest('r1'), { bearer: key.secret }));
+    // The configured default ('': the service's task model, the only one it had).
+    expect(await generalOf()).toBe('general');
+
+    await admin('updateTenant', {
+      tenantId: 'routed',
+      displayName: '',
+      settings: v1.TenantSettings.fromPartial({ generalModelName: 'general-b' }),
+      updateMask: ['settings.general_model_name'],
+      expectedRevision: 0,
+    });
+    await fusionA.tenantSettings.refresh();
+    expect(await generalOf()).toBe('general-b');
+    // A request's own pin still wins.
+    const pinned = await rpc<v1.PredictResponse>(inferA, 'predict', { ...predictRequest('r1'), options: v1.PredictOptions.fromPartial({ generalModel: { name: 'general', version: '' } }) }, { bearer: key.secret });
+    expect(generalName(pinned)).toBe('general');
+
+    // A name the general-model service does not serve: the caller learns which model is missing.
+    await admin('updateTenant', {
+      tenantId: 'routed',
+      displayName: '',
+      settings: v1.TenantSettings.fromPartial({ generalModelName: 'no-such-model' }),
+      updateMask: ['settings.general_model_name'],
+      expectedRevision: 0,
+    });
+    await fusionA.tenantSettings.refresh();
+    await expectCode(rpc(inferA, 'predict', predictRequest('r1'), { bearer: key.secret }), status.NOT_FOUND, /no-such-model/);
+    // Feedback by input classifies with the same model, so it fails the same way instead of training on another model's outputs.
+    await expectCode(
+      rpc(inferA, 'feedback', v1.FeedbackRequest.fromPartial({ userId: 'r1', target: { $case: 'input', value: { kind: { $case: 'text', value: 'quarterly invoice attached' } } }, label: 'spam', idempotencyKey: 'routed-1' }), { bearer: key.secret }),
+      status.NOT_FOUND,
+      /no-such-model/,
+    );
   });
 
   it('revokes at once in the same process, and within the cache TTL in another replica', async () => {

@@ -34,7 +34,8 @@ export interface FeedbackServiceOptions {
   readonly pseudonymizer: Pseudonymizer;
   readonly budget: BudgetConfig;
   readonly limits: InputLimits;
-  readonly defaultGeneralModel: string;
+  /** The tenant's general model ('' for the service's default): an input is classified by the model its Predict would use. */
+  readonly generalModelOf: (tenant: string) => string;
   readonly defaultDeadlineMs: number;
   /** For the NOT_FOUND message: how long predictions can be referred to. */
   readonly retentionHours: number;
@@ -184,7 +185,8 @@ export class FeedbackService {
   async #fromInput(tenant: string, input: v1.InputPayload, deadline: number, ctx: PredictContext): Promise<Example> {
     const o = this.#o;
     admit(deadline - Date.now(), o.budget);
-    const model = o.defaultGeneralModel ? { name: o.defaultGeneralModel, version: '' } : undefined;
+    const name = o.generalModelOf(tenant);
+    const model = name ? { name, version: '' } : undefined;
     const answer = await o.general.classify(tenant, [input], model, { deadline: generalDeadline(deadline, o.budget), signal: ctx.signal });
     const r = answer.results[0]!;
     const logits = generalLogits(r.logits, r.probabilities);

@@ -62,8 +62,8 @@ export interface PredictorOptions {
   readonly policyOf: (tenant: string) => FusionPolicy;
   readonly budget: BudgetConfig;
   readonly limits: InputLimits;
-  /** The general model asked for when a request pins none ('' for the service's default). */
-  readonly defaultGeneralModel: string;
+  /** The tenant's general model, asked for when a request pins none ('' for the service's default). */
+  readonly generalModelOf: (tenant: string) => string;
   /** Deadline used when the incoming call has none. */
   readonly defaultDeadlineMs: number;
 }
@@ -88,7 +88,7 @@ export function toDomainError(err: unknown): DomainError {
   return err instanceof DomainError ? err : fromGrpcError(err);
 }
 
-/** The general model to ask for: the request's pin (name defaulting to the configured one), else the configured one, else the service's default. */
+/** The general model to ask for: the request's pin (name defaulting to the tenant's), else the tenant's (stored, else configured), else the service's default. */
 function generalModelRef(pinned: v1.ModelRef | undefined, defaultName: string): v1.ModelRef | undefined {
   if (pinned && (pinned.name !== '' || pinned.version !== '')) return { name: pinned.name || defaultName, version: pinned.version };
   return defaultName ? { name: defaultName, version: '' } : undefined;
@@ -137,13 +137,14 @@ export class Predictor {
     await timer.time(Stage.STAGE_ADMISSION, () => {
       admit(deadline - Date.now(), o.budget);
       const policy = o.policyOf(tenant);
+      const generalModel = o.generalModelOf(tenant);
       items.forEach((item, index) => {
         try {
           validateKey(item.itemId, fieldPath(item.field, 'item_id'), o.limits);
           validateUserId(item.userId, item.field, o.limits);
           const input = validateInput(item.input, item.field, o.limits);
           const strategy = requestedStrategy(item.options?.strategy, policy.strategy, fieldPath(item.field, 'options.strategy'));
-          const modelRef = generalModelRef(item.options?.generalModel, o.defaultGeneralModel);
+          const modelRef = generalModelRef(item.options?.generalModel, generalModel);
           // The raw user id stops here: everything below sees the pseudonym only.
           const pseudonym = o.pseudonymizer.pseudonymize(tenant, item.userId);
           admitted.push({ index, item, input, pseudonym, strategy, policy, modelKey: modelRef ? `${modelRef.name}:${modelRef.version}` : '', modelRef });

@@ -23,15 +23,15 @@ const HAM = [
  * A tiny general model (libs/ml fastText, exported to ONNX) with the default model's contract:
  * labels ham/spam, probabilities, an embedding. Trains in well under a second.
  */
-export async function addToyGeneralModel(repository: string, version = 1): Promise<void> {
+export async function addToyGeneralModel(repository: string, version = 1, name = 'general'): Promise<void> {
   const items: LabeledText[] = [];
   for (let i = 0; i < 48; i++) {
     items.push({ key: `s${i}`, text: `${SPAM[i % SPAM.length]} ${i}`, label: 'spam' });
     items.push({ key: `h${i}`, text: `${HAM[i % HAM.length]} ${i}`, label: 'ham' });
   }
   const result = await trainTextModel(items, { tokenizer: { bucketBits: 10, maxFeatures: 64, maxHeaderFeatures: 16 }, dim: 8, epochs: 10, seed: 7 });
-  const bytes = exportFastTextOnnx(result.model, { tokenizer: result.tokenizer, modelName: 'general', modelVersion: version });
-  await writeModelVersion(repository, 'general', version, bytes, { metadata: { labels: ['ham', 'spam'] } });
+  const bytes = exportFastTextOnnx(result.model, { tokenizer: result.tokenizer, modelName: name, modelVersion: version });
+  await writeModelVersion(repository, name, version, bytes, { metadata: { labels: ['ham', 'spam'] } });
 }
 
 export async function startGeneral(repository: string, logger: Logger): Promise<RunningGeneralModel> {
