@@ -130,6 +130,20 @@ export const privacyConfigSchema = z.strictObject({
       maxModelPages: positiveInt('a number of pages').max(10_000).default(100),
     })
     .prefault({}),
+  /** The tenants' stored settings (fusion's tenant registry), of which privacy applies the consent defaults. */
+  tenantSettings: z
+    .strictObject({
+      /**
+       * fusion (CredentialService.ListTenantSettings); AIMASS_PRIVACY__TENANT_SETTINGS__ADDRESS.
+       * Defaults to `auth.credentialService.address`, which is fusion too. Neither set: only the
+       * configured defaults apply (a warning at start says so).
+       */
+      address: address('fusion').optional(),
+      /** How often they are read again: a tenant's changed defaults apply here within this. */
+      refreshMs: positiveInt('a time in milliseconds').max(3_600_000).default(5_000),
+      callTimeoutMs: positiveInt('a time in milliseconds').max(60_000).default(2_000),
+    })
+    .prefault({}),
 });
 
 export type PrivacyConfig = z.output<typeof privacyConfigSchema>;

@@ -34,7 +34,22 @@ export {
   type ConsentRecord,
   type PreviousState,
 } from './domain/chain.js';
-export { DENY_BY_DEFAULT, type ConsentDefaults, type DefaultState, type PurposeDefaults } from './domain/decisions.js';
+export {
+  DENY_BY_DEFAULT,
+  purposeDefaultsFromSettings,
+  withStoredDefaults,
+  type ConsentDefaults,
+  type DefaultState,
+  type PurposeDefaults,
+  type StoredConsentDefault,
+} from './domain/decisions.js';
+export {
+  RemoteTenantSettings,
+  TenantConsentDefaults,
+  type RemoteTenantSettingsOptions,
+  type TenantConsentDefaultsOptions,
+  type TenantSettingsSource,
+} from './adapters/tenant-consent-defaults.js';
 export { consentEventId } from './domain/ids.js';
 export { ERASURE_COLLECTIONS } from './adapters/erasure-store.js';
 export { erasureRequestedEvent } from './adapters/erasure-events.js';

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { setupServiceAuth, type AuthConfigInput } from '@aimass/auth';
+import { setupServiceAuth, type AuthConfigInput, type ServiceAuth } from '@aimass/auth';
 import {
   DataKeyRing,
   StaticTenantKeyProvider,
@@ -32,6 +32,7 @@ import { ErasureEvents } from './adapters/erasure-events.js';
 import { ErasureStore } from './adapters/erasure-store.js';
 import { TenantTombstones } from '@aimass/storage';
 import { PersonalModelExportSource, UpdaterExportSource } from './adapters/export-peers.js';
+import { RemoteTenantSettings, TenantConsentDefaults } from './adapters/tenant-consent-defaults.js';
 import { privacyConfigSchema, privacyDataKeysConfigSchema, type PrivacyConfig, type PrivacyConfigInput } from './config.js';
 import type { ConsentDefaults } from './domain/decisions.js';
 import { DATA_KEY_SERVICE_NAME, createDataKeyService } from './grpc/data-key-service.js';
@@ -53,7 +54,7 @@ export interface PrivacyDependencies {
    * Where Export finds personal-model and the updater when `privacy.export.*Address` is not set:
    * asked at each Export (the one-process runner's `addressOf`, whose services start after privacy).
    */
-  readonly addressOf?: ((service: 'personal-model' | 'updater') => string | undefined) | undefined;
+  readonly addressOf?: ((service: 'personal-model' | 'updater' | 'fusion') => string | undefined) | undefined;
 }
 
 export interface PrivacyStartConfig {
@@ -74,6 +75,8 @@ export interface RunningPrivacy {
   readonly config: PrivacyConfig;
   /** Users' data keys (the ring GetDataKey serves from and erasure destroys in). */
   readonly keys: DataKeyRing;
+  /** The consent defaults in force: the configured ones with the tenants' stored ones (re-read every `tenantSettings.refreshMs`, or now with `refresh`). */
+  readonly consentDefaults: TenantConsentDefaults;
   /** Announces changes recorded but not announced yet (also at start and every `outbox.sweepIntervalMs`); returns the events published. */
   sweep(options?: { graceMs?: number }): Promise<number>;
   /**
@@ -97,6 +100,27 @@ export const PRIVACY_TENANT_DELETION_SERVICE = 'privacy';
 
 export function consentDefaults(cfg: PrivacyConfig): ConsentDefaults {
   return { base: cfg.consent.defaults, tenants: cfg.consent.tenants };
+}
+
+/** The configured defaults, with the tenants' stored ones when fusion's registry can be found. */
+function tenantConsentDefaults(cfg: PrivacyConfig, auth: ServiceAuth, deps: PrivacyDependencies, logger: Logger): TenantConsentDefaults {
+  const fixed = cfg.tenantSettings.address ?? auth.config.credentialService.address;
+  const lookup = deps.addressOf;
+  // The one-process mode: fusion starts after privacy (or is not part of the run), and until it
+  // runs there is no registry whose defaults could differ from the configuration.
+  const address = fixed !== undefined ? () => fixed : lookup ? () => lookup('fusion') : undefined;
+  if (!address) {
+    logger.warn(
+      { consentDefaults: 'configuration only' },
+      "tenants' stored consent defaults are not applied, only privacy.consent's: set AIMASS_PRIVACY__TENANT_SETTINGS__ADDRESS (fusion's host:port) to apply them",
+    );
+  }
+  return new TenantConsentDefaults({
+    configured: consentDefaults(cfg),
+    source: address ? new RemoteTenantSettings({ address, interceptors: auth.clientInterceptors, callTimeoutMs: cfg.tenantSettings.callTimeoutMs }) : undefined,
+    refreshMs: cfg.tenantSettings.refreshMs,
+    logger,
+  });
 }
 
 /** The `dataKeys` section checked as privacy needs it; a ConfigError naming the keys and variables otherwise. */
@@ -153,10 +177,12 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
     mayCreate: async (tenant, pseudonym) => !(await erasedOrDeleted(tenant, pseudonym)),
   });
   for (const stream of [CONSENT_STREAM, ERASURE_STREAM, DEAD_LETTER_STREAM]) await deps.bus.ensureStream(stream);
+  const defaults = tenantConsentDefaults(cfg, auth, deps, logger);
+  await defaults.start();
   const consent = new ConsentService({
     store,
     events: new ConsentEvents(deps.bus, logger),
-    defaults: consentDefaults(cfg),
+    defaults: () => defaults.current(),
     maxAppendAttempts: cfg.consent.maxAppendAttempts,
     logger,
     erasure: { isErased: erasedOrDeleted, absentOp: (tenant, pseudonym) => erasureStore.absentOp(tenant, pseudonym) },
@@ -237,6 +263,7 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
     await erasureConsumer.close();
     personalModel.close();
     updater.close();
+    defaults.close();
     auth.close();
     throw err;
   }
@@ -296,6 +323,7 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
       store: deps.store.kind,
       defaults: cfg.consent.defaults,
       tenantsWithOwnDefaults: Object.keys(cfg.consent.tenants).length,
+      storedDefaultsFrom: cfg.tenantSettings.address ?? auth.config.credentialService.address ?? (deps.addressOf ? "the run's fusion" : 'nowhere'),
       kekSource: keysCfg.kekSource,
       // Tenants and versions only, never key material.
       keks: kek instanceof StaticTenantKeyProvider ? kek.inventory() : undefined,
@@ -317,6 +345,7 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
       await runningTenantDeletion.close();
       personalModel.close();
       updater.close();
+      defaults.close();
       auth.close();
       keys.forgetAll();
     })();
@@ -329,6 +358,7 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
     server,
     config: cfg,
     keys,
+    consentDefaults: defaults,
     sweep,
     sweepErasures,
     erasureConsumer,

@@ -268,5 +268,13 @@ export function createCredentialService(registry: TenantRegistry): v1.Credential
         tenantState: found.tenantState === 'unknown' ? v1.TenantState.TENANT_STATE_UNSPECIFIED : TENANT_STATE_TO_PROTO[found.tenantState],
       };
     }),
+
+    listTenantSettings: unary<v1.ListTenantSettingsRequest, v1.ListTenantSettingsResponse>(async (req) => {
+      const page = await registry.listTenants(pageSize(req.page, 500, 500), req.page?.pageToken || undefined, false);
+      return {
+        tenants: page.tenants.map((t) => ({ tenantId: t.tenantId, state: TENANT_STATE_TO_PROTO[t.state], revision: t.revision, settings: t.settings })),
+        nextPageToken: page.next ?? '',
+      };
+    }),
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DENY_BY_DEFAULT, advanceHead, changeFingerprint, currentDecisions, defaultFor, nextRecord, purposesAsked, sameAsCurrent, type ConsentChange, type ConsentDefaults } from './decisions.js';
+import { DENY_BY_DEFAULT, advanceHead, changeFingerprint, currentDecisions, defaultFor, nextRecord, purposeDefaultsFromSettings, purposesAsked, sameAsCurrent, withStoredDefaults, type ConsentChange, type ConsentDefaults } from './decisions.js';
 
 const owner = { tenant: 't1', userPseudonym: 'a'.repeat(32) };
 const defaults: ConsentDefaults = { base: DENY_BY_DEFAULT, tenants: { acme: { training: 'granted' } } };
@@ -56,5 +56,32 @@ describe('consent decisions', () => {
   it('asks every purpose when none is named, each named one once', () => {
     expect(purposesAsked([])).toEqual(['personalization', 'training']);
     expect(purposesAsked(['training', 'training'])).toEqual(['training']);
+  });
+});
+
+describe("a tenant's stored consent defaults", () => {
+  it('are none when the tenant lists none, so the configuration applies', () => {
+    expect(purposeDefaultsFromSettings([])).toBeUndefined();
+  });
+
+  it('leave unlisted purposes DENIED and skip entries this build cannot read', () => {
+    expect(purposeDefaultsFromSettings([{ purpose: 'training', state: 'granted' }])).toEqual({ personalization: 'denied', training: 'granted' });
+    expect(
+      purposeDefaultsFromSettings([
+        { purpose: undefined, state: 'granted' },
+        { purpose: 'personalization', state: 'withdrawn' },
+        { purpose: 'personalization', state: undefined },
+      ]),
+    ).toEqual({ personalization: 'denied', training: 'denied' });
+  });
+
+  it('replace the configured entry of their tenant only', () => {
+    const configured: ConsentDefaults = { base: { personalization: 'granted', training: 'denied' }, tenants: { acme: { training: 'granted' }, beta: { personalization: 'denied' } } };
+    const merged = withStoredDefaults(configured, new Map([['acme', { personalization: 'denied', training: 'denied' } as const]]));
+    expect(merged.tenants).toEqual({ acme: { personalization: 'denied', training: 'denied' }, beta: { personalization: 'denied' } });
+    expect(defaultFor(merged, 'acme', 'training')).toBe('denied');
+    expect(defaultFor(merged, 'beta', 'training')).toBe('denied');
+    expect(defaultFor(merged, 'other', 'personalization')).toBe('granted');
+    expect(withStoredDefaults(configured, new Map())).toBe(configured);
   });
 });

@@ -110,3 +110,33 @@ export function advanceHead(head: ConsentHead | undefined, record: ConsentRecord
 export function purposesAsked(purposes: readonly ConsentPurpose[]): ConsentPurpose[] {
   return purposes.length === 0 ? [...CONSENT_PURPOSES] : [...new Set(purposes)];
 }
+
+/** One stored default as a tenant's settings carry it (aimass.v1.ConsentDefault, already decoded). */
+export interface StoredConsentDefault {
+  readonly purpose: ConsentPurpose | undefined;
+  readonly state: ConsentStateName | undefined;
+}
+
+/**
+ * A tenant's defaults from its stored settings (the tenant admin API): none when it lists none, so
+ * the configuration applies; otherwise every purpose, those it does not list DENIED (admin.proto).
+ * Entries this build cannot read (an unknown purpose, a state other than granted or denied, which
+ * fusion's validation refuses anyway) are skipped rather than trusted, so they also leave DENIED.
+ */
+export function purposeDefaultsFromSettings(stored: readonly StoredConsentDefault[]): PurposeDefaults | undefined {
+  if (stored.length === 0) return undefined;
+  const out: Record<ConsentPurpose, DefaultState> = { ...DENY_BY_DEFAULT };
+  for (const d of stored) {
+    if (d.purpose === undefined || !CONSENT_PURPOSES.includes(d.purpose)) continue;
+    if (d.state === 'granted' || d.state === 'denied') out[d.purpose] = d.state;
+  }
+  return out;
+}
+
+/** The configured defaults with each tenant's stored ones laid over its configured entry. */
+export function withStoredDefaults(configured: ConsentDefaults, stored: ReadonlyMap<string, PurposeDefaults>): ConsentDefaults {
+  if (stored.size === 0) return configured;
+  const tenants: Record<string, Partial<PurposeDefaults>> = { ...configured.tenants };
+  for (const [tenant, defaults] of stored) tenants[tenant] = defaults;
+  return { base: configured.base, tenants };
+}

@@ -18,7 +18,8 @@ import {
 export interface ConsentServiceOptions {
   readonly store: ConsentStore;
   readonly events: ConsentEvents;
-  readonly defaults: ConsentDefaults;
+  /** The defaults in force (configured, with the tenants' stored ones); may throw UNAVAILABLE. */
+  readonly defaults: () => ConsentDefaults;
   /** Appends that lost a compare-and-set to a concurrent one and start again, before ABORTED. */
   readonly maxAppendAttempts: number;
   readonly logger: Logger;
@@ -134,7 +135,8 @@ export class ConsentService {
 
   /** The current decision for each purpose, with the record it rests on (each record's hash checked). */
   async current(owner: ChainOwner, purposes: readonly ConsentPurpose[]): Promise<Decision[]> {
-    const { store, defaults } = this.#o;
+    const { store } = this.#o;
+    const defaults = this.#o.defaults();
     // Not the tenant default (which may grant): an erased user has consented to nothing.
     if (await this.#erased(owner)) return purposes.map((purpose) => ({ purpose, state: 'denied', isDefault: false, sequence: 0 }));
     const current = await store.head(owner.tenant, owner.userPseudonym);

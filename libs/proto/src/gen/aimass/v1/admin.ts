@@ -238,7 +238,10 @@ export interface ConsentDefault {
 export interface TenantSettings {
   /** Strategy used when a request does not choose one. */
   defaultStrategy: FusionStrategy;
-  /** Consent defaults; purposes not listed default to DENIED. */
+  /**
+   * Consent defaults. Empty: the platform's configured defaults. Otherwise the tenant's own, and
+   * purposes not listed default to DENIED.
+   */
   consentDefaults: ConsentDefault[];
   /** Limits. */
   quota?:
@@ -548,6 +551,32 @@ export interface LookupApiKeyResponse {
   secretSha256: Buffer;
   /** The owning tenant's state: keys of a tenant that is not ACTIVE are refused. */
   tenantState: TenantState;
+}
+
+/** ListTenantSettings' input. */
+export interface ListTenantSettingsRequest {
+  /** Paging. */
+  page?: PageRequest | undefined;
+}
+
+/** One tenant's settings as ListTenantSettings reports them. */
+export interface TenantSettingsEntry {
+  /** The tenant. */
+  tenantId: string;
+  /** Its state (never DELETED). */
+  state: TenantState;
+  /** Incremented on every change of the tenant. */
+  revision: number;
+  /** The stored settings. */
+  settings?: TenantSettings | undefined;
+}
+
+/** ListTenantSettings' result. */
+export interface ListTenantSettingsResponse {
+  /** Tenants, ordered by id. */
+  tenants: TenantSettingsEntry[];
+  /** Token for the next page; empty on the last page. */
+  nextPageToken: string;
 }
 
 /** ExportFeedback's input. */
@@ -3938,6 +3967,289 @@ export const LookupApiKeyResponse: MessageFns<LookupApiKeyResponse> = {
   },
 };
 
+function createBaseListTenantSettingsRequest(): ListTenantSettingsRequest {
+  return { page: undefined };
+}
+
+export const ListTenantSettingsRequest: MessageFns<ListTenantSettingsRequest> = {
+  encode(message: ListTenantSettingsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.page !== undefined) {
+      PageRequest.encode(message.page, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListTenantSettingsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListTenantSettingsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.page = PageRequest.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListTenantSettingsRequest {
+    return { page: isSet(object.page) ? PageRequest.fromJSON(object.page) : undefined };
+  },
+
+  toJSON(message: ListTenantSettingsRequest): unknown {
+    const obj: any = {};
+    if (message.page !== undefined) {
+      obj.page = PageRequest.toJSON(message.page);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListTenantSettingsRequest>, I>>(base?: I): ListTenantSettingsRequest {
+    return ListTenantSettingsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListTenantSettingsRequest>, I>>(object: I): ListTenantSettingsRequest {
+    const message = createBaseListTenantSettingsRequest();
+    message.page = (object.page !== undefined && object.page !== null)
+      ? PageRequest.fromPartial(object.page)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTenantSettingsEntry(): TenantSettingsEntry {
+  return { tenantId: "", state: 0, revision: 0, settings: undefined };
+}
+
+export const TenantSettingsEntry: MessageFns<TenantSettingsEntry> = {
+  encode(message: TenantSettingsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.state !== 0) {
+      writer.uint32(16).int32(message.state);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(24).uint64(message.revision);
+    }
+    if (message.settings !== undefined) {
+      TenantSettings.encode(message.settings, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TenantSettingsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTenantSettingsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.settings = TenantSettings.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TenantSettingsEntry {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      state: isSet(object.state) ? tenantStateFromJSON(object.state) : 0,
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      settings: isSet(object.settings) ? TenantSettings.fromJSON(object.settings) : undefined,
+    };
+  },
+
+  toJSON(message: TenantSettingsEntry): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.state !== 0) {
+      obj.state = tenantStateToJSON(message.state);
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    if (message.settings !== undefined) {
+      obj.settings = TenantSettings.toJSON(message.settings);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TenantSettingsEntry>, I>>(base?: I): TenantSettingsEntry {
+    return TenantSettingsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TenantSettingsEntry>, I>>(object: I): TenantSettingsEntry {
+    const message = createBaseTenantSettingsEntry();
+    message.tenantId = object.tenantId ?? "";
+    message.state = object.state ?? 0;
+    message.revision = object.revision ?? 0;
+    message.settings = (object.settings !== undefined && object.settings !== null)
+      ? TenantSettings.fromPartial(object.settings)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListTenantSettingsResponse(): ListTenantSettingsResponse {
+  return { tenants: [], nextPageToken: "" };
+}
+
+export const ListTenantSettingsResponse: MessageFns<ListTenantSettingsResponse> = {
+  encode(message: ListTenantSettingsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.tenants) {
+      TenantSettingsEntry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListTenantSettingsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListTenantSettingsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenants.push(TenantSettingsEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListTenantSettingsResponse {
+    return {
+      tenants: globalThis.Array.isArray(object?.tenants)
+        ? object.tenants.map((e: any) => TenantSettingsEntry.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListTenantSettingsResponse): unknown {
+    const obj: any = {};
+    if (message.tenants?.length) {
+      obj.tenants = message.tenants.map((e) => TenantSettingsEntry.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListTenantSettingsResponse>, I>>(base?: I): ListTenantSettingsResponse {
+    return ListTenantSettingsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListTenantSettingsResponse>, I>>(object: I): ListTenantSettingsResponse {
+    const message = createBaseListTenantSettingsResponse();
+    message.tenants = object.tenants?.map((e) => TenantSettingsEntry.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
 function createBaseExportFeedbackRequest(): ExportFeedbackRequest {
   return { userPseudonym: "" };
 }
@@ -5622,6 +5934,21 @@ export const CredentialServiceService = {
       Buffer.from(LookupApiKeyResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): LookupApiKeyResponse => LookupApiKeyResponse.decode(value),
   },
+  /**
+   * Every tenant's settings, a page at a time, for the services that apply a part of them (privacy:
+   * the consent defaults). Deleted tenants are left out.
+   */
+  listTenantSettings: {
+    path: "/aimass.v1.CredentialService/ListTenantSettings" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListTenantSettingsRequest): Buffer =>
+      Buffer.from(ListTenantSettingsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListTenantSettingsRequest => ListTenantSettingsRequest.decode(value),
+    responseSerialize: (value: ListTenantSettingsResponse): Buffer =>
+      Buffer.from(ListTenantSettingsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListTenantSettingsResponse => ListTenantSettingsResponse.decode(value),
+  },
 } as const;
 
 export interface CredentialServiceServer extends UntypedServiceImplementation {
@@ -5630,6 +5957,11 @@ export interface CredentialServiceServer extends UntypedServiceImplementation {
    * revocation and the tenant's state. NOT_FOUND for an unknown key id.
    */
   lookupApiKey: handleUnaryCall<LookupApiKeyRequest, LookupApiKeyResponse>;
+  /**
+   * Every tenant's settings, a page at a time, for the services that apply a part of them (privacy:
+   * the consent defaults). Deleted tenants are left out.
+   */
+  listTenantSettings: handleUnaryCall<ListTenantSettingsRequest, ListTenantSettingsResponse>;
 }
 
 export interface CredentialServiceClient extends Client {
@@ -5651,6 +5983,25 @@ export interface CredentialServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: LookupApiKeyResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Every tenant's settings, a page at a time, for the services that apply a part of them (privacy:
+   * the consent defaults). Deleted tenants are left out.
+   */
+  listTenantSettings(
+    request: ListTenantSettingsRequest,
+    callback: (error: ServiceError | null, response: ListTenantSettingsResponse) => void,
+  ): ClientUnaryCall;
+  listTenantSettings(
+    request: ListTenantSettingsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListTenantSettingsResponse) => void,
+  ): ClientUnaryCall;
+  listTenantSettings(
+    request: ListTenantSettingsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListTenantSettingsResponse) => void,
   ): ClientUnaryCall;
 }
 
