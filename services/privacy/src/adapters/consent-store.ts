@@ -19,13 +19,18 @@
  * An append writes the new head, the record, the key and the outbox entry in one `writeAtomic`,
  * conditioned on the head version read before: of two appends on the same head one wins, the other
  * gets a VersionConflictError and starts again from the new head.
+ *
+ * Every write that creates documents also carries the check that the tenant has no tenant
+ * tombstone (tenant-guard.ts): a SetConsent racing the tenant's deletion either commits before the
+ * tombstone, and the deletion finds what it wrote, or is refused with TenantDeletedError.
  */
 import type { ConsentPurpose, ConsentStateName } from '@aimass/consent';
 import { UnavailableError } from '@aimass/platform';
-import { StoreUnavailableError, VersionConflictError, type Collection, type DocumentStore, type StoredDocument, type WriteOp } from '@aimass/storage';
+import { StoreUnavailableError, TenantTombstones, VersionConflictError, type Collection, type DocumentStore, type StoredDocument, type WriteOp } from '@aimass/storage';
 import type { ConsentRecord, PreviousState } from '../domain/chain.js';
 import type { ConsentHead, HeadPurpose } from '../domain/decisions.js';
 import { idempotencyId, outboxId, recordId } from '../domain/ids.js';
+import { TenantDeletedError, isTenantDeletedConflict } from './tenant-guard.js';
 
 export const COLLECTIONS = Object.freeze({
   records: 'consent_records',
@@ -181,16 +186,18 @@ export class ConsentStore {
     private readonly heads: Collection<HeadDoc>,
     private readonly keys: Collection<KeyDoc>,
     private readonly outbox: Collection<OutboxDoc>,
+    private readonly tenants: TenantTombstones,
   ) {}
 
   static async open(store: DocumentStore): Promise<ConsentStore> {
-    const [records, heads, keys, outbox] = await Promise.all([
+    const [records, heads, keys, outbox, tenants] = await Promise.all([
       store.collection<RecordDoc>({ name: COLLECTIONS.records, indexes: [{ fields: ['user', 'sequence'] }] }),
       store.collection<HeadDoc>({ name: COLLECTIONS.heads }),
       store.collection<KeyDoc>({ name: COLLECTIONS.keys }),
       store.collection<OutboxDoc>({ name: COLLECTIONS.outbox, indexes: [{ fields: ['pending', 'updatedAt'] }] }),
+      TenantTombstones.open(store),
     ]);
-    return new ConsentStore(store, records, heads, keys, outbox);
+    return new ConsentStore(store, records, heads, keys, outbox, tenants);
   }
 
   /**
@@ -227,14 +234,15 @@ export class ConsentStore {
 
   /**
    * Binds a key to an existing record (a request that changed nothing). False when another call
-   * claimed the key first: the caller reads it again.
+   * claimed the key first: the caller reads it again. TenantDeletedError once the tenant is deleted.
    */
   async claimKey(tenant: string, pseudonym: string, key: string, held: Omit<HeldKey, 'appended'>, guard?: WriteOp): Promise<boolean> {
     try {
       const put = this.keys.putOp(tenant, idempotencyId(pseudonym, key), { sequence: held.sequence, fingerprint: held.fingerprint, appended: false }, { expectedVersion: 'absent', user: pseudonym });
-      await this.store.writeAtomic(guard ? [guard, put] : [put]);
+      await this.store.writeAtomic([this.tenants.checkOp(tenant), ...(guard ? [guard] : []), put]);
       return true;
     } catch (err) {
+      if (isTenantDeletedConflict(err)) throw new TenantDeletedError(tenant);
       if (err instanceof VersionConflictError) return false;
       return storeUnavailable(err);
     }
@@ -245,9 +253,14 @@ export class ConsentStore {
     return doc && toOutbox(doc);
   }
 
-  /** Appends one record. Throws VersionConflictError when another append (or publisher) got there first. */
+  /**
+   * Appends one record. Throws VersionConflictError when another append (or publisher) got there
+   * first, TenantDeletedError once the tenant is deleted.
+   */
   async append(tenant: string, pseudonym: string, a: Append): Promise<void> {
     const ops: WriteOp[] = [
+      // First, so a deleted tenant is reported as such whatever else changed meanwhile.
+      this.tenants.checkOp(tenant),
       this.heads.putOp(tenant, pseudonym, toHeadDoc(a.head), { expectedVersion: a.headVersion, user: pseudonym }),
       this.records.putOp(tenant, recordId(pseudonym, a.record.sequence), toRecordDoc(a.record), { expectedVersion: 'absent', user: pseudonym }),
     ];
@@ -258,7 +271,12 @@ export class ConsentStore {
       const data: OutboxDoc = { tenant, pseudonym, pending: true, from_sequence: before?.pending ? before.fromSequence : a.record.sequence };
       ops.push(this.outbox.putOp(GLOBAL_TENANT, outboxId(tenant, pseudonym), data, { expectedVersion: before?.version ?? 'absent', user: pseudonym }));
     }
-    await this.store.writeAtomic(ops).catch(storeUnavailable);
+    try {
+      await this.store.writeAtomic(ops);
+    } catch (err) {
+      if (isTenantDeletedConflict(err)) throw new TenantDeletedError(tenant);
+      storeUnavailable(err);
+    }
   }
 
   /**

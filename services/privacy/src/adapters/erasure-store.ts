@@ -14,11 +14,16 @@
  *
  * The consent documents a SetConsent writes carry a `check` that the tombstone is absent, so no
  * consent record can be written once the tombstone exists (see ConsentService).
+ *
+ * One level up, every write here carries the check that the tenant has no tenant tombstone
+ * (tenant-guard.ts): an Erase, a confirmation or a sweep racing the tenant's deletion cannot leave a
+ * tombstone or an open entry of the deleted tenant behind.
  */
 import { UnavailableError } from '@aimass/platform';
-import { StoreUnavailableError, VersionConflictError, type Collection, type DocumentStore, type WriteOp } from '@aimass/storage';
+import { StoreUnavailableError, TenantTombstones, VersionConflictError, type Collection, type DocumentStore, type WriteOp } from '@aimass/storage';
 import type { Confirmation, Tombstone } from '../domain/erasure.js';
 import { GLOBAL_TENANT } from './consent-store.js';
+import { TenantDeletedError, isTenantDeletedConflict } from './tenant-guard.js';
 
 export const ERASURE_COLLECTIONS = Object.freeze({
   tombstones: 'erasure_tombstones',
@@ -101,14 +106,16 @@ export class ErasureStore {
     private readonly store: DocumentStore,
     private readonly tombstones: Collection<TombstoneDoc>,
     private readonly open: Collection<OpenDoc>,
+    private readonly tenants: TenantTombstones,
   ) {}
 
   static async open(store: DocumentStore): Promise<ErasureStore> {
-    const [tombstones, open] = await Promise.all([
+    const [tombstones, open, tenants] = await Promise.all([
       store.collection<TombstoneDoc>({ name: ERASURE_COLLECTIONS.tombstones, indexes: [{ fields: ['erasure_id'], unique: true }] }),
       store.collection<OpenDoc>({ name: ERASURE_COLLECTIONS.open, indexes: [{ fields: ['open', 'updatedAt'] }] }),
+      TenantTombstones.open(store),
     ]);
-    return new ErasureStore(store, tombstones, open);
+    return new ErasureStore(store, tombstones, open, tenants);
   }
 
   /**
@@ -142,39 +149,58 @@ export class ErasureStore {
     return doc && toTombstone(tenant, doc.id, doc.data);
   }
 
-  /** Writes a new tombstone and its open entry; false when the user already has one. */
+  /**
+   * Writes a new tombstone and its open entry; false when the user already has one,
+   * TenantDeletedError when the tenant was deleted.
+   */
   async create(t: Tombstone): Promise<boolean> {
     try {
       await this.store.writeAtomic([
+        // First, so a deleted tenant is reported as such (its users' tombstones may still be there
+        // while the deletion runs).
+        this.tenants.checkOp(t.tenant),
         this.tombstones.putOp(t.tenant, t.pseudonym, toDoc(t), { expectedVersion: 'absent' }),
         this.open.putOp(GLOBAL_TENANT, openId(t.tenant, t.pseudonym), { tenant: t.tenant, pseudonym: t.pseudonym, open: true }),
       ]);
       return true;
     } catch (err) {
+      if (isTenantDeletedConflict(err)) throw new TenantDeletedError(t.tenant);
       if (err instanceof VersionConflictError) return false;
       return storeUnavailable(err);
     }
   }
 
   /**
-   * Replaces the tombstone if it is still at `version` (false otherwise); when `next` completes
-   * the erasure, its open entry is closed in the same write.
+   * Replaces the tombstone if it is still at `version` (undefined otherwise); when `next` completes
+   * the erasure, its open entry is closed in the same write. TenantDeletedError when the tenant
+   * was deleted: the deletion may have removed the open entry already, and the write would bring
+   * it back after the tombstone is gone.
    */
   async replace(next: Tombstone, version: number, completes: boolean): Promise<number | undefined> {
-    const ops: WriteOp[] = [this.tombstones.putOp(next.tenant, next.pseudonym, toDoc(next), { expectedVersion: version })];
+    const ops: WriteOp[] = [this.tombstones.putOp(next.tenant, next.pseudonym, toDoc(next), { expectedVersion: version }), this.tenants.checkOp(next.tenant)];
     if (completes) ops.push(this.open.putOp(GLOBAL_TENANT, openId(next.tenant, next.pseudonym), { tenant: next.tenant, pseudonym: next.pseudonym, open: false }));
     try {
       const [written] = await this.store.writeAtomic(ops);
       return written?.type === 'put' ? written.document.version : undefined;
     } catch (err) {
+      if (isTenantDeletedConflict(err)) throw new TenantDeletedError(next.tenant);
       if (err instanceof VersionConflictError) return undefined;
       return storeUnavailable(err);
     }
   }
 
-  /** Closes an open entry the sweep found without an open erasure behind it (its tombstone complete or removed by hand). */
+  /**
+   * Closes an open entry the sweep found without an open erasure behind it (its tombstone complete
+   * or removed by hand). Nothing for a deleted tenant: the put would re-create an entry its deletion
+   * removed.
+   */
   async close(tenant: string, pseudonym: string): Promise<void> {
-    await this.open.put(GLOBAL_TENANT, openId(tenant, pseudonym), { tenant, pseudonym, open: false }).catch(storeUnavailable);
+    try {
+      await this.store.writeAtomic([this.tenants.checkOp(tenant), this.open.putOp(GLOBAL_TENANT, openId(tenant, pseudonym), { tenant, pseudonym, open: false })]);
+    } catch (err) {
+      if (isTenantDeletedConflict(err)) return;
+      storeUnavailable(err);
+    }
   }
 
   /** Open erasures of every tenant, least recently touched first. */

@@ -3,6 +3,7 @@ import { ConflictError, FailedPreconditionError, InvalidArgumentError, type Logg
 import { VersionConflictError, type WriteOp } from '@aimass/storage';
 import type { CallBounds, ConsentEvents } from '../adapters/consent-events.js';
 import type { ConsentStore, OutboxEntry, VersionedHead } from '../adapters/consent-store.js';
+import { TenantDeletedError } from '../adapters/tenant-guard.js';
 import { hashMatches, isChange, verifyChain, type ChainOwner, type ConsentRecord } from '../domain/chain.js';
 import {
   advanceHead,
@@ -36,7 +37,10 @@ export interface ErasureCheck {
   absentOp(tenant: string, pseudonym: string): WriteOp;
 }
 
-/** SetConsent for a user who was erased. */
+/**
+ * SetConsent for a user who was erased, or of a deleted tenant (whose users are all erased with it:
+ * the same answer, whether the deletion came before the call or while it was writing).
+ */
 export function erasedError(): FailedPreconditionError {
   return new FailedPreconditionError('the user is erased: consent cannot be recorded for an erased user (GetErasureReceipt shows the erasure; Erase answers its id again)');
 }
@@ -79,6 +83,17 @@ export class ConsentService {
    * its retry.
    */
   async set(owner: ChainOwner, change: ConsentChange, idempotencyKey: string, bounds: CallBounds): Promise<SetResult> {
+    try {
+      return await this.#set(owner, change, idempotencyKey, bounds);
+    } catch (err) {
+      // The tenant was deleted after the tombstone check passed and before the write: the write was
+      // refused, and the caller gets what a call made after the deletion gets.
+      if (err instanceof TenantDeletedError) throw erasedError();
+      throw err;
+    }
+  }
+
+  async #set(owner: ChainOwner, change: ConsentChange, idempotencyKey: string, bounds: CallBounds): Promise<SetResult> {
     const { store } = this.#o;
     const { tenant, userPseudonym } = owner;
     const fingerprint = changeFingerprint(change);

@@ -29,13 +29,14 @@ import {
   erasureCompletedSubject,
   type DeliveredEvent,
 } from '@aimass/events';
-import { NotFoundError, UnavailableError, uuidv7, type Logger } from '@aimass/platform';
+import { FailedPreconditionError, NotFoundError, UnavailableError, uuidv7, type Logger } from '@aimass/platform';
 import { StoreUnavailableError } from '@aimass/storage';
 import { v1 } from '@aimass/proto';
 import type { CallBounds } from '../adapters/consent-events.js';
 import type { ConsentStore } from '../adapters/consent-store.js';
 import type { ErasureEvents } from '../adapters/erasure-events.js';
 import type { ErasureStore, VersionedTombstone } from '../adapters/erasure-store.js';
+import { TenantDeletedError } from '../adapters/tenant-guard.js';
 import type { ChainOwner } from '../domain/chain.js';
 import { PRIVACY_SERVICE, confirmationOf, newTombstone, roundDue, withConfirmation, withKeyDestroyed, type Confirmation, type Tombstone } from '../domain/erasure.js';
 
@@ -67,6 +68,15 @@ export interface EraseResult {
   readonly duplicate: boolean;
 }
 
+/**
+ * Erase of a user of a deleted tenant: the tenant's deletion erased every user of it (the tenant's
+ * deletion receipt in fusion is the proof), so no erasure of its own is recorded. The same answer
+ * whether the deletion came before the call or while it was writing.
+ */
+export function tenantDeletedError(): FailedPreconditionError {
+  return new FailedPreconditionError("the tenant was deleted: its users' data was erased with it and no erasure is recorded for it any more (the tenant's deletion receipt shows the deletion)");
+}
+
 /** Compare-and-set attempts on one tombstone before giving up (many confirmations at once). */
 const MAX_UPDATE_ATTEMPTS = 32;
 
@@ -92,7 +102,7 @@ export class ErasureService {
     if (!current) {
       const now = this.#now();
       const tombstone = newTombstone({ tenant, pseudonym, erasureId: uuidv7(now.getTime()), reason, services: this.#o.services, now });
-      if (await store.create(tombstone)) {
+      if (await this.#create(tombstone)) {
         logger.info({ tenant, pseudonym, erasureId: tombstone.erasureId, services: tombstone.services }, 'erasure requested: tombstone written');
         current = { tombstone, version: 1 };
       } else {
@@ -107,6 +117,16 @@ export class ErasureService {
     current = await this.#ownPart(current);
     current = await this.#publishRound(current, bounds);
     return { tombstone: current.tombstone, duplicate };
+  }
+
+  /** Writes a new tombstone; false when the user has one. */
+  async #create(tombstone: Tombstone): Promise<boolean> {
+    try {
+      return await this.#o.store.create(tombstone);
+    } catch (err) {
+      if (err instanceof TenantDeletedError) throw tenantDeletedError();
+      throw err;
+    }
   }
 
   /** The erasure with that id in the tenant (NOT_FOUND otherwise). */
@@ -247,7 +267,7 @@ export class ErasureService {
   /**
    * Reads the tombstone, applies `change` and writes it back with a compare-and-set, again on a
    * conflict. Returns what was written, the current tombstone when `change` changed nothing, or
-   * undefined when there is no tombstone.
+   * undefined when there is no tombstone (or its tenant was deleted: the deletion removes it).
    */
   async #update(tenant: string, pseudonym: string, change: (t: Tombstone) => Tombstone | undefined): Promise<VersionedTombstone | undefined> {
     for (let attempt = 1; attempt <= MAX_UPDATE_ATTEMPTS; attempt++) {
@@ -256,7 +276,13 @@ export class ErasureService {
       const next = change(current.tombstone);
       if (!next) return current;
       const completes = next.completedAt !== undefined && current.tombstone.completedAt === undefined;
-      const version = await this.#o.store.replace(next, current.version, completes);
+      let version: number | undefined;
+      try {
+        version = await this.#o.store.replace(next, current.version, completes);
+      } catch (err) {
+        if (err instanceof TenantDeletedError) return undefined;
+        throw err;
+      }
       if (version !== undefined) return { tombstone: next, version };
     }
     throw new UnavailableError(`the erasure record changed ${MAX_UPDATE_ATTEMPTS} times while it was being updated: retrying`, { retryAfterMs: 100 });

@@ -1,8 +1,15 @@
 /**
  * privacy's part of a tenant deletion (TenantDeleted, through the shared participant):
  *
- * 1. the tenant's tombstone: from then on no data key is created for the tenant (GetDataKey
- *    answers NOT_FOUND, so nothing new can be sealed for it) and SetConsent is refused;
+ * 1. the tenant's tombstone: from then on no data key is created or served for the tenant
+ *    (GetDataKey answers FAILED_PRECONDITION "user is erased" for a user's current key, NOT_FOUND
+ *    for a key id, so nothing new can be sealed for it), SetConsent is refused (FAILED_PRECONDITION,
+ *    as for an erased user) and so is Erase (FAILED_PRECONDITION: the tenant was deleted).
+ *    A call that checked for the tombstone just before it was written cannot leave anything behind
+ *    either: every consent and erasure write carries the check "no tenant tombstone" in its own
+ *    transaction (adapters/tenant-guard.ts), so it either commits before the tombstone and is
+ *    deleted below, or is refused with the answer above; a data key is checked for again once
+ *    stored (the ring's `mayCreate`) and destroyed by its creator if the tombstone came meanwhile;
  * 2. **crypto-shredding**: every wrapped data key of the tenant is deleted (`data_keys`), and every
  *    unwrapped key held in memory dropped, so whatever the tenant's keys sealed anywhere (feedback
  *    events in stream retention, dead letters, backups) is unreadable before anything else goes.

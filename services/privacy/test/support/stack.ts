@@ -121,6 +121,8 @@ export interface StackOptions {
   /** Another `dataKeys` section than TEST_DATA_KEYS. */
   readonly dataKeys?: DataKeysConfigInput | undefined;
   readonly addressOf?: PrivacyDependencies['addressOf'];
+  /** What the service is given instead of the SQLite store (a wrapper that holds writes, for races). */
+  readonly wrapStore?: ((store: DocumentStore) => DocumentStore) | undefined;
 }
 
 export interface Replica {
@@ -151,7 +153,7 @@ export async function startStack(config: PrivacyConfigInput = {}, options: Stack
       privacy: { ...config, outbox: { sweepIntervalMs: 0, ...config.outbox } },
     },
     logs.logger,
-    { store, bus: await newBus('privacy'), addressOf: options.addressOf },
+    { store: options.wrapStore ? options.wrapStore(store) : store, bus: await newBus('privacy'), addressOf: options.addressOf },
   );
   const client = new v1.PrivacyServiceClient(privacy.address, credentials.createInsecure());
 
