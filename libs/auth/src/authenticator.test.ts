@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { PermissionDeniedError, UnauthenticatedError } from '@aimass/platform';
 import { describe, expect, it } from 'vitest';
 import { generateApiKey } from './api-key.js';
-import { Authenticator, type CredentialSource, type StoredCredential } from './authenticator.js';
+import { Authenticator, type CredentialSource, type KeyUse, type StoredCredential } from './authenticator.js';
 import { accessFor } from './scopes.js';
 import { issueServiceToken } from './service-token.js';
 
@@ -12,13 +12,22 @@ const secret = Buffer.from('an internal secret of at least thirty-two bytes');
 class MapSource implements CredentialSource {
   readonly byId = new Map<string, StoredCredential>();
   lookups = 0;
+  readonly reports: KeyUse[][] = [];
+  failReports = 0;
   async lookup(keyId: string) {
     this.lookups++;
     return this.byId.get(keyId);
   }
+  async recordUse(uses: readonly KeyUse[]) {
+    if (this.failReports > 0) {
+      this.failReports--;
+      throw new Error('store down');
+    }
+    this.reports.push([...uses]);
+  }
 }
 
-function setup(options: { ttlMs?: number; maxEntries?: number } = {}) {
+function setup(options: { ttlMs?: number; maxEntries?: number; useReportIntervalMs?: number; onUseReportError?: (err: unknown) => void } = {}) {
   let now = 1_700_000_000_000;
   const source = new MapSource();
   const operatorToken = 'amo_operator-token-of-enough-length-0123456789';
@@ -28,6 +37,8 @@ function setup(options: { ttlMs?: number; maxEntries?: number } = {}) {
     operatorTokenSha256: createHash('sha256').update(operatorToken).digest(),
     cacheTtlMs: options.ttlMs ?? 5_000,
     cacheMaxEntries: options.maxEntries,
+    useReportIntervalMs: options.useReportIntervalMs ?? 0,
+    onUseReportError: options.onUseReportError,
     now: () => now,
   });
   const addKey = (over: Partial<StoredCredential> = {}) => {
@@ -150,5 +161,57 @@ describe('Authenticator', () => {
     expect(check(service, '/aimass.v1.InferenceService/Predict')).toThrow(PermissionDeniedError);
     expect(check(operator, '/aimass.v1.TenantAdminService/CreateTenant')).not.toThrow();
     expect(check(operator, '/aimass.v1.InferenceService/Predict')).toThrow(/only administers tenants/);
+  });
+
+  it("reports keys' latest successful uses in one batch per interval, never a failed attempt's", async () => {
+    const errors: unknown[] = [];
+    const { auth, source, addKey, advance, now } = setup({ useReportIntervalMs: 60_000, onUseReportError: (err) => errors.push(err) });
+    const a = addKey();
+    const b = addKey();
+    await auth.authenticate(bearer(a.key));
+    advance(1_000);
+    await auth.authenticate(bearer(a.key));
+    const lastA = now();
+    await auth.authenticate(bearer(b.key));
+    // A wrong secret for b, later: not a use of b.
+    advance(1_000);
+    await expect(auth.authenticate(bearer(`amk_${b.keyId}_${'A'.repeat(43)}`))).rejects.toBeInstanceOf(UnauthenticatedError);
+    await auth.reportUses();
+    expect(source.reports).toHaveLength(1);
+    expect(new Map(source.reports[0]!.map((u) => [u.keyId, u.at.getTime()]))).toEqual(
+      new Map([
+        [a.keyId, lastA],
+        [b.keyId, lastA],
+      ]),
+    );
+    // Nothing new: nothing reported.
+    await auth.reportUses();
+    expect(source.reports).toHaveLength(1);
+
+    // A failed report keeps its uses for the next one.
+    source.failReports = 1;
+    await auth.authenticate(bearer(a.key));
+    await auth.reportUses();
+    expect(errors).toHaveLength(1);
+    expect(source.reports).toHaveLength(1);
+    await auth.reportUses();
+    expect(source.reports.at(-1)).toEqual([{ keyId: a.keyId, at: new Date(now()) }]);
+
+    // Closed: no more reports.
+    auth.close();
+    await auth.authenticate(bearer(a.key));
+    await auth.reportUses();
+    expect(source.reports).toHaveLength(2);
+  });
+
+  it('reports on its own timer, once per interval however busy the key', async () => {
+    const { auth, source, addKey } = setup({ useReportIntervalMs: 20 });
+    const k = addKey();
+    for (let i = 0; i < 50; i++) await auth.authenticate(bearer(k.key));
+    expect(source.reports).toHaveLength(0);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(source.reports).toHaveLength(1);
+    expect(source.reports[0]!.map((u) => u.keyId)).toEqual([k.keyId]);
+    auth.close();
   });
 });

@@ -31,10 +31,18 @@ export interface StoredCredential {
   readonly tenantState: TenantStateName;
 }
 
+/** A key's latest successful use seen here. */
+export interface KeyUse {
+  readonly keyId: string;
+  readonly at: Date;
+}
+
 /** Where API keys are looked up: fusion's own store, or fusion's CredentialService for the other services. */
 export interface CredentialSource {
   /** The key with that id; undefined when there is none. Throws (e.g. UnavailableError) when it cannot tell. */
   lookup(keyId: string): Promise<StoredCredential | undefined>;
+  /** Records keys' latest uses (ApiKey.last_used_at); absent where nothing keeps them. */
+  recordUse?(uses: readonly KeyUse[]): Promise<unknown>;
 }
 
 export interface AuthenticatorOptions {
@@ -54,12 +62,23 @@ export interface AuthenticatorOptions {
   readonly cacheTtlMs?: number | undefined;
   /** Keys held; the least recently used is dropped beyond it. Default 10 000. */
   readonly cacheMaxEntries?: number | undefined;
+  /**
+   * How often keys' uses are reported to the source (`recordUse`), in one batch: a key's
+   * last_used_at is at most this late, and a busy key costs one write per interval, not one per
+   * call. Default 30 s; 0 reports nothing.
+   */
+  readonly useReportIntervalMs?: number | undefined;
+  /** A report that failed (its uses are kept for the next one). */
+  readonly onUseReportError?: ((err: unknown) => void) | undefined;
   readonly now?: (() => number) | undefined;
 }
 
 export const DEFAULT_CACHE_TTL_MS = 5_000;
 export const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
 export const DEFAULT_SERVICE_TOKEN_MAX_AGE_MS = 300_000;
+export const DEFAULT_USE_REPORT_INTERVAL_MS = 30_000;
+/** Uses held between reports at most (one per key); beyond it a report is made at once. */
+const MAX_PENDING_USES = 10_000;
 
 export interface AuthenticatorStats {
   readonly lookups: number;
@@ -94,6 +113,11 @@ export class Authenticator {
   #hits = 0;
   // Bumped by every invalidation, so a lookup that was in flight meanwhile is not cached.
   #generation = 0;
+  // Keys used since the last report, each with its latest use.
+  #uses = new Map<string, number>();
+  #reportTimer: NodeJS.Timeout | undefined;
+  #reporting: Promise<void> | undefined;
+  #closed = false;
 
   constructor(options: AuthenticatorOptions) {
     this.#options = options;
@@ -199,7 +223,57 @@ export class Authenticator {
       default:
         throw new UnauthenticatedError(`API key ${keyId} belongs to no known tenant: create a key for an existing tenant`);
     }
+    this.#noteUse(keyId, now);
     return { kind: 'api-key', tenant: credential.tenant, keyId, scopes: credential.scopes, service: undefined };
+  }
+
+  #noteUse(keyId: string, at: number): void {
+    const interval = this.#options.useReportIntervalMs ?? DEFAULT_USE_REPORT_INTERVAL_MS;
+    if (interval <= 0 || this.#closed || !this.#options.credentials?.recordUse) return;
+    this.#uses.set(keyId, Math.max(at, this.#uses.get(keyId) ?? 0));
+    if (this.#uses.size >= MAX_PENDING_USES) {
+      void this.reportUses();
+      return;
+    }
+    if (!this.#reportTimer) {
+      this.#reportTimer = setTimeout(() => {
+        this.#reportTimer = undefined;
+        void this.reportUses();
+      }, interval);
+      this.#reportTimer.unref();
+    }
+  }
+
+  /** Reports the uses noted since the last report now (the timer does it every `useReportIntervalMs`). */
+  reportUses(): Promise<void> {
+    const source = this.#options.credentials;
+    if (!source?.recordUse || this.#uses.size === 0) return this.#reporting ?? Promise.resolve();
+    const previous = this.#reporting ?? Promise.resolve();
+    const batch = this.#uses;
+    this.#uses = new Map();
+    const uses = [...batch].map(([keyId, at]) => ({ keyId, at: new Date(at) }));
+    const run: Promise<void> = previous
+      .then(async () => {
+        await source.recordUse!(uses);
+      })
+      .catch((err: unknown) => {
+        // Kept for the next report (a later use of the same key wins), unless closed meanwhile.
+        if (!this.#closed) for (const [keyId, at] of batch) this.#uses.set(keyId, Math.max(at, this.#uses.get(keyId) ?? 0));
+        this.#options.onUseReportError?.(err);
+      })
+      .finally(() => {
+        if (this.#reporting === run) this.#reporting = undefined;
+      });
+    this.#reporting = run;
+    return run;
+  }
+
+  /** Stops reporting (uses noted since the last report are dropped: at most one interval's worth). */
+  close(): void {
+    this.#closed = true;
+    if (this.#reportTimer) clearTimeout(this.#reportTimer);
+    this.#reportTimer = undefined;
+    this.#uses.clear();
   }
 
   async #credential(keyId: string): Promise<StoredCredential | undefined> {

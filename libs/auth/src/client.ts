@@ -1,7 +1,7 @@
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { NotFoundError, UnavailableError, callUnary, createClient, isDomainError } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
-import type { CredentialSource, StoredCredential, TenantStateName } from './authenticator.js';
+import type { CredentialSource, KeyUse, StoredCredential, TenantStateName } from './authenticator.js';
 import { AUTHORIZATION_METADATA_KEY } from './interceptor.js';
 import { SCOPES, scopeFromProto, type Scope } from './scopes.js';
 import type { ServiceTokenIssuer } from './service-token.js';
@@ -57,6 +57,9 @@ export function credentialFromLookup(res: v1.LookupApiKeyResponse): StoredCreden
   };
 }
 
+/** RecordApiKeyUse takes at most this many keys (admin.proto). */
+export const MAX_USES_PER_CALL = 10_000;
+
 export interface RemoteCredentialSourceOptions {
   /** fusion's CredentialService. */
   readonly address: string;
@@ -74,7 +77,7 @@ export class RemoteCredentialSource implements CredentialSource {
     this.#timeoutMs = options.callTimeoutMs ?? 2_000;
     this.#client = createClient(v1.CredentialServiceClient, {
       address: options.address,
-      idempotentMethods: ['LookupApiKey'],
+      idempotentMethods: ['LookupApiKey', 'RecordApiKeyUse'],
       defaultDeadlineMs: this.#timeoutMs,
       retry: { maxAttempts: 3, initialBackoffMs: 50, maxBackoffMs: 500 },
       interceptors: options.interceptors,
@@ -90,6 +93,13 @@ export class RemoteCredentialSource implements CredentialSource {
       // Whatever went wrong between two platform services is not the caller's to fix: retryable.
       const code = isDomainError(err) ? err.kind : 'error';
       throw new UnavailableError(`the credential service could not be asked (${code})`, { cause: err });
+    }
+  }
+
+  async recordUse(uses: readonly KeyUse[]): Promise<void> {
+    for (let i = 0; i < uses.length; i += MAX_USES_PER_CALL) {
+      const batch = uses.slice(i, i + MAX_USES_PER_CALL).map((u) => ({ keyId: u.keyId, usedAt: u.at }));
+      await callUnary(this.#client.recordApiKeyUse.bind(this.#client), { uses: batch }, { deadline: Date.now() + this.#timeoutMs });
     }
   }
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { ConfigError } from '@aimass/platform';
 import { z } from 'zod';
-import { DEFAULT_CACHE_MAX_ENTRIES, DEFAULT_CACHE_TTL_MS } from './authenticator.js';
+import { DEFAULT_CACHE_MAX_ENTRIES, DEFAULT_CACHE_TTL_MS, DEFAULT_USE_REPORT_INTERVAL_MS } from './authenticator.js';
 import { MIN_INTERNAL_SECRET_BYTES } from './service-token.js';
 
 const positiveInt = (what: string) => {
@@ -40,6 +40,12 @@ export const authConfigSchema = z
      */
     cacheTtlMs: positiveInt('a duration in milliseconds').default(DEFAULT_CACHE_TTL_MS),
     cacheMaxEntries: positiveInt('a number of entries').default(DEFAULT_CACHE_MAX_ENTRIES),
+    /** How often API keys' uses are reported (ApiKey.last_used_at is at most this late); 0 reports none. */
+    useReportIntervalMs: z
+      .number({ error: 'expected a duration in milliseconds (a whole number >= 0)' })
+      .int({ error: 'expected a duration in milliseconds (a whole number >= 0)' })
+      .min(0, { error: 'expected a duration in milliseconds (a whole number >= 0)' })
+      .default(DEFAULT_USE_REPORT_INTERVAL_MS),
     /** fusion's CredentialService, where services other than fusion verify API keys. */
     credentialService: z
       .strictObject({

@@ -40,10 +40,12 @@ export {
   DEFAULT_CACHE_MAX_ENTRIES,
   DEFAULT_CACHE_TTL_MS,
   DEFAULT_SERVICE_TOKEN_MAX_AGE_MS,
+  DEFAULT_USE_REPORT_INTERVAL_MS,
   MISSING_CREDENTIALS_MESSAGE,
   type AuthenticatorOptions,
   type AuthenticatorStats,
   type CredentialSource,
+  type KeyUse,
   type Principal,
   type PrincipalKind,
   type StoredCredential,
@@ -51,6 +53,7 @@ export {
 } from './authenticator.js';
 export { AUTHORIZATION_METADATA_KEY, authInterceptor, principalOf, type AuthInterceptorOptions } from './interceptor.js';
 export {
+  MAX_USES_PER_CALL,
   RemoteCredentialSource,
   bearerInterceptor,
   credentialFromLookup,

@@ -118,7 +118,7 @@ export const ACCESS_TABLE: Readonly<Record<string, Readonly<Record<string, Metho
     Refit: internal,
   },
   [SERVICE_NAMES.dataKeys]: { GetDataKey: internal },
-  [SERVICE_NAMES.credentials]: { LookupApiKey: internal, ListTenantSettings: internal },
+  [SERVICE_NAMES.credentials]: { LookupApiKey: internal, ListTenantSettings: internal, RecordApiKeyUse: internal },
 };
 
 /** Health and reflection need no credentials (probes and tools send none). */

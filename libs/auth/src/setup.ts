@@ -71,6 +71,8 @@ export function setupServiceAuth(options: SetupServiceAuthOptions): ServiceAuth 
     operatorTokenSha256,
     cacheTtlMs: config.cacheTtlMs,
     cacheMaxEntries: config.cacheMaxEntries,
+    useReportIntervalMs: config.useReportIntervalMs,
+    onUseReportError: (err) => options.logger.warn({ err }, "could not report API keys' last use; kept for the next report"),
   });
   options.logger.info(
     { auth: config.mode, apiKeys: credentials ? (remote ? 'credential service' : 'local store') : 'refused', cacheTtlMs: config.cacheTtlMs, operator: operatorTokenSha256 !== undefined },
@@ -81,6 +83,9 @@ export function setupServiceAuth(options: SetupServiceAuthOptions): ServiceAuth 
     serverInterceptors: [authInterceptor({ authenticator, logger: options.logger })],
     clientInterceptors,
     authenticator,
-    close: () => remote?.close(),
+    close: () => {
+      authenticator.close();
+      remote?.close();
+    },
   };
 }

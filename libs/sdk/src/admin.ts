@@ -70,6 +70,8 @@ export interface ApiKey {
   createdAt: Date | undefined;
   expiresAt: Date | undefined;
   revokedAt: Date | undefined;
+  /** When a call it authenticated last arrived (reported by the services about every 30 s); undefined if never. */
+  lastUsedAt: Date | undefined;
 }
 
 export interface CreatedApiKey {
@@ -180,5 +182,6 @@ export function toApiKey(k: v1.ApiKey | undefined): ApiKey {
     createdAt: k.createdAt,
     expiresAt: k.expiresAt,
     revokedAt: k.revokedAt,
+    lastUsedAt: k.lastUsedAt,
   };
 }

@@ -372,7 +372,7 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
     sweepIntervalMs: fusion.tenantDeletion.sweepIntervalMs,
     consumer: fusion.tenantDeletion.consumer,
     deleteOwn: async (tenant) => {
-      const deleted = (await records.deleteTenant(tenant)) + (await keys.deleteTenant(tenant));
+      const deleted = (await records.deleteTenant(tenant)) + (await keys.deleteTenant(tenant)) + (await tenantRegistry.deleteUsage(tenant));
       logger.info({ tenant, itemsDeleted: deleted }, 'tenant records deleted');
       return deleted;
     },

@@ -205,6 +205,12 @@ describe('fusion under hostile input (fast-check, real gRPC, general-model, pers
     { name: 'RevokeApiKey', def: A.revokeApiKey, valid: { tenantId: victim, keyId: 'victim-key' }, request: fc.record({ tenantId, keyId }) },
     { name: 'LookupApiKey', def: C.lookupApiKey, valid: { keyId: 'victim-key' }, request: fc.record({ keyId }) },
     { name: 'ListTenantSettings', def: C.listTenantSettings, valid: { page: undefined }, request: fc.record({ page }) },
+    {
+      name: 'RecordApiKeyUse',
+      def: C.recordApiKeyUse,
+      valid: { uses: [{ keyId: 'victim-key', usedAt: new Date() }] },
+      request: fc.record({ uses: hostileArray(fc.record({ keyId, usedAt: date }), { maxLength: 4, hugeCounts: [10_001], filler: { keyId: 'victim-key', usedAt: new Date() } }) }),
+    },
     { name: 'SuspendTenant', def: A.suspendTenant, valid: { tenantId: victim, reason: 'test' }, request: fc.record({ tenantId, reason: mostly('test', hostileString()) }) },
     { name: 'ResumeTenant', def: A.resumeTenant, valid: { tenantId: victim }, request: fc.record({ tenantId }) },
     // Last, on its own tenant: a DeleteTenant that succeeds leaves nothing for the cases after it.

@@ -5,7 +5,7 @@ import { createLogger } from '@aimass/platform';
 import { RemoteTenantSettings, TenantConsentDefaults, startPrivacy, type RunningPrivacy } from '@aimass/privacy';
 import { v1 } from '@aimass/proto';
 import { openSqliteStore, type DocumentStore } from '@aimass/storage';
-import { NatsServer } from '@aimass/testing';
+import { NatsServer, waitUntil } from '@aimass/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFusion, type RunningFusion } from '../src/service.js';
 import { OPERATOR_TOKEN, apiKeysAuth, expectCode, rpc } from './support/auth.js';
@@ -50,7 +50,7 @@ describe("tenants' stored consent defaults (fusion → privacy, integration)", (
         // Long enough that only refresh() (what the timer does) rereads within the test.
         privacy: { outbox: { sweepIntervalMs: 0 }, tenantSettings: { refreshMs: 600_000 } },
         // Its key verifications and the tenants' settings both come from fusion (the same address).
-        auth: apiKeysAuth({ credentialService: { address: fusion.address } }),
+        auth: apiKeysAuth({ credentialService: { address: fusion.address }, useReportIntervalMs: 50 }),
       },
       logs.logger,
       { store: privacyStore, bus },
@@ -134,11 +134,22 @@ describe("tenants' stored consent defaults (fusion → privacy, integration)", (
     });
   });
 
-  it('serves ListTenantSettings to service tokens only', async () => {
+  it("reports the keys privacy verified to fusion (RecordApiKeyUse), where ListApiKeys shows their last use", async () => {
+    const before = Date.now();
+    await decisions('u3');
+    await waitUntil(async () => {
+      const keys = await rpc<v1.ListApiKeysResponse>(admin, 'listApiKeys', v1.ListApiKeysRequest.fromPartial({ tenantId: 'optin' }), { bearer: OPERATOR_TOKEN });
+      const at = keys.keys[0]?.lastUsedAt;
+      return at !== undefined && at.getTime() >= before;
+    }, "the key's last use at fusion", 5_000);
+  });
+
+  it('serves ListTenantSettings and RecordApiKeyUse to service tokens only', async () => {
     const credentialClient = new v1.CredentialServiceClient(fusion.address, credentials.createInsecure());
     try {
       await expectCode(rpc(credentialClient, 'listTenantSettings', { page: undefined }, { bearer: key }), status.PERMISSION_DENIED);
       await expectCode(rpc(credentialClient, 'listTenantSettings', { page: undefined }), status.UNAUTHENTICATED);
+      await expectCode(rpc(credentialClient, 'recordApiKeyUse', { uses: [] }, { bearer: key }), status.PERMISSION_DENIED);
     } finally {
       credentialClient.close();
     }

@@ -241,6 +241,33 @@ describe('tenants and API keys (integration)', () => {
     );
   });
 
+  it("records a key's last use (reported in batches), not a refused attempt's, and lists it", async () => {
+    await createTenant('used');
+    const key = await createKey('used', [PREDICT]);
+    const lastUsed = async () =>
+      (await admin<v1.ListApiKeysResponse>('listApiKeys', v1.ListApiKeysRequest.fromPartial({ tenantId: 'used' }))).keys.find((k) => k.keyId === key.key!.keyId)?.lastUsedAt;
+    expect(await lastUsed()).toBeUndefined();
+
+    // A wrong secret for the key: refused, and not a use.
+    await expectCode(rpc(inferA, 'predict', predictRequest('u1'), { bearer: `amk_${key.key!.keyId}_${'A'.repeat(43)}` }), status.UNAUTHENTICATED);
+    await fusionA.auth.authenticator!.reportUses();
+    expect(await lastUsed()).toBeUndefined();
+
+    const before = Date.now();
+    await rpc(inferA, 'predict', predictRequest('u1'), { bearer: key.secret });
+    const after = Date.now();
+    await fusionA.auth.authenticator!.reportUses();
+    const first = await lastUsed();
+    expect(first!.getTime()).toBeGreaterThanOrEqual(before);
+    expect(first!.getTime()).toBeLessThanOrEqual(after);
+
+    // Through the other replica, later: the latest use wins.
+    await new Promise((r) => setTimeout(r, 5));
+    await rpc(inferB, 'predict', predictRequest('u1'), { bearer: key.secret });
+    await fusionB.auth.authenticator!.reportUses();
+    expect((await lastUsed())!.getTime()).toBeGreaterThan(first!.getTime());
+  });
+
   it('revokes at once in the same process, and within the cache TTL in another replica', async () => {
     await createTenant('revoke');
     const { key, secret } = await createKey('revoke', [PREDICT]);

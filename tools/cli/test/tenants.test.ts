@@ -93,6 +93,7 @@ describe('aimass tenants and keys', () => {
 
     const listed = await asOperator('keys', 'list', 'cli-two');
     expect(listed.out).toContain(`${key.keyId}  backend  [predict, admin]`);
+    expect(listed.out).toContain('never used');
     expect(listed.out).not.toContain(secret.slice(22));
 
     // The tenant's own admin key: its tenant, not the others, and not the operator's commands.
@@ -104,6 +105,9 @@ describe('aimass tenants and keys', () => {
     const list = await own('tenants', 'list');
     expect(list.code).toBe(1);
     expect(list.err).toMatch(/PERMISSION_DENIED: ListTenants is for platform operators/);
+    // Its uses above, once reported.
+    await fusion.auth.authenticator!.reportUses();
+    expect((await asOperator('keys', 'list', 'cli-two')).out).toMatch(new RegExp(`${key.keyId} .*, last used \\d{4}-`));
 
     const rotated = await own('keys', 'rotate', 'cli-two', key.keyId, '--json');
     const fresh = JSON.parse(rotated.out) as { key: { keyId: string }; secret: string; oldKey: { keyId: string } };

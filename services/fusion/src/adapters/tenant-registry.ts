@@ -1,4 +1,4 @@
-import { generateApiKey, type CredentialSource, type Scope, type StoredCredential } from '@aimass/auth';
+import { generateApiKey, type CredentialSource, type KeyUse, type Scope, type StoredCredential } from '@aimass/auth';
 import { AlreadyExistsError, ConflictError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
 import { InvalidQueryError, VersionConflictError, type Collection, type DocumentStore, type StoredDocument } from '@aimass/storage';
@@ -80,6 +80,16 @@ export interface ApiKeyRecord {
   readonly createdAt: Date;
   readonly expiresAt: Date | undefined;
   readonly revokedAt: Date | undefined;
+  /** When a call it authenticated last arrived, as reported (about every 30 s); undefined when never, or where not read. */
+  readonly lastUsedAt?: Date | undefined;
+}
+
+/**
+ * A key's last use, apart from the key (partition = its tenant, id = key id): the frequent
+ * write of a busy key never races the key's revocation or rotation, which compare-and-set the key.
+ */
+interface KeyUsageDoc {
+  at: Date;
 }
 
 export interface NewApiKey {
@@ -137,17 +147,20 @@ export class TenantRegistry implements CredentialSource {
   readonly #store: DocumentStore;
   readonly #tenants: Collection<TenantDoc>;
   readonly #keys: Collection<ApiKeyDoc>;
+  readonly #usage: Collection<KeyUsageDoc>;
 
-  private constructor(store: DocumentStore, tenants: Collection<TenantDoc>, keys: Collection<ApiKeyDoc>) {
+  private constructor(store: DocumentStore, tenants: Collection<TenantDoc>, keys: Collection<ApiKeyDoc>, usage: Collection<KeyUsageDoc>) {
     this.#store = store;
     this.#tenants = tenants;
     this.#keys = keys;
+    this.#usage = usage;
   }
 
   static async open(store: DocumentStore): Promise<TenantRegistry> {
     const tenants = await store.collection<TenantDoc>({ name: 'tenant_registry' });
     const keys = await store.collection<ApiKeyDoc>({ name: 'api_keys', indexes: [{ fields: ['tenantId', 'revoked'] }, { fields: ['tenantId'] }] });
-    return new TenantRegistry(store, tenants, keys);
+    const usage = await store.collection<KeyUsageDoc>({ name: 'api_key_usage' });
+    return new TenantRegistry(store, tenants, keys, usage);
   }
 
   async createTenant(tenantId: string, fields: TenantFields): Promise<TenantRecord> {
@@ -254,7 +267,41 @@ export class TenantRegistry implements CredentialSource {
         ...(cursor ? { cursor } : {}),
       }),
     );
-    return { keys: page.items.map(keyRecord), next: page.nextCursor };
+    const keys = await Promise.all(
+      page.items.map(async (doc) => ({ ...keyRecord(doc), lastUsedAt: (await this.#usage.get(doc.data.tenantId, doc.data.keyId))?.data.at })),
+    );
+    return { keys, next: page.nextCursor };
+  }
+
+  /**
+   * Moves keys' last use forward (CredentialSource.recordUse: this replica's authenticator, and
+   * RecordApiKeyUse for the other services'). Unknown keys are ignored; an earlier time than the
+   * one stored changes nothing. Returns how many moved.
+   */
+  async recordUse(uses: readonly KeyUse[]): Promise<number> {
+    let moved = 0;
+    for (const use of uses) {
+      const key = /^[a-z2-7]{16}$/.test(use.keyId) ? await this.#keys.get(GLOBAL_TENANT, use.keyId) : undefined;
+      if (!key) continue;
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const current = await this.#usage.get(key.data.tenantId, use.keyId);
+        if (current && current.data.at.getTime() >= use.at.getTime()) break;
+        try {
+          await this.#usage.put(key.data.tenantId, use.keyId, { at: use.at }, { expectedVersion: current ? current.version : 'absent' });
+          moved++;
+          break;
+        } catch (err) {
+          // Another replica's report in between: read again and compare.
+          if (!(err instanceof VersionConflictError)) throw err;
+        }
+      }
+    }
+    return moved;
+  }
+
+  /** The tenant's keys' last uses (its deletion; the keys themselves stay, revoked). */
+  deleteUsage(tenantId: string): Promise<number> {
+    return this.#usage.deleteByTenant(tenantId);
   }
 
   /** Revokes a key (idempotent: a revoked key is returned as it is). */

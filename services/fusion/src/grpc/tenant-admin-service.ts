@@ -1,4 +1,4 @@
-import { principalOf, scopeFromProto, scopeToProto, type Authenticator, type Principal, type Scope } from '@aimass/auth';
+import { MAX_USES_PER_CALL, principalOf, scopeFromProto, scopeToProto, type Authenticator, type Principal, type Scope } from '@aimass/auth';
 import {
   FailedPreconditionError,
   InvalidArgumentError,
@@ -66,7 +66,7 @@ export function apiKeyToProto(k: ApiKeyRecord): v1.ApiKey {
     createdAt: k.createdAt,
     expiresAt: k.expiresAt,
     revokedAt: k.revokedAt,
-    lastUsedAt: undefined,
+    lastUsedAt: k.lastUsedAt,
   };
 }
 
@@ -267,6 +267,16 @@ export function createCredentialService(registry: TenantRegistry): v1.Credential
         secretSha256: Buffer.from(found.secretSha256),
         tenantState: found.tenantState === 'unknown' ? v1.TenantState.TENANT_STATE_UNSPECIFIED : TENANT_STATE_TO_PROTO[found.tenantState],
       };
+    }),
+
+    recordApiKeyUse: unary<v1.RecordApiKeyUseRequest, v1.RecordApiKeyUseResponse>(async (req) => {
+      if (req.uses.length > MAX_USES_PER_CALL) {
+        throw new InvalidArgumentError(`uses holds ${req.uses.length} keys, at most ${MAX_USES_PER_CALL} are taken per call: split the report`, { field: 'uses' });
+      }
+      // A reporter whose clock runs ahead cannot date a use in the future.
+      const now = Date.now();
+      const uses = req.uses.flatMap((u) => (u.usedAt && Number.isFinite(u.usedAt.getTime()) ? [{ keyId: u.keyId, at: new Date(Math.min(u.usedAt.getTime(), now)) }] : []));
+      return { recorded: await registry.recordUse(uses) };
     }),
 
     listTenantSettings: unary<v1.ListTenantSettingsRequest, v1.ListTenantSettingsResponse>(async (req) => {

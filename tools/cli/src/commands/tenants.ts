@@ -323,7 +323,7 @@ function formatDeletion(d: NonNullable<Tenant['deletion']>): string[] {
 
 export function formatKey(k: ApiKey): string {
   const status = k.revokedAt ? `revoked ${date(k.revokedAt)}` : k.expiresAt ? `expires ${date(k.expiresAt)}` : 'no expiry';
-  return `${k.keyId}  ${k.name}  [${k.scopes.join(', ')}]  created ${date(k.createdAt)}, ${status}`;
+  return `${k.keyId}  ${k.name}  [${k.scopes.join(', ')}]  created ${date(k.createdAt)}, ${status}, ${k.lastUsedAt ? `last used ${date(k.lastUsedAt)}` : 'never used'}`;
 }
 
 function formatPage<T>(page: Page<T>, line: (item: T) => string, none: string): string {

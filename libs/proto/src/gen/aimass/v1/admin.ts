@@ -579,6 +579,26 @@ export interface ListTenantSettingsResponse {
   nextPageToken: string;
 }
 
+/** One key's latest use. */
+export interface ApiKeyUse {
+  /** The key id. */
+  keyId: string;
+  /** When a call it authenticated arrived. */
+  usedAt?: Date | undefined;
+}
+
+/** RecordApiKeyUse's input. */
+export interface RecordApiKeyUseRequest {
+  /** At most 10,000 keys. */
+  uses: ApiKeyUse[];
+}
+
+/** RecordApiKeyUse's result. */
+export interface RecordApiKeyUseResponse {
+  /** Keys whose last use moved forward. */
+  recorded: number;
+}
+
 /** ExportFeedback's input. */
 export interface ExportFeedbackRequest {
   /** The user, by pseudonym. */
@@ -4250,6 +4270,233 @@ export const ListTenantSettingsResponse: MessageFns<ListTenantSettingsResponse> 
   },
 };
 
+function createBaseApiKeyUse(): ApiKeyUse {
+  return { keyId: "", usedAt: undefined };
+}
+
+export const ApiKeyUse: MessageFns<ApiKeyUse> = {
+  encode(message: ApiKeyUse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keyId !== "") {
+      writer.uint32(10).string(message.keyId);
+    }
+    if (message.usedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.usedAt), writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApiKeyUse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApiKeyUse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.usedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApiKeyUse {
+    return {
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      usedAt: isSet(object.usedAt)
+        ? fromJsonTimestamp(object.usedAt)
+        : isSet(object.used_at)
+        ? fromJsonTimestamp(object.used_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ApiKeyUse): unknown {
+    const obj: any = {};
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.usedAt !== undefined) {
+      obj.usedAt = message.usedAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ApiKeyUse>, I>>(base?: I): ApiKeyUse {
+    return ApiKeyUse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApiKeyUse>, I>>(object: I): ApiKeyUse {
+    const message = createBaseApiKeyUse();
+    message.keyId = object.keyId ?? "";
+    message.usedAt = object.usedAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseRecordApiKeyUseRequest(): RecordApiKeyUseRequest {
+  return { uses: [] };
+}
+
+export const RecordApiKeyUseRequest: MessageFns<RecordApiKeyUseRequest> = {
+  encode(message: RecordApiKeyUseRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.uses) {
+      ApiKeyUse.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordApiKeyUseRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordApiKeyUseRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.uses.push(ApiKeyUse.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordApiKeyUseRequest {
+    return { uses: globalThis.Array.isArray(object?.uses) ? object.uses.map((e: any) => ApiKeyUse.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: RecordApiKeyUseRequest): unknown {
+    const obj: any = {};
+    if (message.uses?.length) {
+      obj.uses = message.uses.map((e) => ApiKeyUse.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordApiKeyUseRequest>, I>>(base?: I): RecordApiKeyUseRequest {
+    return RecordApiKeyUseRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordApiKeyUseRequest>, I>>(object: I): RecordApiKeyUseRequest {
+    const message = createBaseRecordApiKeyUseRequest();
+    message.uses = object.uses?.map((e) => ApiKeyUse.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRecordApiKeyUseResponse(): RecordApiKeyUseResponse {
+  return { recorded: 0 };
+}
+
+export const RecordApiKeyUseResponse: MessageFns<RecordApiKeyUseResponse> = {
+  encode(message: RecordApiKeyUseResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.recorded !== 0) {
+      writer.uint32(8).int32(message.recorded);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordApiKeyUseResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordApiKeyUseResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.recorded = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordApiKeyUseResponse {
+    return { recorded: isSet(object.recorded) ? globalThis.Number(object.recorded) : 0 };
+  },
+
+  toJSON(message: RecordApiKeyUseResponse): unknown {
+    const obj: any = {};
+    if (message.recorded !== 0) {
+      obj.recorded = Math.round(message.recorded);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordApiKeyUseResponse>, I>>(base?: I): RecordApiKeyUseResponse {
+    return RecordApiKeyUseResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordApiKeyUseResponse>, I>>(object: I): RecordApiKeyUseResponse {
+    const message = createBaseRecordApiKeyUseResponse();
+    message.recorded = object.recorded ?? 0;
+    return message;
+  },
+};
+
 function createBaseExportFeedbackRequest(): ExportFeedbackRequest {
   return { userPseudonym: "" };
 }
@@ -5949,6 +6196,21 @@ export const CredentialServiceService = {
       Buffer.from(ListTenantSettingsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListTenantSettingsResponse => ListTenantSettingsResponse.decode(value),
   },
+  /**
+   * When API keys were last used, as the services that verified them saw it (batched, about every
+   * 30 s): what ApiKey.last_used_at reports. Unknown key ids are ignored.
+   */
+  recordApiKeyUse: {
+    path: "/aimass.v1.CredentialService/RecordApiKeyUse" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RecordApiKeyUseRequest): Buffer =>
+      Buffer.from(RecordApiKeyUseRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RecordApiKeyUseRequest => RecordApiKeyUseRequest.decode(value),
+    responseSerialize: (value: RecordApiKeyUseResponse): Buffer =>
+      Buffer.from(RecordApiKeyUseResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RecordApiKeyUseResponse => RecordApiKeyUseResponse.decode(value),
+  },
 } as const;
 
 export interface CredentialServiceServer extends UntypedServiceImplementation {
@@ -5962,6 +6224,11 @@ export interface CredentialServiceServer extends UntypedServiceImplementation {
    * the consent defaults). Deleted tenants are left out.
    */
   listTenantSettings: handleUnaryCall<ListTenantSettingsRequest, ListTenantSettingsResponse>;
+  /**
+   * When API keys were last used, as the services that verified them saw it (batched, about every
+   * 30 s): what ApiKey.last_used_at reports. Unknown key ids are ignored.
+   */
+  recordApiKeyUse: handleUnaryCall<RecordApiKeyUseRequest, RecordApiKeyUseResponse>;
 }
 
 export interface CredentialServiceClient extends Client {
@@ -6002,6 +6269,25 @@ export interface CredentialServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListTenantSettingsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * When API keys were last used, as the services that verified them saw it (batched, about every
+   * 30 s): what ApiKey.last_used_at reports. Unknown key ids are ignored.
+   */
+  recordApiKeyUse(
+    request: RecordApiKeyUseRequest,
+    callback: (error: ServiceError | null, response: RecordApiKeyUseResponse) => void,
+  ): ClientUnaryCall;
+  recordApiKeyUse(
+    request: RecordApiKeyUseRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RecordApiKeyUseResponse) => void,
+  ): ClientUnaryCall;
+  recordApiKeyUse(
+    request: RecordApiKeyUseRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RecordApiKeyUseResponse) => void,
   ): ClientUnaryCall;
 }
 
