@@ -33,6 +33,7 @@ import { ErasureStore } from './adapters/erasure-store.js';
 import { TenantTombstones } from '@aimass/storage';
 import { PersonalModelExportSource, UpdaterExportSource } from './adapters/export-peers.js';
 import { RemoteTenantSettings, TenantConsentDefaults } from './adapters/tenant-consent-defaults.js';
+import { DeletedTenantEvents } from './adapters/tenant-guard.js';
 import { privacyConfigSchema, privacyDataKeysConfigSchema, type PrivacyConfig, type PrivacyConfigInput } from './config.js';
 import type { ConsentDefaults } from './domain/decisions.js';
 import { DATA_KEY_SERVICE_NAME, createDataKeyService } from './grpc/data-key-service.js';
@@ -166,6 +167,7 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
   const erasureStore = await ErasureStore.open(deps.store);
   // Deleted tenants: no key, no consent, no erasure of theirs from then on (runtime/tenant-deletion.ts).
   const tenantTombstones = await TenantTombstones.open(deps.store);
+  const deletedTenantEvents = new DeletedTenantEvents(tenantTombstones, deps.bus, logger);
   const erasedOrDeleted = async (tenant: string, pseudonym: string) => (await tenantTombstones.deleted(tenant)) || (await erasureStore.isErased(tenant, pseudonym));
   const wrappedKeys = await deps.store.collection<WrappedKeyDocument>(WRAPPED_KEY_COLLECTION);
   const keys = new DataKeyRing({
@@ -181,7 +183,7 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
   await defaults.start();
   const consent = new ConsentService({
     store,
-    events: new ConsentEvents(deps.bus, logger),
+    events: new ConsentEvents(deps.bus, logger, deletedTenantEvents),
     defaults: () => defaults.current(),
     maxAppendAttempts: cfg.consent.maxAppendAttempts,
     logger,
@@ -190,7 +192,7 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
   const erasure = new ErasureService({
     store: erasureStore,
     consent: store,
-    events: new ErasureEvents(deps.bus, logger),
+    events: new ErasureEvents(deps.bus, logger, deletedTenantEvents),
     keys,
     services: cfg.erasure.services,
     retryIntervalMs: cfg.erasure.retryIntervalMs,

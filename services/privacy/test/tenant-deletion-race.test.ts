@@ -1,6 +1,17 @@
 import { join } from 'node:path';
 import { Metadata, credentials, status, type ServiceError } from '@grpc/grpc-js';
-import { TENANT_STREAM, newEnvelope, publishEvent, tenantDeletedEventId, tenantDeletedSubject, type NatsEventBus } from '@aimass/events';
+import {
+  CONSENT_STREAM,
+  ERASURE_STREAM,
+  TENANT_STREAM,
+  consentChangedSubject,
+  erasureRequestedSubject,
+  newEnvelope,
+  publishEvent,
+  tenantDeletedEventId,
+  tenantDeletedSubject,
+  type NatsEventBus,
+} from '@aimass/events';
 import { TENANT_METADATA_KEY, uuidv7 } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
 import { TenantTombstones, openSqliteStore, type DocumentStore } from '@aimass/storage';
@@ -11,6 +22,7 @@ import { ERASURE_COLLECTIONS, ErasureStore } from '../src/adapters/erasure-store
 import { TenantDeletedError } from '../src/adapters/tenant-guard.js';
 import { newTombstone } from '../src/domain/erasure.js';
 import { P, S, failure, pseudonymizer, setRequest, startStack, type Stack } from './support/stack.js';
+import { PublishGate } from './support/publish-gate.js';
 import { WriteGate, putsInto } from './support/write-gate.js';
 
 const fast = { backoffMs: [50, 100], ackWaitMs: 10_000, leaseTtlMs: 2_000 };
@@ -45,8 +57,10 @@ function refusal(outcome: ServiceError | 'OK'): ServiceError {
  */
 describe('tenant deletion racing user-facing writes (integration)', () => {
   const gate = new WriteGate();
+  const publishes = new PublishGate();
   let stack: Stack;
   let fusion: NatsEventBus;
+  let probe: NatsEventBus;
   let keys: v1.DataKeyServiceClient;
 
   /** Every document of the tenant: in its own partition, and in `_global` under `<tenant>:` ids (outbox, open erasures). */
@@ -56,6 +70,21 @@ describe('tenant deletion racing user-facing writes (integration)', () => {
     for (const table of tables) {
       const [{ n }] = stack.sql<{ n: number }>(`SELECT count(*) AS n FROM "${table}" WHERE tenant = ? OR (tenant = ? AND substr(id, 1, ?) = ?)`, tenant, GLOBAL_TENANT, tenant.length + 1, `${tenant}:`) as [{ n: number }];
       if (n > 0) out[table] = n;
+    }
+    return out;
+  }
+
+  /**
+   * The subjects of `tenant` the consent and erasure streams hold, with their message counts, as
+   * the server reports them (the JetStream API's STREAM.INFO, asked over the test's own connection).
+   */
+  async function streamSubjects(tenant: string): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const stream of [CONSENT_STREAM.name, ERASURE_STREAM.name]) {
+      const reply = await probe.connection.request(`$JS.API.STREAM.INFO.${stream}`, JSON.stringify({ subjects_filter: `aimass.${tenant}.>` }), { timeout: 5_000 });
+      const info = reply.json<{ state?: { subjects?: Record<string, number> }; error?: { description: string } }>();
+      if (info.error) throw new Error(`STREAM.INFO ${stream}: ${info.error.description}`);
+      Object.assign(out, info.state?.subjects ?? {});
     }
     return out;
   }
@@ -71,8 +100,9 @@ describe('tenant deletion racing user-facing writes (integration)', () => {
   }
 
   beforeAll(async () => {
-    stack = await startStack({ erasure: { sweepIntervalMs: 0, graceMs: 0 }, tenantDeletion: fast }, { wrapStore: gate.wrap });
+    stack = await startStack({ erasure: { sweepIntervalMs: 0, graceMs: 0 }, tenantDeletion: fast }, { wrapStore: gate.wrap, wrapBus: publishes.wrap });
     fusion = await stack.newBus('fusion');
+    probe = await stack.newBus('probe');
     await fusion.ensureStream(TENANT_STREAM);
     keys = new v1.DataKeyServiceClient(stack.privacy.address, credentials.createInsecure());
     // Another tenant's data, which no deletion below may touch.
@@ -148,6 +178,92 @@ describe('tenant deletion racing user-facing writes (integration)', () => {
     expect(answer(refused)).toEqual(answer(after));
     expect(leftovers(T)).toEqual({});
     expect(leftovers(KEPT)).toEqual(kept);
+  });
+
+  /**
+   * A call that committed before the tenant tombstone (the deletion deletes what it wrote) but
+   * whose event reaches the stream only after the deletion purged the tenant's subjects: the gate
+   * holds the publish at exactly that point while the deletion runs to the end.
+   */
+  it('SetConsent whose ConsentChanged is stored after the deletion purged the streams: the event is gone too', async () => {
+    const T = 'late-consent';
+    await stack.call('setConsent', T, setRequest('bob', P.PURPOSE_TRAINING, S.CONSENT_STATE_GRANTED));
+    const keptEvents = await streamSubjects(KEPT);
+    expect(Object.keys(await streamSubjects(T))).toHaveLength(1);
+
+    const held = publishes.hold((subject) => subject === consentChangedSubject(T, pseudonymizer.pseudonymize(T, 'alice')));
+    const racing = settled(stack.call('setConsent', T, setRequest('alice', P.PURPOSE_TRAINING, S.CONSENT_STATE_GRANTED)));
+    await held.reached;
+    await deleteTenant(T);
+    // The deletion found bob's event and not alice's, which is not stored yet.
+    expect(await streamSubjects(T)).toEqual({});
+    expect(leftovers(T)).toEqual({});
+    held.release();
+
+    // Recorded before the deletion (which deleted it with the tenant): the call answers as one
+    // that completed just before the deletion would.
+    expect(await racing).toBe('OK');
+    expect(await streamSubjects(T)).toEqual({});
+    expect(leftovers(T)).toEqual({});
+    expect(await streamSubjects(KEPT)).toEqual(keptEvents);
+  });
+
+  it('Erase whose ErasureRequested is stored after the deletion purged the streams: the event is gone too', async () => {
+    const T = 'late-erase';
+    await stack.call('setConsent', T, setRequest('carol', P.PURPOSE_TRAINING, S.CONSENT_STATE_GRANTED));
+    const keptEvents = await streamSubjects(KEPT);
+
+    const held = publishes.hold((subject) => subject === erasureRequestedSubject(T, pseudonymizer.pseudonymize(T, 'carol')));
+    const racing = settled(stack.call('erase', T, { userId: 'carol', reason: 'gdpr-art17', idempotencyKey: '' }));
+    await held.reached;
+    await deleteTenant(T);
+    expect(await streamSubjects(T)).toEqual({});
+    expect(leftovers(T)).toEqual({});
+    held.release();
+
+    expect(await racing).toBe('OK');
+    expect(await streamSubjects(T)).toEqual({});
+    expect(leftovers(T)).toEqual({});
+    expect(await streamSubjects(KEPT)).toEqual(keptEvents);
+  });
+
+  it('a ConsentChanged its caller stopped waiting for, stored after the deletion: the event is gone too', async () => {
+    const T = 'late-abandoned';
+    const subject = consentChangedSubject(T, pseudonymizer.pseudonymize(T, 'dora'));
+    const held = publishes.hold((s) => s === subject);
+    const racing = settled(stack.call('setConsent', T, setRequest('dora', P.PURPOSE_TRAINING, S.CONSENT_STATE_GRANTED), { deadlineMs: 1_000 }));
+    await held.reached;
+    // The call gives up on the bus at its deadline; its publish is still on its way.
+    expect([status.UNAVAILABLE, status.DEADLINE_EXCEEDED]).toContain(refusal(await racing).code);
+    await deleteTenant(T);
+    expect(await streamSubjects(T)).toEqual({});
+    const seenBefore = stack.seen.length;
+    held.release();
+
+    // Stored now (a live subscriber sees it), then taken back.
+    await waitUntil(() => stack.seen.slice(seenBefore).some((e) => e.subject === subject), 'the late ConsentChanged published');
+    await waitUntil(async () => Object.keys(await streamSubjects(T)).length === 0, 'no event of the deleted tenant left in the streams', 5_000);
+  });
+
+  it("the outbox sweep's ConsentChanged stored after the deletion purged the streams: the event is gone too", async () => {
+    const T = 'late-sweep';
+    const subject = consentChangedSubject(T, pseudonymizer.pseudonymize(T, 'erik'));
+    // A SetConsent whose publish failed: its change is recorded, the outbox entry left pending and
+    // nothing stored (a stored copy would make the sweep's publish a duplicate the stream drops).
+    publishes.fail((s) => s === subject);
+    expect(refusal(await settled(stack.call('setConsent', T, setRequest('erik', P.PURPOSE_TRAINING, S.CONSENT_STATE_GRANTED)))).code).toBe(status.UNAVAILABLE);
+    expect(await streamSubjects(T)).toEqual({});
+
+    const held = publishes.hold((s) => s === subject);
+    const sweeping = stack.privacy.sweep({ graceMs: 0 });
+    await held.reached;
+    await deleteTenant(T);
+    expect(await streamSubjects(T)).toEqual({});
+    held.release();
+
+    expect(await sweeping).toBeGreaterThanOrEqual(1);
+    expect(await streamSubjects(T)).toEqual({});
+    expect(leftovers(T)).toEqual({});
   });
 
   it('GetDataKey whose new key is stored after the deletion: refused, no key left', async () => {

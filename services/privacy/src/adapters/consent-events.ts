@@ -1,5 +1,6 @@
 import { consentStateToProto, purposeToProto } from '@aimass/consent';
 import {
+  CONSENT_STREAM,
   EventBusClosedError,
   EventBusError,
   EventBusUnavailableError,
@@ -13,6 +14,7 @@ import { CancelledError, UnavailableError, type Logger } from '@aimass/platform'
 import { v1 } from '@aimass/proto';
 import type { ChainOwner, ConsentRecord } from '../domain/chain.js';
 import { consentEventId } from '../domain/ids.js';
+import type { DeletedTenantEvents } from './tenant-guard.js';
 
 /** The envelope's `producer` of the events this service publishes. */
 export const PRIVACY_PRODUCER = 'privacy';
@@ -55,18 +57,22 @@ export function consentChangedEvent(owner: ChainOwner, record: ConsentRecord): v
  * Publishes ConsentChanged durably on `aimass.<tenant>.consent.changed.<pseudonym>` (the pseudonym,
  * never the user id). Resolves once the stream stored it; a bus that cannot confirm within the
  * call's time gives UNAVAILABLE. The outcome is then unknown: a retry publishes under the same
- * event id, which the stream stores once.
+ * event id, which the stream stores once. An event whose tenant was deleted while it was being
+ * published is purged once stored (DeletedTenantEvents).
  */
 export class ConsentEvents {
   constructor(
     private readonly bus: EventBus,
     private readonly logger: Logger,
+    private readonly deletedTenants: DeletedTenantEvents,
   ) {}
 
   async publish(owner: ChainOwner, record: ConsentRecord, bounds: CallBounds): Promise<{ duplicate: boolean }> {
     const event = consentChangedEvent(owner, record);
+    const subject = consentChangedSubject(owner.tenant, owner.userPseudonym);
     try {
-      const ack = await withinCall(publishEvent(this.bus, consentChangedSubject(owner.tenant, owner.userPseudonym), CONSENT_CHANGED, event), bounds);
+      const stored = this.deletedTenants.published(owner.tenant, CONSENT_STREAM.name, subject, publishEvent(this.bus, subject, CONSENT_CHANGED, event));
+      const ack = await withinCall(stored, bounds);
       return { duplicate: ack.duplicate };
     } catch (err) {
       throw this.#translate(err, owner, record);

@@ -1,4 +1,5 @@
 import {
+  ERASURE_STREAM,
   EventBusError,
   erasureRequestedEventId,
   erasureRequestedSubject,
@@ -12,6 +13,7 @@ import type { v1 } from '@aimass/proto';
 import type { Tombstone } from '../domain/erasure.js';
 import type { CallBounds } from './consent-events.js';
 import { PRIVACY_PRODUCER } from './consent-events.js';
+import type { DeletedTenantEvents } from './tenant-guard.js';
 
 const RETRY_HINT =
   'the erasure is recorded (tombstone written, consent records deleted); retry Erase for the same user and it is announced once, or leave it to the service, which announces it within its sweep interval';
@@ -38,17 +40,21 @@ export function erasureRequestedEvent(t: Tombstone): v1.ErasureRequested {
 /**
  * Publishes ErasureRequested durably on `aimass.<tenant>.erasure.requested.<pseudonym>`. A bus that
  * cannot confirm within the call's time gives UNAVAILABLE; the outcome is then unknown, and the
- * retry publishes the same event id, which the stream stores once.
+ * retry publishes the same event id, which the stream stores once. An event whose tenant was
+ * deleted while it was being published is purged once stored (DeletedTenantEvents).
  */
 export class ErasureEvents {
   constructor(
     private readonly bus: EventBus,
     private readonly logger: Logger,
+    private readonly deletedTenants: DeletedTenantEvents,
   ) {}
 
   async publish(t: Tombstone, bounds: CallBounds): Promise<void> {
+    const subject = erasureRequestedSubject(t.tenant, t.pseudonym);
     try {
-      await withinCall(publishEvent(this.bus, erasureRequestedSubject(t.tenant, t.pseudonym), 'aimass.v1.ErasureRequested', erasureRequestedEvent(t)), bounds);
+      const stored = this.deletedTenants.published(t.tenant, ERASURE_STREAM.name, subject, publishEvent(this.bus, subject, 'aimass.v1.ErasureRequested', erasureRequestedEvent(t)));
+      await withinCall(stored, bounds);
     } catch (err) {
       if (!(err instanceof EventBusError) && !(err instanceof UnavailableError)) throw err;
       this.logger.warn({ err, tenant: t.tenant, pseudonym: t.pseudonym, erasureId: t.erasureId, round: t.round }, 'ErasureRequested not confirmed by the event stream');

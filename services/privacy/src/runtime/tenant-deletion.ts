@@ -19,7 +19,10 @@
  *    records (tombstones, receipts, open entries): the tenant's proof of erasure goes with the
  *    tenant, whose deletion receipt (fusion) replaces it;
  * 4. its events in the streams privacy owns: ConsentChanged (`aimass.<tenant>.consent.changed.*`)
- *    and the erasure saga's (`aimass.<tenant>.erasure.>`), erased one by one per subject;
+ *    and the erasure saga's (`aimass.<tenant>.erasure.>`), erased one by one per subject. A call
+ *    that committed before the tombstone but stores its event only after this purge takes the
+ *    event back itself: every publisher reads the tenant tombstone once its event is stored
+ *    (adapters/tenant-guard.ts, DeletedTenantEvents);
  * 5. then the participant confirms (TenantDeletionCompleted for `privacy`).
  *
  * A late ErasureCompleted of the tenant finds no erasure and is dropped (logged).

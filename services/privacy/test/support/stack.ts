@@ -3,7 +3,18 @@ import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
 import Database from 'better-sqlite3';
-import { ALL_CONSENT_CHANGED, CONSENT_STREAM, DEAD_LETTER_STREAM, connectNatsBus, deadLetterSubject, decodeEvent, type DeliveredEvent, type LiveEvent, type NatsEventBus } from '@aimass/events';
+import {
+  ALL_CONSENT_CHANGED,
+  CONSENT_STREAM,
+  DEAD_LETTER_STREAM,
+  connectNatsBus,
+  deadLetterSubject,
+  decodeEvent,
+  type DeliveredEvent,
+  type EventBus,
+  type LiveEvent,
+  type NatsEventBus,
+} from '@aimass/events';
 import { Pseudonymizer, TENANT_METADATA_KEY, createLogger, type Logger } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
 import { openSqliteStore, type DocumentStore } from '@aimass/storage';
@@ -123,6 +134,8 @@ export interface StackOptions {
   readonly addressOf?: PrivacyDependencies['addressOf'];
   /** What the service is given instead of the SQLite store (a wrapper that holds writes, for races). */
   readonly wrapStore?: ((store: DocumentStore) => DocumentStore) | undefined;
+  /** What the service is given instead of its NATS bus (a wrapper that holds publishes, for races). */
+  readonly wrapBus?: ((bus: EventBus) => EventBus) | undefined;
 }
 
 export interface Replica {
@@ -153,7 +166,7 @@ export async function startStack(config: PrivacyConfigInput = {}, options: Stack
       privacy: { ...config, outbox: { sweepIntervalMs: 0, ...config.outbox } },
     },
     logs.logger,
-    { store: options.wrapStore ? options.wrapStore(store) : store, bus: await newBus('privacy'), addressOf: options.addressOf },
+    { store: options.wrapStore ? options.wrapStore(store) : store, bus: (options.wrapBus ?? ((b: EventBus) => b))(await newBus('privacy')), addressOf: options.addressOf },
   );
   const client = new v1.PrivacyServiceClient(privacy.address, credentials.createInsecure());
 
