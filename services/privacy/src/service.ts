@@ -105,10 +105,11 @@ export function consentDefaults(cfg: PrivacyConfig): ConsentDefaults {
 
 /** The configured defaults, with the tenants' stored ones when fusion's registry can be found. */
 function tenantConsentDefaults(cfg: PrivacyConfig, auth: ServiceAuth, deps: PrivacyDependencies, logger: Logger): TenantConsentDefaults {
-  const fixed = cfg.tenantSettings.address ?? auth.config.credentialService.address;
   const lookup = deps.addressOf;
-  // The one-process mode: fusion starts after privacy (or is not part of the run), and until it
-  // runs there is no registry whose defaults could differ from the configuration.
+  // The one-process mode (`addressOf`) before `auth.credentialService.address`, which the runner
+  // also sets: fusion starts after privacy (or is not part of the run), and until it runs there is
+  // no registry whose defaults could differ from the configuration.
+  const fixed = cfg.tenantSettings.address ?? (lookup ? undefined : auth.config.credentialService.address);
   const address = fixed !== undefined ? () => fixed : lookup ? () => lookup('fusion') : undefined;
   if (!address) {
     logger.warn(

@@ -125,15 +125,18 @@ export class TenantConsentDefaults {
           }
           token = page.next;
         } while (token);
-        if (this.#current === undefined) this.#o.logger.info({ tenantsWithStoredDefaults: stored.size }, "tenants' stored consent defaults read");
+        if (this.#current === undefined || this.#lastError !== undefined) this.#o.logger.info({ tenantsWithStoredDefaults: stored.size }, "tenants' stored consent defaults read");
         this.#current = withStoredDefaults(this.#o.configured, stored);
         this.#lastError = undefined;
       } catch (err) {
+        // Once per outage at warn (the first read is retried every 500 ms), the repeats at debug.
+        const repeat = this.#lastError !== undefined;
         this.#lastError = err;
-        this.#o.logger.warn(
-          { err, from: source.describe },
-          this.#current ? "could not re-read the tenants' consent defaults: the last ones read stay in force" : "could not read the tenants' consent defaults yet: consent reads are refused until it succeeds",
-        );
+        const message = this.#current
+          ? "could not re-read the tenants' consent defaults: the last ones read stay in force"
+          : "could not read the tenants' consent defaults yet: consent reads are refused until it succeeds";
+        if (repeat) this.#o.logger.debug({ err, from: source.describe }, message);
+        else this.#o.logger.warn({ err, from: source.describe }, message);
         throw err;
       } finally {
         this.#refreshing = undefined;
