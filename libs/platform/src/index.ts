@@ -33,7 +33,7 @@ export {
 
 // Pseudonyms
 export { PSEUDONYM_LENGTH, PSEUDONYM_PATTERN, pseudonymize, type SecretInput } from './pseudonym/pseudonymize.js';
-export { EMBEDDED_SECRET_FILE, embeddedSecretFile } from './pseudonym/embedded-secret.js';
+export { EMBEDDED_SECRET_FILE, embeddedSecretFile, type EmbeddedSecret } from './pseudonym/embedded-secret.js';
 export { embeddedConfig, type EmbeddedOptions, type EmbeddedRunning } from './config/embedded.js';
 
 // Ids

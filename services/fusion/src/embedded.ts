@@ -1,3 +1,4 @@
+import type { AuthConfigInput } from '@aimass/auth';
 import { EMBEDDED_SECRET_FILE, embeddedSecretFile, embeddedConfig, pseudonymConfigSchema, type Logger } from '@aimass/platform';
 import type { EventBus } from '@aimass/events';
 import type { DocumentStore } from '@aimass/storage';
@@ -15,6 +16,8 @@ export interface FusionEmbeddedEnvironment {
   readonly bus?: EventBus | undefined;
   openStore(name: string): Promise<DocumentStore>;
   addressOf(name: string): string;
+  /** The runner's `auth` section (tools/runner reads AIMASS_AUTH__* once for every service); absent: mode none. */
+  readonly auth?: AuthConfigInput | undefined;
 }
 
 export interface FusionEmbeddedRunning {
@@ -66,7 +69,7 @@ export function createFusionEmbedded(options: FusionEmbeddedOptions = {}) {
       });
       const pseudonym = fromEnv.pseudonym ?? { secretFile: await embeddedSecretFile(env.dataDir, env.logger) };
       const store = await env.openStore('fusion');
-      const running = await startFusion({ grpc: { host: env.host, port: env.port }, pseudonym, fusion }, env.logger, { store, bus: env.bus });
+      const running = await startFusion({ grpc: { host: env.host, port: env.port }, pseudonym, fusion, auth: env.auth }, env.logger, { store, bus: env.bus });
       return { name: 'fusion', address: running.address, grpcServices: FUSION_GRPC_SERVICES, stop: () => running.stop() };
     },
   };

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { AuthConfigInput } from '@aimass/auth';
 import { embeddedConfig, type Logger } from '@aimass/platform';
 import { z } from 'zod';
 import { generalModelConfigSchema, type GeneralModelConfigInput } from './config.js';
@@ -11,6 +12,8 @@ export interface GeneralModelEmbeddedEnvironment {
   readonly logger: Logger;
   readonly host: string;
   readonly port: number;
+  /** The runner's `auth` section (tools/runner reads AIMASS_AUTH__* once for every service); absent: mode none. */
+  readonly auth?: AuthConfigInput | undefined;
 }
 
 export interface GeneralModelEmbeddedRunning {
@@ -60,7 +63,7 @@ export function createGeneralModelEmbedded(options: GeneralModelEmbeddedOptions 
           );
         }
       }
-      const running = await startGeneralModel({ grpc: { host: env.host, port: env.port }, generalModel }, env.logger);
+      const running = await startGeneralModel({ grpc: { host: env.host, port: env.port }, generalModel, auth: env.auth }, env.logger);
       return {
         name: 'general-model',
         address: running.address,

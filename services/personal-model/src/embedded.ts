@@ -1,3 +1,4 @@
+import type { AuthConfigInput } from '@aimass/auth';
 import type { EventBus } from '@aimass/events';
 import { embeddedConfig, type Logger } from '@aimass/platform';
 import type { DocumentStore } from '@aimass/storage';
@@ -16,6 +17,8 @@ export interface PersonalModelEmbeddedEnvironment {
   readonly bus?: EventBus | undefined;
   /** host:port of a service started before this one: the privacy service's is the default `privacy.address`. */
   addressOf?(name: string): string;
+  /** The runner's `auth` section (tools/runner reads AIMASS_AUTH__* once for every service); absent: mode none. */
+  readonly auth?: AuthConfigInput | undefined;
 }
 
 export interface PersonalModelEmbeddedRunning {
@@ -61,7 +64,7 @@ export function createPersonalModelEmbedded(options: PersonalModelEmbeddedOption
       else if (privacy.address === undefined && env.addressOf) privacy.address = env.addressOf('privacy');
       const personalModel = personalModelConfigSchema.parse({ ...fromEnv, ...options.config, privacy });
       const store = await env.openStore(PERSONAL_MODEL_SERVICE_NAME);
-      const running = await startPersonalModel({ grpc: { host: env.host, port: env.port }, personalModel }, env.logger, { store, bus: env.bus, ...options.deps });
+      const running = await startPersonalModel({ grpc: { host: env.host, port: env.port }, personalModel, auth: env.auth }, env.logger, { store, bus: env.bus, ...options.deps });
       return {
         name: PERSONAL_MODEL_SERVICE_NAME,
         address: running.address,

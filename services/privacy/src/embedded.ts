@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { AuthConfigInput } from '@aimass/auth';
 import { dataKeysConfigSchema, ensureEmbeddedKeyDirectory, type DataKeysConfig, type DataKeysConfigInput } from '@aimass/crypto';
 import type { EventBus } from '@aimass/events';
 import {
@@ -29,6 +30,8 @@ export interface PrivacyEmbeddedEnvironment {
    * call (they start after privacy), unless AIMASS_PRIVACY__EXPORT__* names them.
    */
   addressOf?(name: string): string;
+  /** The runner's `auth` section (tools/runner reads AIMASS_AUTH__* once for every service); absent: mode none. */
+  readonly auth?: AuthConfigInput | undefined;
 }
 
 export type PrivacyEmbeddedRunning = EmbeddedRunning;
@@ -84,7 +87,7 @@ export function createPrivacyEmbedded(options: PrivacyEmbeddedOptions = {}) {
       const dataKeys = await embeddedDataKeys(env.dataDir, options.dataKeys, fromEnv.dataKeys);
       const store = await env.openStore(PRIVACY_SERVICE_NAME);
       const addressOf = env.addressOf?.bind(env);
-      const running = await startPrivacy({ grpc: { host: env.host, port: env.port }, pseudonym, dataKeys, privacy }, env.logger, {
+      const running = await startPrivacy({ grpc: { host: env.host, port: env.port }, pseudonym, dataKeys, privacy, auth: env.auth }, env.logger, {
         store,
         bus: env.bus,
         addressOf: addressOf

@@ -1,3 +1,4 @@
+import type { AuthConfigInput } from '@aimass/auth';
 import type { EventBus } from '@aimass/events';
 import {
   EMBEDDED_SECRET_FILE,
@@ -23,6 +24,8 @@ export interface UpdaterEmbeddedEnvironment {
   readonly bus: EventBus;
   openStore(name: string): Promise<DocumentStore>;
   addressOf(name: string): string;
+  /** The runner's `auth` section (tools/runner reads AIMASS_AUTH__* once for every service); absent: mode none. */
+  readonly auth?: AuthConfigInput | undefined;
 }
 
 export type UpdaterEmbeddedRunning = EmbeddedRunning;
@@ -70,7 +73,7 @@ export function createUpdaterEmbedded(options: UpdaterEmbeddedOptions = {}) {
       });
       const pseudonym = fromEnv.pseudonym ?? { secretFile: await embeddedSecretFile(env.dataDir, env.logger) };
       const store = await env.openStore(UPDATER_SERVICE_NAME);
-      const running = await startUpdater({ grpc: { host: env.host, port: env.port }, pseudonym, updater }, env.logger, { store, bus: env.bus });
+      const running = await startUpdater({ grpc: { host: env.host, port: env.port }, pseudonym, updater, auth: env.auth }, env.logger, { store, bus: env.bus });
       return { name: UPDATER_SERVICE_NAME, address: running.address, grpcServices: UPDATER_GRPC_SERVICES, stop: () => running.stop() };
     },
   };

@@ -1,3 +1,4 @@
+import type { AuthConfigInput } from '@aimass/auth';
 import type { EventBus } from '@aimass/events';
 import type { Logger } from '@aimass/platform';
 import type { DocumentStore } from '@aimass/storage';
@@ -16,6 +17,12 @@ export interface EmbeddedEnvironment {
   readonly port: number;
   /** host:port of a service started before this one (the registry lists services in dependency order). */
   addressOf(name: string): string;
+  /**
+   * The run's `auth` section (AIMASS_AUTH__*, read once by the runner, with its one-process
+   * defaults in mode api-keys: a generated internal token secret, the run's fusion as the
+   * credential service), for the service's `startX` as `auth`. Absent: mode none.
+   */
+  readonly auth?: AuthConfigInput | undefined;
 }
 
 export interface RunningService {

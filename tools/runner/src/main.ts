@@ -1,5 +1,5 @@
 // The one-process mode: `npm start`. Wiring only; see runner.ts.
-import { configOrExit, createLogger, installSignalHandlers } from '@aimass/platform';
+import { configOrExit, createLogger, failFast, installSignalHandlers } from '@aimass/platform';
 import { runnerConfigSchema } from './config.js';
 import { embeddedServices } from './registry.js';
 import { startPlatform } from './runner.js';
@@ -7,7 +7,8 @@ import { startPlatform } from './runner.js';
 const config = configOrExit(runnerConfigSchema);
 const logger = createLogger({ service: config.serviceName, level: config.log.level });
 
-const platform = await startPlatform(config, logger, embeddedServices(config));
+// A ConfigError found while starting (the auth section, a service's own section) exits 78 like one found above.
+const platform = await startPlatform(config, logger, embeddedServices(config)).catch((err: unknown) => failFast(err));
 installSignalHandlers(platform.server, { logger, onShutdown: [() => platform.stop()] });
 
 const lines = [

@@ -6,14 +6,26 @@ import type { Logger } from '../logging/logger.js';
 /** Where the one-process mode keeps its generated pseudonym secret, in its data directory. */
 export const EMBEDDED_SECRET_FILE = 'fusion-pseudonym.secret';
 
+/** A secret the one-process mode generates for itself when none is configured. */
+export interface EmbeddedSecret {
+  /** File name in the data directory. */
+  readonly file: string;
+  /** What it is, for the log line ("a pseudonym secret"). */
+  readonly what: string;
+  /** The variable a deployment sets instead, named in the log line. */
+  readonly variable: string;
+}
+
+const PSEUDONYM_SECRET: EmbeddedSecret = { file: EMBEDDED_SECRET_FILE, what: 'a pseudonym secret', variable: 'AIMASS_PSEUDONYM__SECRET_FILE' };
+
 /**
- * The one-process mode's pseudonym secret file: created once per data directory and reused, so
- * pseudonyms (and with them every personal model and feedback history) survive restarts, and
- * every embedded service that pseudonymizes (fusion, updater) gets the same pseudonym for a user.
- * Production sets AIMASS_PSEUDONYM__SECRET_FILE instead.
+ * The one-process mode's pseudonym secret file (or another generated secret, `secret`): created
+ * once per data directory with mode 0600 and reused, so pseudonyms (and with them every personal
+ * model and feedback history) survive restarts, and every embedded service that pseudonymizes
+ * (fusion, updater) gets the same pseudonym for a user. Production sets the variable instead.
  */
-export async function embeddedSecretFile(dataDir: string, logger: Logger): Promise<string> {
-  const file = join(dataDir, EMBEDDED_SECRET_FILE);
+export async function embeddedSecretFile(dataDir: string, logger: Logger, secret: EmbeddedSecret = PSEUDONYM_SECRET): Promise<string> {
+  const file = join(dataDir, secret.file);
   const existing = await readFile(file, 'utf8').catch(() => undefined);
   if (existing === undefined || existing.trim().length < 32) {
     await mkdir(dataDir, { recursive: true });
@@ -21,7 +33,7 @@ export async function embeddedSecretFile(dataDir: string, logger: Logger): Promi
     await writeFile(file, randomBytes(48).toString('base64'), { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'EEXIST') throw err;
     });
-    logger.info({ file }, 'generated a pseudonym secret for the one-process mode (set AIMASS_PSEUDONYM__SECRET_FILE in production)');
+    logger.info({ file }, `generated ${secret.what} for the one-process mode (set ${secret.variable} in production)`);
   }
   return file;
 }
