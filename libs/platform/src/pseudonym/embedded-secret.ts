@@ -16,6 +16,9 @@ export interface EmbeddedSecret {
   readonly variable: string;
 }
 
+/** Shorter files are not taken for a secret (the services want at least 32 bytes). */
+const MIN_SECRET_CHARS = 32;
+
 const PSEUDONYM_SECRET: EmbeddedSecret = { file: EMBEDDED_SECRET_FILE, what: 'a pseudonym secret', variable: 'AIMASS_PSEUDONYM__SECRET_FILE' };
 
 /**
@@ -26,14 +29,23 @@ const PSEUDONYM_SECRET: EmbeddedSecret = { file: EMBEDDED_SECRET_FILE, what: 'a 
  */
 export async function embeddedSecretFile(dataDir: string, logger: Logger, secret: EmbeddedSecret = PSEUDONYM_SECRET): Promise<string> {
   const file = join(dataDir, secret.file);
-  const existing = await readFile(file, 'utf8').catch(() => undefined);
-  if (existing === undefined || existing.trim().length < 32) {
-    await mkdir(dataDir, { recursive: true });
-    // Exclusive create: two services starting at once must not each write their own secret.
-    await writeFile(file, randomBytes(48).toString('base64'), { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
+  const usable = async () => ((await readFile(file, 'utf8').catch(() => undefined))?.trim().length ?? 0) >= MIN_SECRET_CHARS;
+  if (await usable()) return file;
+  await mkdir(dataDir, { recursive: true });
+  // Exclusive create: two services starting at once must not each write their own secret.
+  const created = await writeFile(file, randomBytes(48).toString('base64'), { mode: 0o600, flag: 'wx' }).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EEXIST') throw err;
-    });
+      return false;
+    },
+  );
+  if (created) {
     logger.info({ file }, `generated ${secret.what} for the one-process mode (set ${secret.variable} in production)`);
+    return file;
   }
-  return file;
+  // Another service's create may still be writing it: look once more before calling it unusable.
+  await new Promise((r) => setTimeout(r, 50));
+  if (await usable()) return file;
+  throw new Error(`${file} holds ${secret.what} of fewer than ${MIN_SECRET_CHARS} characters: delete it to have a new one generated, or set ${secret.variable}`);
 }
