@@ -245,6 +245,8 @@ describe('quotaInterceptor holding refusals', () => {
     // About a minute until the next token, less the time held.
     expect(hint).toBeGreaterThan(50_000);
     expect(hint).toBeLessThanOrEqual(60_000 - HOLD_MS);
+    // The message says the same as the metadata.
+    expect(err!.details).toMatch(new RegExp(`: retry in ${hint} ms$`));
   });
 
   it('never holds a refusal past the call deadline: it is answered RESOURCE_EXHAUSTED, not DEADLINE_EXCEEDED', async () => {

@@ -80,8 +80,10 @@ export function quotaInterceptor(quotas: TenantQuotas, options: QuotaInterceptor
               const at = deadline instanceof Date ? deadline.getTime() : deadline;
               const wait = Math.floor(Math.min(holdMs, Number.isFinite(at) ? at - Date.now() - HOLD_DEADLINE_MARGIN_MS : Infinity));
               const count = held.get(tenant) ?? 0;
-              const refuse = (heldMs: number) =>
-                next.sendStatus(toGrpcStatus(new ResourceExhaustedError(admission.message, { retryAfterMs: Math.max(0, admission.retryAfterMs - heldMs) })));
+              const refuse = (heldMs: number) => {
+                const retryAfterMs = Math.max(0, admission.retryAfterMs - heldMs);
+                next.sendStatus(toGrpcStatus(new ResourceExhaustedError(heldMs > 0 ? admission.messageWith(retryAfterMs) : admission.message, { retryAfterMs })));
+              };
               if (wait <= 0 || count >= maxHeld) {
                 refuse(0);
                 return;

@@ -43,6 +43,8 @@ export type Admission =
       /** For the caller: which limit, its figures, when to come back. */
       readonly message: string;
       readonly retryAfterMs: number;
+      /** The message with another retry hint (a refusal answered later, after a hold, says less time). */
+      readonly messageWith: (retryAfterMs: number) => string;
     };
 
 export interface TenantQuotasOptions {
@@ -152,23 +154,17 @@ export class TenantQuotas {
     const slot = state.limiter.tryAcquire();
     if (slot === undefined) {
       this.#counters.refusedConcurrency++;
-      return {
-        ok: false,
-        limit: 'concurrency',
-        message: `tenant "${tenant}" is at its concurrency quota of ${limits.maxConcurrency} calls in progress: retry when one of them has finished (in about ${this.#concurrencyRetryAfterMs} ms)`,
-        retryAfterMs: this.#concurrencyRetryAfterMs,
-      };
+      const max = limits.maxConcurrency;
+      const messageWith = (ms: number) => `tenant "${tenant}" is at its concurrency quota of ${max} calls in progress: retry when one of them has finished (in about ${ms} ms)`;
+      return { ok: false, limit: 'concurrency', message: messageWith(this.#concurrencyRetryAfterMs), retryAfterMs: this.#concurrencyRetryAfterMs, messageWith };
     }
     const wait = state.bucket?.take(now) ?? 0;
     if (wait > 0) {
       slot();
       this.#counters.refusedRate++;
-      return {
-        ok: false,
-        limit: 'rate',
-        message: `tenant "${tenant}" is over its rate quota of ${perSecond(limits.ratePerSecond)} calls/s (burst ${burstOf(limits)}): retry in ${wait} ms`,
-        retryAfterMs: wait,
-      };
+      const figures = `tenant "${tenant}" is over its rate quota of ${perSecond(limits.ratePerSecond)} calls/s (burst ${burstOf(limits)})`;
+      const messageWith = (ms: number) => `${figures}: retry in ${ms} ms`;
+      return { ok: false, limit: 'rate', message: messageWith(wait), retryAfterMs: wait, messageWith };
     }
     this.#counters.admitted++;
     this.#inFlight++;
