@@ -5,7 +5,7 @@ import { createLogger } from '@aimass/platform';
 import { RemoteTenantSettings, TenantConsentDefaults, startPrivacy, type RunningPrivacy } from '@aimass/privacy';
 import { v1 } from '@aimass/proto';
 import { openSqliteStore, type DocumentStore } from '@aimass/storage';
-import { NatsServer, waitUntil } from '@aimass/testing';
+import { NatsServer, freePort, healthStatus, waitUntil } from '@aimass/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFusion, type RunningFusion } from '../src/service.js';
 import { OPERATOR_TOKEN, apiKeysAuth, expectCode, rpc } from './support/auth.js';
@@ -155,6 +155,41 @@ describe("tenants' stored consent defaults (fusion → privacy, integration)", (
     }
   });
 
+  it("keeps PrivacyService's health NOT_SERVING until fusion could be read, then SERVING (DataKeyService and the server stay SERVING)", async () => {
+    const fusionPort = await freePort();
+    const store = await openSqliteStore({ path: ':memory:' });
+    const early = await startPrivacy(
+      {
+        grpc: { host: '127.0.0.1', port: 0, drainTimeoutMs: 2_000 },
+        pseudonym: { secret: TEST_SECRET },
+        dataKeys: { kekSource: 'config', kekSecret: { default: randomBytes(32).toString('base64') } },
+        privacy: { outbox: { sweepIntervalMs: 0 }, tenantSettings: { address: `127.0.0.1:${fusionPort}`, refreshMs: 600_000, callTimeoutMs: 300 } },
+        auth: apiKeysAuth({ credentialService: { address: `127.0.0.1:${fusionPort}` } }),
+      },
+      logs.logger,
+      { store, bus },
+    );
+    const fusionStore2 = await openSqliteStore({ path: ':memory:' });
+    let late: RunningFusion | undefined;
+    try {
+      expect(await healthStatus(early.address, 'aimass.v1.PrivacyService')).toBe('NOT_SERVING');
+      expect(await healthStatus(early.address, 'aimass.v1.DataKeyService')).toBe('SERVING');
+      expect(await healthStatus(early.address)).toBe('SERVING');
+      late = await startFusion(
+        { grpc: { host: '127.0.0.1', port: fusionPort, drainTimeoutMs: 2_000 }, pseudonym: { secret: TEST_SECRET }, fusion: {}, auth: apiKeysAuth() },
+        logs.logger,
+        { store: fusionStore2, bus },
+      );
+      await waitUntil(async () => (await healthStatus(early.address, 'aimass.v1.PrivacyService')) === 'SERVING', 'PrivacyService SERVING once fusion answers', 10_000);
+      expect(early.consentDefaults.loaded).toBe(true);
+    } finally {
+      await early.stop();
+      await late?.stop();
+      await store.close();
+      await fusionStore2.close();
+    }
+  });
+
   it('refuses consent reads (UNAVAILABLE) until a first read of the registry succeeded, rather than guess from the configuration', async () => {
     const logger = createLogger({ service: 'privacy', level: 'silent' });
     // Nothing listens there.
@@ -162,6 +197,7 @@ describe("tenants' stored consent defaults (fusion → privacy, integration)", (
     const view = new TenantConsentDefaults({ configured: { base: { personalization: 'granted', training: 'granted' }, tenants: {} }, source, refreshMs: 60_000, logger });
     try {
       await view.start();
+      expect(view.loaded).toBe(false);
       expect(() => view.current()).toThrow(/have not been read from fusion's CredentialService at 127\.0\.0\.1:1 yet/);
     } finally {
       view.close();

@@ -272,6 +272,15 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
   }
   const runningTenantDeletion = tenantDeletion;
   for (const name of PRIVACY_GRPC_SERVICES) server.setServingStatus(name, 'SERVING');
+  // Consent reads answer UNAVAILABLE until the tenants' stored defaults were read once: until then
+  // PrivacyService says so in its health too (DataKeyService and the server as a whole do not
+  // depend on them).
+  if (!defaults.loaded) {
+    server.setServingStatus(SERVICE_NAMES.privacy, 'NOT_SERVING');
+    void defaults.whenLoaded().then(() => {
+      if (!closing) server.setServingStatus(SERVICE_NAMES.privacy, 'SERVING');
+    });
+  }
 
   // Stops a sweep waiting on an unreachable bus when the service closes.
   const stopping = new AbortController();

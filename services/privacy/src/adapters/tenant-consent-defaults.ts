@@ -81,10 +81,29 @@ export class TenantConsentDefaults {
   #refreshing: Promise<void> | undefined;
   #lastError: unknown;
   #closed = false;
+  #loaded: () => void = () => undefined;
+  readonly #whenLoaded = new Promise<void>((resolve) => {
+    this.#loaded = resolve;
+  });
 
   constructor(options: TenantConsentDefaultsOptions) {
     this.#o = options;
-    if (!options.source) this.#current = options.configured;
+    if (!options.source) this.#setCurrent(options.configured);
+  }
+
+  #setCurrent(defaults: ConsentDefaults): void {
+    this.#current = defaults;
+    this.#loaded();
+  }
+
+  /** Whether consent reads can be answered (the stored defaults were read once, or there are none to read). */
+  get loaded(): boolean {
+    return this.#current !== undefined;
+  }
+
+  /** Resolves once `loaded` (never, if the registry is never reached). */
+  whenLoaded(): Promise<void> {
+    return this.#whenLoaded;
   }
 
   /** First read now (a failure is retried, not thrown: fusion may start after privacy), then on a timer. */
@@ -126,7 +145,7 @@ export class TenantConsentDefaults {
           token = page.next;
         } while (token);
         if (this.#current === undefined || this.#lastError !== undefined) this.#o.logger.info({ tenantsWithStoredDefaults: stored.size }, "tenants' stored consent defaults read");
-        this.#current = withStoredDefaults(this.#o.configured, stored);
+        this.#setCurrent(withStoredDefaults(this.#o.configured, stored));
         this.#lastError = undefined;
       } catch (err) {
         // Once per outage at warn (the first read is retried every 500 ms), the repeats at debug.
