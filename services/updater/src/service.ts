@@ -23,6 +23,7 @@ import { Pseudonymizer, UnavailableError, createGrpcServer, grpcConfigSchema, ps
 import { SERVICE_NAMES, loadDescriptorSet, v1 } from '@aimass/proto';
 import type { DocumentStore } from '@aimass/storage';
 import { GeneralModelClient } from './adapters/general-model-client.js';
+import type { GroupedWriteStats } from './adapters/grouped-writes.js';
 import { PersonalModelClient } from './adapters/personal-model-client.js';
 import { UpdaterStore } from './adapters/updater-store.js';
 import { updaterConfigSchema, type UpdaterConfig, type UpdaterConfigInput } from './config.js';
@@ -79,6 +80,8 @@ export interface UpdaterStats {
   readonly intake: IntakeStats;
   readonly applier: ApplierStats;
   readonly scheduler: SchedulerStats;
+  /** The intake's and the applier's writes, and the transactions they took (grouped when they coincide). */
+  readonly writes: GroupedWriteStats;
   readonly refitJobsRunning: number;
   readonly erasure: { readonly completed: number; readonly failures: number; readonly undoneWrites: number };
   /** The consent cache (undefined when consent is not enforced: no `updater.privacy.address`). */
@@ -415,6 +418,7 @@ export async function startUpdater(config: UpdaterStartConfig, logger: Logger, d
       intake: intake.stats(),
       applier: applier.stats(),
       scheduler: scheduler.stats(),
+      writes: store.writeStats(),
       refitJobsRunning: jobs.runningHere(),
       erasure: { ...runningParticipant.stats(), undoneWrites: erasure.undoneWrites() },
       consent: consent?.cache.stats(),

@@ -17,11 +17,12 @@
  * tenant-wide refits) and `updater_general` (the general model version last seen served).
  */
 import { UnavailableError } from '@aimass/platform';
-import { StoreUnavailableError, TENANT_TOMBSTONES, TenantTombstones, VersionConflictError, type Collection, type DocumentStore, type StoredDocument } from '@aimass/storage';
+import { StoreUnavailableError, TENANT_TOMBSTONES, TenantTombstones, VersionConflictError, type Collection, type DocumentStore, type StoredDocument, type WriteOp } from '@aimass/storage';
 import type { HistoryEntry, SealedPayload } from '../domain/feedback.js';
 import type { GeneralRef } from '../domain/ids.js';
 import type { JobState, RefitJob } from '../domain/jobs.js';
 import { markPending, type TrainingState } from '../domain/pending.js';
+import { GroupedWrites, type GroupedWriteStats } from './grouped-writes.js';
 
 export const COLLECTIONS = Object.freeze({
   history: 'feedback_history',
@@ -229,11 +230,19 @@ export function storeUnavailable(err: unknown): never {
   throw err;
 }
 
+/**
+ * Entries rewritten per atomic write of hints: with their guards (at most one per user and per
+ * tenant) and a cleared mark, well within the store's 500 operations.
+ */
+const MARK_CHUNK = 400;
+
 /** Attempts of a mark whose compare-and-set lost to a concurrent mark of the same user. */
 const MAX_MARK_ATTEMPTS = 16;
 
 export class UpdaterStore {
   readonly #knownTenants = new Set<string>();
+  /** The intake's appends and the applier's hints, committed together when they coincide. */
+  readonly #writes: GroupedWrites;
 
   private constructor(
     readonly store: DocumentStore,
@@ -244,7 +253,14 @@ export class UpdaterStore {
     private readonly general: Collection<GeneralDoc>,
     private readonly tombstones: Collection<TombstoneDoc>,
     private readonly tenantTombstones: TenantTombstones,
-  ) {}
+  ) {
+    this.#writes = new GroupedWrites(store);
+  }
+
+  /** How many of the grouped writes (appends, hints) shared a transaction. */
+  writeStats(): GroupedWriteStats {
+    return this.#writes.stats();
+  }
 
   /** Opens (creating when needed) the collections and their indexes. */
   static async open(store: DocumentStore): Promise<UpdaterStore> {
@@ -271,7 +287,7 @@ export class UpdaterStore {
       const current = await this.states.get(tenant, user);
       const marked = markPending(current ? stateOf(current.data) : undefined, entry.sequence, now);
       try {
-        await this.store.writeAtomic([
+        await this.#writes.write([
           this.entries.putOp(tenant, entry.eventId, historyDoc(entry, false, undefined), { expectedVersion: 'absent', user }),
           this.states.putOp(tenant, user, stateDoc(marked), { expectedVersion: current?.version ?? 'absent', user }),
           this.tombstones.checkOp(tenant, user, 'absent'),
@@ -310,8 +326,16 @@ export class UpdaterStore {
 
   /** The user's entries not yet confirmed applied, oldest first. */
   async unapplied(tenant: string, user: string, limit: number): Promise<StoredEntry[]> {
+    return (await this.unappliedBatch(tenant, user, limit)).entries;
+  }
+
+  /**
+   * As `unapplied`, and whether these were all of them when read (`complete`): what the applier
+   * needs to know before it may clear the mark together with the hints (`markAppliedAndClear`).
+   */
+  async unappliedBatch(tenant: string, user: string, limit: number): Promise<{ entries: StoredEntry[]; complete: boolean }> {
     const page = await this.entries.query(tenant, { user, where: { applied: false }, orderBy: { field: 'sequence' }, limit: Math.min(limit, PAGE) });
-    return page.items.map(entryOf);
+    return { entries: page.items.map(entryOf), complete: page.nextCursor === undefined };
   }
 
   /** Entries of the user (or of the tenant) not yet confirmed applied. */
@@ -376,20 +400,51 @@ export class UpdaterStore {
    */
   async markApplied(entries: readonly StoredEntry[], rejected: ReadonlyMap<string, string> = new Map()): Promise<void> {
     const marked = entries.filter((e) => !e.applied || rejected.has(e.eventId));
-    for (let i = 0; i < marked.length; i += 400) {
-      const chunk = marked.slice(i, i + 400);
-      // The rewrite would re-create entries an erasure deleted meanwhile: not once the user is erased.
-      const owners = new Map(chunk.map((e) => [`${e.tenant}/${e.pseudonym}`, e]));
-      const guards = [...owners.values()].map((e) => this.tombstones.checkOp(e.tenant, e.pseudonym, 'absent'));
-      for (const tenant of new Set(chunk.map((e) => e.tenant))) guards.push(this.tenantTombstones.checkOp(tenant));
-      const puts = chunk.map((e) => this.entries.putOp(e.tenant, e.eventId, historyDoc(e, true, rejected.get(e.eventId) ?? e.rejected), { user: e.pseudonym }));
-      try {
-        await this.store.writeAtomic([...guards, ...puts]);
-      } catch (err) {
-        if (err instanceof VersionConflictError && err.collection === COLLECTIONS.tombstones) throw new UserErasedError(`user ${err.id} was erased`, { cause: err });
-        if (err instanceof VersionConflictError && err.collection === TENANT_TOMBSTONES) throw new UserErasedError(`tenant ${err.id} was deleted`, { cause: err });
-        throw err;
-      }
+    for (let i = 0; i < marked.length; i += MARK_CHUNK) await this.#writeMarks(this.#markOps(marked.slice(i, i + MARK_CHUNK), rejected));
+  }
+
+  /**
+   * `markApplied(entries)` and `clearPending(tenant, user, cleared, version)` in one write, for the
+   * applier's last batch of a run: one transaction instead of two, and no further pass to find
+   * there is nothing left. The clear is the same compare-and-set as `clearPending`'s: when a mark
+   * came in meanwhile the hints are still written (in a write of their own) and false is returned,
+   * the mark stays. UserErasedError when the user has a tombstone.
+   */
+  async markAppliedAndClear(entries: readonly StoredEntry[], tenant: string, user: string, cleared: TrainingState, version: number): Promise<boolean> {
+    const marked = entries.filter((e) => !e.applied);
+    if (marked.length > MARK_CHUNK) {
+      await this.markApplied(entries);
+      return this.clearPending(tenant, user, cleared, version);
+    }
+    try {
+      await this.#writeMarks([...this.#markOps(marked, new Map()), this.states.putOp(tenant, user, stateDoc(cleared), { expectedVersion: version, user })]);
+      return true;
+    } catch (err) {
+      if (!(err instanceof VersionConflictError && err.collection === COLLECTIONS.state)) throw err;
+    }
+    await this.markApplied(entries);
+    return false;
+  }
+
+  /** The rewrites of `chunk` with the hint set, after the guards that keep an erased user's entries deleted. */
+  #markOps(chunk: readonly StoredEntry[], rejected: ReadonlyMap<string, string>): WriteOp[] {
+    if (chunk.length === 0) return [];
+    // The rewrite would re-create entries an erasure deleted meanwhile: not once the user is erased.
+    const owners = new Map(chunk.map((e) => [`${e.tenant}/${e.pseudonym}`, e]));
+    const guards = [...owners.values()].map((e) => this.tombstones.checkOp(e.tenant, e.pseudonym, 'absent'));
+    for (const tenant of new Set(chunk.map((e) => e.tenant))) guards.push(this.tenantTombstones.checkOp(tenant));
+    const puts = chunk.map((e) => this.entries.putOp(e.tenant, e.eventId, historyDoc(e, true, rejected.get(e.eventId) ?? e.rejected), { user: e.pseudonym }));
+    return [...guards, ...puts];
+  }
+
+  async #writeMarks(ops: readonly WriteOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    try {
+      await this.#writes.write(ops);
+    } catch (err) {
+      if (err instanceof VersionConflictError && err.collection === COLLECTIONS.tombstones) throw new UserErasedError(`user ${err.id} was erased`, { cause: err });
+      if (err instanceof VersionConflictError && err.collection === TENANT_TOMBSTONES) throw new UserErasedError(`tenant ${err.id} was deleted`, { cause: err });
+      throw err;
     }
   }
 

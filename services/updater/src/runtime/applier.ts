@@ -132,15 +132,20 @@ export class Applier {
       const record = await o.store.state(tenant, pseudonym);
       if (!record || !record.state.pending) return;
       const model = await o.personal.model(tenant, pseudonym);
-      const entries = await o.store.unapplied(tenant, pseudonym, o.maxBatch);
+      const { entries, complete } = await o.store.unappliedBatch(tenant, pseudonym, o.maxBatch);
       const { fresh, applied } = splitAtWatermark(entries, model.watermark);
-      // Hints lost in a crash between the model write and the hint write.
-      if (applied.length > 0) await o.store.markApplied(applied);
       if (fresh.length === 0) {
-        if (entries.length > 0) continue;
-        if (await o.store.clearPending(tenant, pseudonym, clearPending(record.state, this.#now()), record.version)) return;
+        // Nothing to train. Hints lost in a crash between the model write and the hint write are
+        // repaired, and the mark cleared in the same write when they were all that was unapplied.
+        if (!complete) {
+          await o.store.markApplied(applied);
+          continue;
+        }
+        if (await o.store.markAppliedAndClear(applied, tenant, pseudonym, clearPending(record.state, this.#now()), record.version)) return;
         continue;
       }
+      // Hints lost in a crash between the model write and the hint write.
+      if (applied.length > 0) await o.store.markApplied(applied);
 
       if (!(await this.#consented(fresh))) continue;
       const opened = await openOrRefuse(o.store, o.sealer, fresh);
@@ -194,8 +199,12 @@ export class Applier {
       }
       if (await o.erasure.undoIfErased(tenant, pseudonym)) return;
       // Applied now or before (duplicate key, or skipped below the watermark): either way these
-      // entries are settled, and a later pass must not send them again.
-      await o.store.markApplied(batch);
+      // entries are settled, and a later pass must not send them again. When they are the last of
+      // what was unapplied as read after the mark, the mark is cleared in the same write, with the
+      // compare-and-set a later pass would use: any event taken in since moved the mark's version.
+      let cleared = false;
+      if (complete && batch.length === fresh.length) cleared = await o.store.markAppliedAndClear(batch, tenant, pseudonym, clearPending(record.state, this.#now()), record.version);
+      else await o.store.markApplied(batch);
       if (!res.duplicate) this.#stats.versionsWritten++;
       this.#stats.examplesApplied += res.examplesApplied;
       this.#stats.examplesSkipped += res.examplesSkipped;
@@ -203,6 +212,7 @@ export class Applier {
         { tenant, pseudonym, version: res.model?.version, previousVersion: model.version, first, last, applied: res.examplesApplied, skipped: res.examplesSkipped, duplicate: res.duplicate },
         'applied feedback to personal model',
       );
+      if (cleared) return;
     }
     throw new UnavailableError(`the update of one user did not settle within ${MAX_PASSES} passes: retrying later`);
   }
