@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { createWriteStream, existsSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { inference } from '@aimass/proto';
@@ -69,7 +69,13 @@ export async function startServiceProcess(options: ServiceProcessOptions): Promi
     execArgv: (process.env['AIMASS_BENCH_SERVICE_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== ''),
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
+  // e.g. AIMASS_BENCH_SERVICE_LOG_DIR=/tmp/bench-logs keeps every service's whole log
+  // (`<service>-<pid>.log`), for errors the benchmark only counts.
+  const logDir = process.env['AIMASS_BENCH_SERVICE_LOG_DIR'];
+  const logFile = logDir ? createWriteStream(join(logDir, `${basename(dirname(dirname(options.mainPath)))}-${child.pid ?? 'unknown'}.log`), { flags: 'a' }) : undefined;
+  child.once('exit', () => logFile?.end());
   const onData = (chunk: Buffer): void => {
+    logFile?.write(chunk);
     for (const line of chunk.toString('utf8').split('\n')) {
       if (line.trim() === '') continue;
       tail.push(line);
