@@ -7,7 +7,7 @@ const secret = 'x'.repeat(40);
 describe('updater configuration', () => {
   it('has working defaults for everything but the bus and the pseudonym secret', () => {
     const c = updaterConfigSchema.parse({});
-    expect(c.apply).toMatchObject({ batchWindowMs: 20, maxBatch: 256, concurrency: 8 });
+    expect(c.apply).toMatchObject({ batchWindowMs: 20, maxBatch: 256, concurrency: 32 });
     expect(c.consumer).toMatchObject({ durable: 'updater', maxDeliver: 3, backoffMs: [200, 1000], ackWaitMs: 10_000 });
     expect(c.sweep.intervalMs).toBe(30_000);
     expect(c.watch.intervalMs).toBe(30_000);

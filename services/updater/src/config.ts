@@ -56,7 +56,7 @@ export const updaterConfigSchema = z.strictObject({
       /** Examples per Train call; a larger backlog is applied in several versions. */
       maxBatch: positiveInt('a number of examples').max(10_000).default(256),
       /** Users updated at once. */
-      concurrency: positiveInt('a number of users').max(256).default(8),
+      concurrency: positiveInt('a number of users').max(256).default(32),
       /** Compare-and-set conflicts (another replica wrote first) retried within one update before it backs off. */
       maxConflicts: positiveInt('a number of attempts').default(8),
       /** Back-off after a failed update (personal-model unreachable, ...), doubling per failure up to retryMaxMs. */
