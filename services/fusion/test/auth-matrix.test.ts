@@ -150,6 +150,9 @@ describe('authentication matrix (integration)', () => {
       logger,
       { store: fusionStore, bus: await bus('fusion') },
     );
+    // Privacy, started first, answers consent reads once it has read the tenants' settings from
+    // fusion (its readiness; retried every 500 ms).
+    await waitUntil(() => privacy.consentDefaults.loaded, "privacy's first read of the tenant settings", 10_000);
     infer = client(v1.InferenceServiceClient, fusion.address);
     admin = client(v1.TenantAdminServiceClient, fusion.address);
     privacyClient = client(v1.PrivacyServiceClient, privacy.address);
