@@ -5,6 +5,7 @@ export { makeTestPki, opensslBinary, type CertificateFiles, type TestPki } from 
 export { TestProcess, type StartProcessOptions } from './process.js';
 export { healthStatus, reflectedServices } from './grpc-probes.js';
 export { waitUntil } from './wait.js';
+export { captureLogs, type CapturedLogs } from './logs.js';
 export { SlowProxy } from './slow-proxy.js';
 export {
   CLIENT_ERROR_CODES,

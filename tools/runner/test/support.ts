@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { exportFastTextOnnx, trainTextModel, writeModelVersion, type LabeledText } from '@aimass/ml';
-import { createLogger, type Logger } from '@aimass/platform';
+import { captureLogs as capture, type CapturedLogs } from '@aimass/testing';
 
 /** The operator token of these tests; the runner is given its SHA-256 only. */
 export const OPERATOR_TOKEN = 'amo_runner-test-operator-token-0123456789abcdef';
@@ -26,27 +25,8 @@ export async function addToyGeneralModel(repository: string): Promise<void> {
   await writeModelVersion(repository, 'general', 1, bytes, { metadata: { labels: ['ham', 'spam'] } });
 }
 
-export interface LogSink {
-  readonly logger: Logger;
-  /** Every line logged so far, parsed. */
-  lines(): Record<string, unknown>[];
-}
+export type LogSink = CapturedLogs;
 
 export function captureLogs(service = 'runner-test'): LogSink {
-  const chunks: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk.toString());
-      cb();
-    },
-  });
-  return {
-    logger: createLogger({ service, level: 'info', destination }),
-    lines: () =>
-      chunks
-        .join('')
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
+  return capture(service, 'info');
 }

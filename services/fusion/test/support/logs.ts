@@ -1,30 +1,7 @@
-import { Writable } from 'node:stream';
-import { createLogger, type Logger } from '@aimass/platform';
+import { captureLogs as capture, type CapturedLogs } from '@aimass/testing';
 
-export interface LogSink {
-  logger: Logger;
-  /** Everything logged so far, raw. */
-  text: () => string;
-  lines: () => Record<string, unknown>[];
-}
+export type LogSink = CapturedLogs;
 
 export function captureLogs(service = 'fusion-test'): LogSink {
-  const chunks: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk.toString());
-      cb();
-    },
-  });
-  const logger = createLogger({ service, level: 'debug', destination });
-  const text = () => chunks.join('');
-  return {
-    logger,
-    text,
-    lines: () =>
-      text()
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
+  return capture(service);
 }

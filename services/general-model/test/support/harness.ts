@@ -1,33 +1,13 @@
-import { Writable } from 'node:stream';
 import { Metadata, credentials, type Client, type ServiceError } from '@grpc/grpc-js';
-import { createLogger, type Logger } from '@aimass/platform';
+import { captureLogs as capture, type CapturedLogs } from '@aimass/testing';
 import { inference, v1 } from '@aimass/proto';
 import type { GeneralModelConfigInput } from '../../src/config.js';
 import { startGeneralModel, type RunningGeneralModel } from '../../src/service.js';
 
-export interface LogSink {
-  logger: Logger;
-  lines: () => Record<string, unknown>[];
-}
+export type LogSink = CapturedLogs;
 
 export function captureLogs(): LogSink {
-  const chunks: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk.toString());
-      cb();
-    },
-  });
-  const logger = createLogger({ service: 'general-model-test', level: 'info', destination });
-  return {
-    logger,
-    lines: () =>
-      chunks
-        .join('')
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
+  return capture('general-model-test', 'info');
 }
 
 export async function startService(

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
 import Database from 'better-sqlite3';
@@ -15,10 +14,10 @@ import {
   type LiveEvent,
   type NatsEventBus,
 } from '@aimass/events';
-import { Pseudonymizer, TENANT_METADATA_KEY, createLogger, type Logger } from '@aimass/platform';
+import { Pseudonymizer, TENANT_METADATA_KEY } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
 import { openSqliteStore, type DocumentStore } from '@aimass/storage';
-import { NatsServer, tempDir, type TempDir } from '@aimass/testing';
+import { NatsServer, captureLogs, tempDir, type CapturedLogs, type TempDir } from '@aimass/testing';
 import type { DataKeysConfigInput } from '@aimass/crypto';
 import type { PrivacyConfigInput } from '../../src/config.js';
 import { startPrivacy, type PrivacyDependencies, type RunningPrivacy } from '../../src/service.js';
@@ -31,21 +30,8 @@ export const KEK = randomBytes(32).toString('base64');
 /** The `dataKeys` section the test stacks start with. */
 export const TEST_DATA_KEYS: DataKeysConfigInput = { kekSource: 'config', kekSecret: { default: KEK } };
 
-export interface LogSink {
-  readonly logger: Logger;
-  text(): string;
-}
-
-export function captureLogs(service: string): LogSink {
-  const chunks: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk.toString());
-      cb();
-    },
-  });
-  return { logger: createLogger({ service, level: 'debug', destination }), text: () => chunks.join('') };
-}
+export type LogSink = CapturedLogs;
+export { captureLogs };
 
 type Unary = (req: never, md: Metadata, opts: never, cb: never) => unknown;
 type Method = { [K in keyof v1.PrivacyServiceClient]: v1.PrivacyServiceClient[K] extends Unary ? K : never }[keyof v1.PrivacyServiceClient];
