@@ -97,6 +97,24 @@ describe.each<BagCombiner>(['sqrtn', 'mean'])('fastText ONNX export (%s)', (comb
 });
 
 describe('exportFastTextOnnx', () => {
+  it('sums the bag through the padding mask, the same for a lone row as inside a batch', async () => {
+    const result = await trainTextModel(corpus(60), { dim: 8, epochs: 1, tokenizer: { bucketBits: 10, maxFeatures: 64, maxHeaderFeatures: 16 } });
+    // Row 0 (padding) made non-zero: only the mask keeps it out of the sum now.
+    result.model.embeddings.fill(0.5, 0, 8);
+    const bytes = exportFastTextOnnx(result.model, { tokenizer: result.tokenizer });
+    expect(inspectOnnxModel(bytes).metadata[FASTTEXT_ONNX.metadata.graphRevision]).toBe(String(FASTTEXT_ONNX.graphRevision));
+    const featurizer = createFeaturizer(result.tokenizer);
+    const rows = ['', 'From: a@b.example\nSubject: free money\n\nclick here now'].map((t) => featurizer.encodePadded(t));
+    const lone = await runOnnx(bytes, rows[1]!, 1, 64);
+    const batch = await runOnnx(bytes, new BigInt64Array([...rows[0]!, ...rows[1]!]), 2, 64);
+    expect(Array.from(batch.embedding.subarray(0, 8))).toEqual(new Array(8).fill(0));
+    expectClose(lone.embedding, batch.embedding.subarray(8, 16), 1e-6);
+    expectClose(lone.probs, batch.probs.subarray(2, 4), 1e-6);
+    const expected = result.model.predict(featurizer.encode('From: a@b.example\nSubject: free money\n\nclick here now').ids);
+    // The TypeScript pass never reads row 0, so it agrees with the masked graph.
+    expectClose(lone.embedding, expected.embedding);
+  });
+
   it('refuses a tokenizer whose vocabulary does not match the embedding table', async () => {
     const result = await trainTextModel(corpus(30), { dim: 4, epochs: 1, tokenizer: { bucketBits: 10, maxFeatures: 64, maxHeaderFeatures: 16 } });
     expect(() => exportFastTextOnnx(result.model, { tokenizer: { ...result.tokenizer, bucketBits: 11 } })).toThrow(/buckets/);

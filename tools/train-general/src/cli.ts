@@ -18,7 +18,7 @@ Options:
   --bucket-bits K       hashed vocabulary of 2^K rows, 10..22 (default: 18)
   --max-features N      ids per mail, the ONNX input width (default: 2048)
   --limit N             train on a subset of N mails (quick runs)
-  --max-batch-size N    max_batch_size written to a new config.json (default: 64)
+  --max-batch-size N    max_batch_size written to a new config.json (default: 16)
   --min-accuracy X      fail (exit 1, nothing written) below this held-out accuracy
   --json                print only the result as JSON on stdout (no progress)
   -h, --help            show this help

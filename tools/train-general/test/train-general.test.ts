@@ -67,7 +67,7 @@ describe('trainGeneral on 600 mails', () => {
     expect(config).toEqual({
       name: 'general',
       platform: 'onnxruntime_onnx',
-      max_batch_size: 64,
+      max_batch_size: 16,
       input: [{ name: 'ids', data_type: 'TYPE_INT64', dims: [512] }],
       output: [
         { name: 'probs', data_type: 'TYPE_FP32', dims: [2] },

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { cp, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { createFeaturizer, murmur3, parseTokenizerConfig } from '@aimass/ml';
+import { FASTTEXT_ONNX, createFeaturizer, murmur3, parseTokenizerConfig } from '@aimass/ml';
 import { loadSpamAssassin, progressPrinter, trainGeneral, type Corpus } from '@aimass/train-general';
 import type { Progress } from '../progress.js';
 import { makeWorkload, type Workload } from './workload.js';
@@ -23,7 +23,9 @@ interface DefaultMetadata {
  * (its progress on stderr); later runs reuse it.
  */
 async function ensureTrained(cacheDir: string, corpus: Corpus, progress: Progress): Promise<string> {
-  const repository = join(cacheDir, 'repository');
+  // Keyed by the exporter's graph revision: a model exported by an older graph would measure the
+  // old graph.
+  const repository = join(cacheDir, `repository-g${FASTTEXT_ONNX.graphRevision}`);
   const versionDir = join(repository, DEFAULT_SERVED_NAME, '1');
   if (existsSync(join(versionDir, 'model.onnx')) && existsSync(join(versionDir, 'metadata.json'))) {
     progress.note(`default: reusing the trained model in ${versionDir}`);
