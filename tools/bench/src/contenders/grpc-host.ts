@@ -4,7 +4,15 @@ import { MAX_MESSAGE_BYTES } from '../load/grpc-senders.js';
 /** A started server contender. */
 export interface RunningServer {
   readonly address: string;
+  /** CPU seconds the server's process has used so far (all its threads); NaN where unknown. */
+  cpuSeconds(): number;
   close(): Promise<void>;
+}
+
+/** CPU seconds of this process: what an in-process contender costs (the load runs in its own process). */
+export function ownCpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
 }
 
 /** Binds a bare grpc-js server on 127.0.0.1 (port 0 lets the OS pick) with large message limits. */
@@ -14,6 +22,7 @@ export async function bindServer(server: grpc.Server, port = 0): Promise<Running
   );
   return {
     address: `127.0.0.1:${bound}`,
+    cpuSeconds: ownCpuSeconds,
     close: () =>
       new Promise<void>((resolve) => {
         server.tryShutdown(() => resolve());

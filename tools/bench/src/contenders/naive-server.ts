@@ -43,6 +43,7 @@ export async function startNaiveServer(options: NaiveServerOptions): Promise<Run
   const running = await bindServer(server, options.port);
   return {
     address: running.address,
+    cpuSeconds: running.cpuSeconds,
     close: async () => {
       await running.close();
       await session.release();

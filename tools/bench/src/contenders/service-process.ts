@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -72,6 +72,7 @@ export async function startServiceProcess(options: ServiceProcessOptions): Promi
   // e.g. AIMASS_BENCH_SERVICE_LOG_DIR=/tmp/bench-logs keeps every service's whole log
   // (`<service>-<pid>.log`), for errors the benchmark only counts.
   const logDir = process.env['AIMASS_BENCH_SERVICE_LOG_DIR'];
+  if (logDir) mkdirSync(logDir, { recursive: true });
   const logFile = logDir ? createWriteStream(join(logDir, `${basename(dirname(dirname(options.mainPath)))}-${child.pid ?? 'unknown'}.log`), { flags: 'a' }) : undefined;
   child.once('exit', () => logFile?.end());
   const onData = (chunk: Buffer): void => {
@@ -116,6 +117,7 @@ export async function startServiceProcess(options: ServiceProcessOptions): Promi
     pid: child.pid,
     child,
     logTail,
+    cpuSeconds: () => processCpuSeconds(child.pid),
     close: async () => {
       if (exit !== undefined) return;
       child.kill('SIGTERM');
@@ -124,6 +126,22 @@ export async function startServiceProcess(options: ServiceProcessOptions): Promi
       clearTimeout(timer);
     },
   };
+}
+
+/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
+const CLOCK_TICKS_PER_S = 100;
+
+/** CPU seconds (user + system, every thread) of another process, from /proc; NaN off Linux or once it is gone. */
+export function processCpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** The bench's own AIMASS_* settings must not leak into the service it configures. */

@@ -7,6 +7,12 @@ export interface SweepPoint {
   readonly errors: number;
   /** CPU the load process used, in cores: on a small machine it competes with the server. */
   readonly client_cpu_cores: number;
+  /**
+   * CPU the server used, in cores, over the whole load run (its warm-up too), and per row
+   * served: what a contender costs, whatever else the machine was doing.
+   */
+  readonly server_cpu_cores?: number;
+  readonly server_cpu_us_per_row?: number;
 }
 
 export type ModelName = 'default' | 'medium' | 'heavy';

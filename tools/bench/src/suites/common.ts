@@ -22,7 +22,12 @@ export function round(value: number, digits = 2): number {
   return Math.round(value * f) / f;
 }
 
-export function sweepPoint(concurrency: number, r: LoadResult): SweepPoint {
+/** A load run's figures, with the server's CPU when the suite measured it. */
+export function sweepPoint(concurrency: number, r: LoadResult, serverCpuCores?: number): SweepPoint {
+  const server =
+    serverCpuCores === undefined || !Number.isFinite(serverCpuCores)
+      ? {}
+      : { server_cpu_cores: round(serverCpuCores, 2), server_cpu_us_per_row: r.rowsPerS > 0 ? round((serverCpuCores * 1e6) / r.rowsPerS, 1) : Number.NaN };
   return {
     concurrency,
     rows_per_s: round(r.rowsPerS, 1),
@@ -30,6 +35,7 @@ export function sweepPoint(concurrency: number, r: LoadResult): SweepPoint {
     p99_ms: round(r.latencyMs.p99, 3),
     errors: r.errorCount,
     client_cpu_cores: round(r.clientCpuCores, 2),
+    ...server,
   };
 }
 

@@ -53,8 +53,9 @@ const PLANS: Readonly<Record<ModelName, ModelPlan>> = {
   // No queue delay anywhere: while the workers are busy the queue fills and batches grow by
 // themselves; a delay only adds latency at low load (2 ms cut the 1-client rate to a third and
 // gained nothing at 64 clients here). --queue-delay-ms overrides it.
-// Tiny compute: the transport is the limit; big batches cost nothing.
-  default: { limit: 'echo', goal: { against: 'limit', factor: 0.7 }, maxBatch: 64, queueDelayMs: 0, rawMaxBatch: 256 },
+// Tiny compute: the transport is the limit. 16 is the model's own max_batch_size (train-general's
+// default): per row, batches past 16 cost more (the bag's [batch, 2048, 64] gather spills the cache).
+  default: { limit: 'echo', goal: { against: 'limit', factor: 0.7 }, maxBatch: 16, queueDelayMs: 0, rawMaxBatch: 256 },
   // Batching turns 64 matrix-vector products into one matrix product.
   medium: { limit: 'onnxruntime', goal: { against: 'naive', factor: 3 }, maxBatch: 64, queueDelayMs: 0, rawMaxBatch: 128 },
   // Each row is already 128 positions of matrix products: small batches keep the cores busy,
@@ -110,18 +111,25 @@ export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<Ben
         warmupMs,
         durationMs,
       };
-      const measure = async (label: string, address: string, mode: LoadMode): Promise<LoadResult> => {
+      const measure = async (label: string, server: RunningServer, mode: LoadMode): Promise<LoadResult & { serverCpuCores: number }> => {
         progress.step(label, pointMs);
         const connections = mode.kind === 'closed' ? Math.min(mode.concurrency, options.connections) : options.connections;
-        const spec: LoadSpec = { ...base, address, connections, mode };
+        const spec: LoadSpec = { ...base, address: server.address, connections, mode };
+        const cpuBefore = server.cpuSeconds();
+        const wallBefore = performance.now();
         const result = await options.load.run(spec);
+        const serverCpuCores = (server.cpuSeconds() - cpuBefore) / ((performance.now() - wallBefore) / 1000);
         const errors = result.errorCount > 0 ? `, errors ${JSON.stringify(result.errors)}` : '';
-        progress.note(`${Math.round(result.rowsPerS)} rows/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms, load process ${result.clientCpuCores.toFixed(2)} cores${errors}`);
-        return result;
+        const cpu = Number.isFinite(serverCpuCores) ? `, server ${serverCpuCores.toFixed(2)} cores (${Math.round((serverCpuCores * 1e6) / result.rowsPerS)} µs/row)` : '';
+        progress.note(`${Math.round(result.rowsPerS)} rows/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms, load process ${result.clientCpuCores.toFixed(2)} cores${cpu}${errors}`);
+        return { ...result, serverCpuCores };
       };
       const closedSweep = async (who: string, server: RunningServer): Promise<SweepPoint[]> => {
         const points: SweepPoint[] = [];
-        for (const c of sweep) points.push(sweepPoint(c, await measure(`${model}: ${who}, ${c} clients`, server.address, { kind: 'closed', concurrency: c })));
+        for (const c of sweep) {
+          const r = await measure(`${model}: ${who}, ${c} clients`, server, { kind: 'closed', concurrency: c });
+          points.push(sweepPoint(c, r, r.serverCpuCores));
+        }
         return points;
       };
 
@@ -178,7 +186,7 @@ export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<Ben
         serviceSweep = await closedSweep('service', service);
         const peak = Math.max(...serviceSweep.map((p) => p.rows_per_s));
         halfRate = peak / 2;
-        halfLoad = await measure(`${model}: service at half load, ${Math.round(halfRate)} rows/s open loop`, service.address, {
+        halfLoad = await measure(`${model}: service at half load, ${Math.round(halfRate)} rows/s open loop`, service, {
           kind: 'open',
           ratePerS: halfRate,
           maxOutstanding: 100_000,
@@ -194,7 +202,7 @@ export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<Ben
       const echoRef = await startEchoServer({ outputs: workload.outputs });
       let echoHalf: LoadResult;
       try {
-        echoHalf = await measure(`${model}: echo server at the same ${Math.round(halfRate)} rows/s (transport reference)`, echoRef.address, {
+        echoHalf = await measure(`${model}: echo server at the same ${Math.round(halfRate)} rows/s (transport reference)`, echoRef, {
           kind: 'open',
           ratePerS: halfRate,
           maxOutstanding: 100_000,
