@@ -188,7 +188,7 @@ export async function startPrivacy(config: PrivacyStartConfig, logger: Logger, d
     defaults: () => defaults.current(),
     maxAppendAttempts: cfg.consent.maxAppendAttempts,
     logger,
-    erasure: { isErased: erasedOrDeleted, absentOp: (tenant, pseudonym) => erasureStore.absentOp(tenant, pseudonym) },
+    erasure: { isErased: erasedOrDeleted, isTenantDeleted: (tenant) => tenantTombstones.deleted(tenant), absentOp: (tenant, pseudonym) => erasureStore.absentOp(tenant, pseudonym) },
   });
   const erasure = new ErasureService({
     store: erasureStore,

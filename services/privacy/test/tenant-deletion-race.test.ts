@@ -131,6 +131,7 @@ describe('tenant deletion racing user-facing writes (integration)', () => {
     const refused = refusal(outcome);
     const after = await failure(stack.call('setConsent', T, setRequest('alice', P.PURPOSE_TRAINING, S.CONSENT_STATE_GRANTED)));
     expect(refused.code).toBe(status.FAILED_PRECONDITION);
+    expect(refused.details).toMatch(/^the tenant was deleted/);
     expect(answer(refused)).toEqual(answer(after));
     expect(leftovers(T)).toEqual({});
     expect(leftovers(KEPT)).toEqual(kept);
@@ -153,6 +154,7 @@ describe('tenant deletion racing user-facing writes (integration)', () => {
     const refused = refusal(outcome);
     const after = await failure(stack.call('setConsent', T, setRequest('alice', P.PURPOSE_TRAINING, S.CONSENT_STATE_GRANTED, { idempotencyKey: 'same-again' })));
     expect(refused.code).toBe(status.FAILED_PRECONDITION);
+    expect(refused.details).toMatch(/^the tenant was deleted/);
     expect(answer(refused)).toEqual(answer(after));
     expect(leftovers(T)).toEqual({});
   });

@@ -31,18 +31,26 @@ export interface ConsentServiceOptions {
 
 /** What consent needs to know about erasures (ErasureStore provides it). */
 export interface ErasureCheck {
-  /** The user has a tombstone. */
+  /** The user has a tombstone (or the tenant was deleted). */
   isErased(tenant: string, pseudonym: string): Promise<boolean>;
+  /** The tenant was deleted: tells the two refusals apart. */
+  isTenantDeleted?(tenant: string): Promise<boolean>;
   /** A write condition that fails once the user has a tombstone. */
   absentOp(tenant: string, pseudonym: string): WriteOp;
 }
 
-/**
- * SetConsent for a user who was erased, or of a deleted tenant (whose users are all erased with it:
- * the same answer, whether the deletion came before the call or while it was writing).
- */
+/** SetConsent for a user who was erased. */
 export function erasedError(): FailedPreconditionError {
   return new FailedPreconditionError('the user is erased: consent cannot be recorded for an erased user (GetErasureReceipt shows the erasure; Erase answers its id again)');
+}
+
+/**
+ * SetConsent of a deleted tenant: the same answer whether the deletion came before the call or
+ * while it was writing (its users' erasures went with the tenant, so "the user is erased" would
+ * send the caller to a receipt that no longer exists).
+ */
+export function tenantDeletedError(): FailedPreconditionError {
+  return new FailedPreconditionError("the tenant was deleted: consent cannot be recorded for its users, whose data was erased with it (the tenant's deletion receipt shows the deletion)");
 }
 
 export interface SetResult {
@@ -86,9 +94,9 @@ export class ConsentService {
     try {
       return await this.#set(owner, change, idempotencyKey, bounds);
     } catch (err) {
-      // The tenant was deleted after the tombstone check passed and before the write: the write was
-      // refused, and the caller gets what a call made after the deletion gets.
-      if (err instanceof TenantDeletedError) throw erasedError();
+      // The tenant was deleted, before the call or after the tombstone check passed and before the
+      // write: the write was refused by the tenant tombstone's condition either way.
+      if (err instanceof TenantDeletedError) throw tenantDeletedError();
       throw err;
     }
   }
@@ -99,7 +107,7 @@ export class ConsentService {
     const fingerprint = changeFingerprint(change);
     for (let attempt = 1; attempt <= this.#o.maxAppendAttempts; attempt++) {
       // Checked on every attempt: a write that lost to the erasure's tombstone comes back here.
-      if (await this.#erased(owner)) throw erasedError();
+      if (await this.#erased(owner)) throw await this.#erasedRefusal(owner);
       const [current, held, outbox] = await Promise.all([
         store.head(tenant, userPseudonym),
         idempotencyKey ? store.key(tenant, userPseudonym, idempotencyKey) : undefined,
@@ -237,11 +245,15 @@ export class ConsentService {
     const record = await this.#o.store.record(owner.tenant, owner.userPseudonym, sequence);
     if (!record) {
       // An erasure that ran meanwhile removed it: that is no tampering.
-      if (await this.#erased(owner)) throw erasedError();
+      if (await this.#erased(owner)) throw await this.#erasedRefusal(owner);
       throw tampered(owner, this.#o.logger, sequence, `record ${sequence} is missing: records were removed`);
     }
     if (record.sequence !== sequence || !hashMatches(owner, record)) throw tampered(owner, this.#o.logger, sequence, `record ${sequence} does not match its hash: its content was modified`);
     return record;
+  }
+
+  async #erasedRefusal(owner: ChainOwner): Promise<FailedPreconditionError> {
+    return (await this.#o.erasure?.isTenantDeleted?.(owner.tenant)) ? tenantDeletedError() : erasedError();
   }
 
   async #erased(owner: ChainOwner): Promise<boolean> {
