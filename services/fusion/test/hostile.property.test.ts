@@ -2,22 +2,16 @@ import { credentials, status } from '@grpc/grpc-js';
 import { v1 } from '@aimass/proto';
 import {
   RawGrpcClient,
-  checkHostile,
   deadlineIn,
   hostileArray,
   hostileFloat32,
   hostileInt32,
   hostileNumber,
-  hostileRequests,
   hostileString,
   hostileUint32,
-  malformedRequests,
-  oversizedBody,
-  printHostileReport,
-  sendCase,
   tenantHeaders,
-  type HostileCase,
 } from '@aimass/testing';
+import { hostileRpcSuite } from '@aimass/testing/vitest';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, predict, text } from './support/grpc.js';
@@ -225,38 +219,7 @@ describe('fusion under hostile input (fast-check, real gRPC, general-model, pers
   // The generators name the victim's key by a placeholder: its id is known only once beforeAll ran.
   const withKeyId = (req: unknown): unknown => (req && typeof req === 'object' && (req as { keyId?: unknown }).keyId === 'victim-key' ? { ...req, keyId: victimKeyId } : req);
 
-  for (const rpc of rpcs()) {
-    const encode = (req: unknown) => rpc.def.requestSerialize(withKeyId(req) as never);
-
-    it(`${rpc.name}: hostile field values, tenants and deadlines never crash it or answer INTERNAL`, { timeout: 60_000 }, async () => {
-      const report = await checkHostile<HostileCase>({
-        arbitrary: hostileRequests(encode, rpc.request, T),
-        send: (c) => sendCase(raw, rpc.def.path, c, rpc.stream),
-        good: knownGood,
-        numRuns: NUM_RUNS,
-      });
-      printHostileReport(`fusion ${rpc.name} hostile`, report);
-      expect(report.runs).toBe(NUM_RUNS);
-    });
-
-    it(`${rpc.name}: malformed protobuf bytes never answer INTERNAL`, { timeout: 60_000 }, async () => {
-      const report = await checkHostile<HostileCase>({
-        arbitrary: malformedRequests(encode(rpc.valid), T),
-        send: (c) => sendCase(raw, rpc.def.path, c, rpc.stream),
-        good: knownGood,
-        numRuns: MALFORMED_RUNS,
-      });
-      printHostileReport(`fusion ${rpc.name} malformed`, report);
-      expect(report.runs).toBe(MALFORMED_RUNS);
-    });
-
-    it(`${rpc.name}: a message over the receive limit is RESOURCE_EXHAUSTED`, async () => {
-      const options = { metadata: tenantHeaders([T]), deadline: deadlineIn(10_000) };
-      const outcome = rpc.stream ? await raw.stream(rpc.def.path, [oversizedBody()], options) : await raw.unary(rpc.def.path, oversizedBody(), options);
-      expect(outcome.code).toBe(status.RESOURCE_EXHAUSTED);
-      await knownGood();
-    });
-  }
+  hostileRpcSuite({ service: 'fusion', rpcs: rpcs(), client: () => raw, knownGood, tenant: T, numRuns: NUM_RUNS, malformedRuns: MALFORMED_RUNS, prepare: withKeyId });
 
   it('an input over the limit is INVALID_ARGUMENT naming the field and the limit', async () => {
     const err = await call(stack.client, stack.client.predict, { userId: good, input: text('a'.repeat(MAX_INPUT_BYTES + 1)), options: undefined }).then(

@@ -2,24 +2,17 @@ import { status } from '@grpc/grpc-js';
 import { inference, v1 } from '@aimass/proto';
 import {
   RawGrpcClient,
-  checkHostile,
   deadlineIn,
   hostileArray,
   hostileFloat32,
   hostileInt32,
   hostileNumber,
-  hostileRequests,
   hostileString,
   hostileUint32,
-  malformedRequests,
-  oversizedBody,
-  printHostileReport,
-  sendCase,
   tempDir,
-  tenantHeaders,
-  type HostileCase,
   type TempDir,
 } from '@aimass/testing';
+import { hostileRpcSuite } from '@aimass/testing/vitest';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, contents, fp32Request, inferenceClient, startService, taskClient } from './support/harness.js';
@@ -188,37 +181,7 @@ describe('general-model under hostile input (fast-check, real gRPC and onnxrunti
     { name: 'RepositoryModelUnload', def: O.repositoryModelUnload, valid: { repositoryName: '', modelName: 'spare', parameters: {} }, request: fc.record({ repositoryName, modelName: name('spare'), parameters: loadParams }) },
   ];
 
-  for (const rpc of rpcs) {
-    const encode = (req: unknown) => rpc.def.requestSerialize(req as never);
-
-    it(`${rpc.name}: hostile field values, metadata and deadlines never crash it or answer INTERNAL`, { timeout: 60_000 }, async () => {
-      const report = await checkHostile<HostileCase>({
-        arbitrary: hostileRequests(encode, rpc.request, 'acme'),
-        send: (c) => sendCase(raw, rpc.def.path, c),
-        good: knownGood,
-        numRuns: NUM_RUNS,
-      });
-      printHostileReport(`general-model ${rpc.name} hostile`, report);
-      expect(report.runs).toBe(NUM_RUNS);
-    });
-
-    it(`${rpc.name}: malformed protobuf bytes never answer INTERNAL`, { timeout: 60_000 }, async () => {
-      const report = await checkHostile<HostileCase>({
-        arbitrary: malformedRequests(encode(rpc.valid), 'acme'),
-        send: (c) => sendCase(raw, rpc.def.path, c),
-        good: knownGood,
-        numRuns: MALFORMED_RUNS,
-      });
-      printHostileReport(`general-model ${rpc.name} malformed`, report);
-      expect(report.runs).toBe(MALFORMED_RUNS);
-    });
-
-    it(`${rpc.name}: a message over the receive limit is RESOURCE_EXHAUSTED`, async () => {
-      const outcome = await raw.unary(rpc.def.path, oversizedBody(), { metadata: tenantHeaders([]), deadline: deadlineIn(10_000) });
-      expect(outcome.code).toBe(status.RESOURCE_EXHAUSTED);
-      await knownGood();
-    });
-  }
+  hostileRpcSuite({ service: 'general-model', rpcs, client: () => raw, knownGood, tenant: 'acme', oversizedTenants: [], numRuns: NUM_RUNS, malformedRuns: MALFORMED_RUNS });
 
   it('a status quoting a huge or ill-formed input is sent bounded and well-formed: the connection survives it', async () => {
     // Regressions found by the properties above: a 64 KiB+ grpc-message killed the caller's whole

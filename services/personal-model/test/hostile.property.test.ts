@@ -2,20 +2,15 @@ import { status } from '@grpc/grpc-js';
 import { v1 } from '@aimass/proto';
 import {
   RawGrpcClient,
-  checkHostile,
   deadlineIn,
   hostileArray,
   hostileInt32,
   hostileFloat32,
-  hostileRequests,
   hostileString,
   hostileUint32,
-  malformedRequests,
-  oversizedBody,
-  sendCase,
   tenantHeaders,
-  type HostileCase,
 } from '@aimass/testing';
+import { hostileRpcSuite } from '@aimass/testing/vitest';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pseudonymOf, startHarness, type Harness } from './support/harness.js';
@@ -129,37 +124,7 @@ describe('personal-model under hostile input (fast-check, real gRPC and SQLite)'
     },
   ] as const;
 
-  for (const rpc of rpcs) {
-    const encode = (req: unknown) => rpc.def.requestSerialize(req as never);
-
-    it(`${rpc.name}: hostile field values, tenants and deadlines never crash it or answer INTERNAL`, { timeout: 60_000 }, async () => {
-      const report = await checkHostile<HostileCase>({
-        arbitrary: hostileRequests(encode, rpc.request as fc.Arbitrary<unknown>, 'acme'),
-        send: (c) => sendCase(raw, rpc.def.path, c),
-        good: knownGood,
-        numRuns: NUM_RUNS,
-      });
-      expect(report.runs).toBe(NUM_RUNS);
-      // The generator reaches past the first checks: some cases are refused for their content.
-      expect(report.codes.INVALID_ARGUMENT ?? 0).toBeGreaterThan(0);
-    });
-
-    it(`${rpc.name}: malformed protobuf bytes are INVALID_ARGUMENT, never INTERNAL`, { timeout: 60_000 }, async () => {
-      const report = await checkHostile<HostileCase>({
-        arbitrary: malformedRequests(encode(rpc.valid), 'acme'),
-        send: (c) => sendCase(raw, rpc.def.path, c),
-        good: knownGood,
-        numRuns: MALFORMED_RUNS,
-      });
-      expect(report.runs).toBe(MALFORMED_RUNS);
-    });
-
-    it(`${rpc.name}: a message over the receive limit is RESOURCE_EXHAUSTED`, async () => {
-      const outcome = await raw.unary(rpc.def.path, oversizedBody(), { metadata: tenantHeaders(['acme']), deadline: deadlineIn(10_000) });
-      expect(outcome.code).toBe(status.RESOURCE_EXHAUSTED);
-      await knownGood();
-    });
-  }
+  hostileRpcSuite({ service: 'personal-model', rpcs, client: () => raw, knownGood, tenant: 'acme', numRuns: NUM_RUNS, malformedRuns: MALFORMED_RUNS, expectRefusals: true });
 
   it('an example weighted at float32 max is INVALID_ARGUMENT, not a model overflowed to NaN (a case fast-check found)', async () => {
     for (const def of [S.train, S.refit]) {

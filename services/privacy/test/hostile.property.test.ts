@@ -2,20 +2,14 @@ import { status } from '@grpc/grpc-js';
 import { v1 } from '@aimass/proto';
 import {
   RawGrpcClient,
-  checkHostile,
   deadlineIn,
   hostileArray,
   hostileInt32,
-  hostileRequests,
   hostileString,
   hostileUint32,
-  malformedRequests,
-  oversizedBody,
-  printHostileReport,
-  sendCase,
   tenantHeaders,
-  type HostileCase,
 } from '@aimass/testing';
+import { hostileRpcSuite } from '@aimass/testing/vitest';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { P, S, getRequest, pseudonymizer, setRequest, startStack, type Stack } from './support/stack.js';
@@ -89,39 +83,7 @@ describe('privacy under hostile input (fast-check, real gRPC, SQLite and NATS)',
     { name: 'Export', def: PS.export, valid: { userId: target, format: 1 }, request: fc.record({ userId, format: mostly<number>(1, hostileInt32()) }) },
   ];
 
-  for (const rpc of rpcs) {
-    const encode = (req: unknown) => rpc.def.requestSerialize(req as never);
-
-    it(`${rpc.name}: hostile field values, tenants and deadlines never crash it or answer INTERNAL`, { timeout: 60_000 }, async () => {
-      const report = await checkHostile<HostileCase>({
-        arbitrary: hostileRequests(encode, rpc.request, T),
-        send: (c) => sendCase(raw, rpc.def.path, c),
-        good: knownGood,
-        numRuns: NUM_RUNS,
-      });
-      printHostileReport(`privacy ${rpc.name} hostile`, report);
-      expect(report.runs).toBe(NUM_RUNS);
-      // The generator reaches past the first checks: some cases are refused for their content.
-      expect(report.codes.INVALID_ARGUMENT ?? 0).toBeGreaterThan(0);
-    });
-
-    it(`${rpc.name}: malformed protobuf bytes never answer INTERNAL`, { timeout: 60_000 }, async () => {
-      const report = await checkHostile<HostileCase>({
-        arbitrary: malformedRequests(encode(rpc.valid), T),
-        send: (c) => sendCase(raw, rpc.def.path, c),
-        good: knownGood,
-        numRuns: MALFORMED_RUNS,
-      });
-      printHostileReport(`privacy ${rpc.name} malformed`, report);
-      expect(report.runs).toBe(MALFORMED_RUNS);
-    });
-
-    it(`${rpc.name}: a message over the receive limit is RESOURCE_EXHAUSTED`, async () => {
-      const outcome = await raw.unary(rpc.def.path, oversizedBody(), { metadata: tenantHeaders([T]), deadline: deadlineIn(10_000) });
-      expect(outcome.code).toBe(status.RESOURCE_EXHAUSTED);
-      await knownGood();
-    });
-  }
+  hostileRpcSuite({ service: 'privacy', rpcs, client: () => raw, knownGood, tenant: T, numRuns: NUM_RUNS, malformedRuns: MALFORMED_RUNS, expectRefusals: true });
 
   it('a user id over the limit is INVALID_ARGUMENT naming the field and the limit', async () => {
     const outcome = await raw.unary(PS.setConsent.path, PS.setConsent.requestSerialize(setRequest('é'.repeat(129), P.PURPOSE_TRAINING, S.CONSENT_STATE_GRANTED)), {

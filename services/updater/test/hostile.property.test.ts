@@ -1,19 +1,6 @@
-import { status } from '@grpc/grpc-js';
 import { v1 } from '@aimass/proto';
-import {
-  RawGrpcClient,
-  checkHostile,
-  deadlineIn,
-  hostileRequests,
-  hostileString,
-  malformedRequests,
-  oversizedBody,
-  printHostileReport,
-  sendCase,
-  tenantHeaders,
-  waitUntil,
-  type HostileCase,
-} from '@aimass/testing';
+import { RawGrpcClient, hostileString, waitUntil } from '@aimass/testing';
+import { hostileRpcSuite } from '@aimass/testing/vitest';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningUpdater } from '../src/service.js';
@@ -75,38 +62,7 @@ describe('updater admin API under hostile input (fast-check, real gRPC, SQLite a
     { name: 'ExportFeedback', def: U.exportFeedback, valid: { userPseudonym: pseudonymizer.pseudonymize(T, target) }, request: fc.record({ userPseudonym: pseudonym }) },
   ];
 
-  for (const rpc of rpcs) {
-    const encode = (req: unknown) => rpc.def.requestSerialize(req as never);
-
-    it(`${rpc.name}: hostile field values, tenants and deadlines never crash it or answer INTERNAL`, { timeout: 60_000 }, async () => {
-      const report = await checkHostile<HostileCase>({
-        arbitrary: hostileRequests(encode, rpc.request, T),
-        send: (c) => sendCase(raw, rpc.def.path, c),
-        good: knownGood,
-        numRuns: NUM_RUNS,
-      });
-      printHostileReport(`updater ${rpc.name} hostile`, report);
-      expect(report.runs).toBe(NUM_RUNS);
-      expect(report.codes.INVALID_ARGUMENT ?? 0).toBeGreaterThan(0);
-    });
-
-    it(`${rpc.name}: malformed protobuf bytes never answer INTERNAL`, { timeout: 60_000 }, async () => {
-      const report = await checkHostile<HostileCase>({
-        arbitrary: malformedRequests(encode(rpc.valid), T),
-        send: (c) => sendCase(raw, rpc.def.path, c),
-        good: knownGood,
-        numRuns: MALFORMED_RUNS,
-      });
-      printHostileReport(`updater ${rpc.name} malformed`, report);
-      expect(report.runs).toBe(MALFORMED_RUNS);
-    });
-
-    it(`${rpc.name}: a message over the receive limit is RESOURCE_EXHAUSTED`, async () => {
-      const outcome = await raw.unary(rpc.def.path, oversizedBody(), { metadata: tenantHeaders([T]), deadline: deadlineIn(10_000) });
-      expect(outcome.code).toBe(status.RESOURCE_EXHAUSTED);
-      await knownGood();
-    });
-  }
+  hostileRpcSuite({ service: 'updater', rpcs, client: () => raw, knownGood, tenant: T, numRuns: NUM_RUNS, malformedRuns: MALFORMED_RUNS, expectRefusals: true });
 
   it('the updater settles after the hostile refits: no job left running, the known-good history intact', { timeout: 30_000 }, async () => {
     const busy = new Set([v1.RefitJobState.REFIT_JOB_STATE_QUEUED, v1.RefitJobState.REFIT_JOB_STATE_RUNNING]);
