@@ -1,3 +1,4 @@
+import { DEFAULT_PERSONAL_LEARNER_OPTIONS } from '@aimass/ml';
 import { ConfigError, loadConfig } from '@aimass/platform';
 import { describe, expect, it } from 'vitest';
 import { serviceConfigSchema } from './config.js';
@@ -62,5 +63,18 @@ describe('personal-model configuration: the privacy service', () => {
     expect(() => load({ AIMASS_EVENTS__KIND: 'nats', AIMASS_EVENTS__SERVERS: 'nats://nats:4222', AIMASS_PERSONAL_MODEL__PRIVACY__ADDRESS: 'privacy' })).toThrow(
       /personalModel\.privacy\.address.*expected host:port/,
     );
+  });
+});
+
+describe('personal-model configuration: the learner', () => {
+  it('defaults to libs/ml’s learner options, every one of them, and reads AIMASS_PERSONAL_MODEL__LEARNER__*', () => {
+    expect(load({}).personalModel.learner).toEqual({ ...DEFAULT_PERSONAL_LEARNER_OPTIONS });
+    const learner = load({ AIMASS_PERSONAL_MODEL__LEARNER__CONFIRMATION_WEIGHT: '1', AIMASS_PERSONAL_MODEL__LEARNER__CORRECTION_LOGIT_CLIP: '20' }).personalModel.learner;
+    expect(learner).toMatchObject({ confirmationWeight: 1, correctionLogitClip: 20 });
+  });
+
+  it('refuses a confirmation weight outside [0, 1] and a clip that is not positive', () => {
+    expect(() => load({ AIMASS_PERSONAL_MODEL__LEARNER__CONFIRMATION_WEIGHT: '1.5' })).toThrow(/confirmationWeight.*from 0 to 1/);
+    expect(() => load({ AIMASS_PERSONAL_MODEL__LEARNER__CORRECTION_LOGIT_CLIP: '0' })).toThrow(/correctionLogitClip.*> 0/);
   });
 });

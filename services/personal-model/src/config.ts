@@ -13,6 +13,10 @@ const positiveInt = (what: string) => {
 };
 const positive = (what: string) => z.number({ error: `expected ${what} (a number > 0)` }).positive({ error: `expected ${what} (a number > 0)` });
 const nonNegative = (what: string) => z.number({ error: `expected ${what} (a number >= 0)` }).min(0, { error: `expected ${what} (a number >= 0)` });
+const share = (what: string) => {
+  const error = `expected ${what} (a number from 0 to 1)`;
+  return z.number({ error }).min(0, { error }).max(1, { error });
+};
 
 const MIB = 1024 * 1024;
 
@@ -52,6 +56,8 @@ export const learnerConfigSchema = z.strictObject({
   l2: nonNegative('an L2 strength').default(DEFAULT_PERSONAL_LEARNER_OPTIONS.l2),
   headerAlpha: positive('a learning-rate scale').default(DEFAULT_PERSONAL_LEARNER_OPTIONS.headerAlpha),
   correctionOffsetClip: positive('a logit bound').default(DEFAULT_PERSONAL_LEARNER_OPTIONS.correctionOffsetClip),
+  correctionLogitClip: positive('a logit bound').default(DEFAULT_PERSONAL_LEARNER_OPTIONS.correctionLogitClip),
+  confirmationWeight: share('a share of the gradient').default(DEFAULT_PERSONAL_LEARNER_OPTIONS.confirmationWeight),
 });
 
 /** Where versions are stored (the standalone process; the embedded mode uses the runner's store). */

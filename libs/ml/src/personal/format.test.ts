@@ -145,8 +145,8 @@ describe('format v2', () => {
 
   it('stores a fresh model in about a hundred bytes and young models several times smaller than v1', () => {
     const fresh = PersonalModel.create({ classes: 2, embeddingDim: 64, sparseDimension: 2 ** 20 });
-    // 41 bytes of shape and state, 72 of learner options.
-    expect(fresh.serialize().length).toBeLessThan(120);
+    // 41 bytes of shape and state, 88 of learner options.
+    expect(fresh.serialize().length).toBeLessThan(136);
     expect(fresh.serialize({ formatVersion: 1 }).length).toBe(1100);
     for (const n of [5, 20, 60]) {
       const model = trained(n);
@@ -164,8 +164,8 @@ describe('format v2', () => {
     model.update({ generalLogits: [0, 1], embedding: [], sparse: { indices, values: indices.map(() => Math.fround(1 / Math.sqrt(300))) }, label: 0 });
     const raw = encodeV2(stateOf(model), { deflate: false });
     // 300 two-byte index gaps and 300 one-byte references, one 8-byte tuple, a header with the
-    // learner options (56 bytes) and the dense part.
-    expect(raw.length).toBeLessThan(300 * 3 + 8 + 80 + 56);
+    // learner options (88 bytes) and the dense part.
+    expect(raw.length).toBeLessThan(300 * 3 + 8 + 80 + 88);
     expect(PersonalModel.deserialize(raw).serialize()).toEqual(model.serialize());
   });
 
@@ -229,23 +229,24 @@ describe('format v2', () => {
       const t = world.item();
       expect(back.predict(t)).toEqual(model.predict(t));
     }
-    expect(() => model.serialize({ formatVersion: 4 as 3 })).toThrow(/formatVersion/);
+    expect(() => model.serialize({ formatVersion: 5 as 4 })).toThrow(/formatVersion/);
   });
 
   it('announces itself: magic, version, readable versions', () => {
     const bytes = trained(1).serialize();
     expect(new TextDecoder().decode(bytes.subarray(0, 4))).toBe(PERSONAL_MODEL_FORMAT.magic);
     expect(bytes[4]! | (bytes[5]! << 8)).toBe(PERSONAL_MODEL_FORMAT.version);
-    expect(PERSONAL_MODEL_FORMAT.version).toBe(3);
-    expect(PERSONAL_MODEL_FORMAT.readableVersions).toEqual([1, 2, 3]);
+    expect(PERSONAL_MODEL_FORMAT.version).toBe(4);
+    expect(PERSONAL_MODEL_FORMAT.readableVersions).toEqual([1, 2, 3, 4]);
   });
 });
 
 describe('format v1 written by the old code path', () => {
   // v1 does not store the learner options: it is read with those it was written with (the
   // defaults of the time), as personal-model reads it with its configured options.
-  // Header coordinates then learnt at the word rate, and the correction's offset was clipped only at LOGIT_CLIP.
-  const V1_OPTIONS = { alpha: 1, l1: 0.5, correctionDenseAlpha: 0.05, headerAlpha: 1, correctionOffsetClip: LOGIT_CLIP };
+  // Header coordinates then learnt at the word rate, the correction's offset and logit feature were
+  // clipped only at LOGIT_CLIP, and every confirmation trained the correction.
+  const V1_OPTIONS = { alpha: 1, l1: 0.5, correctionDenseAlpha: 0.05, headerAlpha: 1, correctionOffsetClip: LOGIT_CLIP, correctionLogitClip: LOGIT_CLIP, confirmationWeight: 1 };
 
   it('loads and predicts exactly as before the upgrade (binary and three classes)', () => {
     const binary = PersonalModel.deserialize(fromBase64(fixture.binary.bytes), V1_OPTIONS);
@@ -339,7 +340,7 @@ describe('corrupt bytes', () => {
     expect(expectFormatError(new TextEncoder().encode('{"not":"a model"}'.padEnd(100)))).toMatch(/magic/);
     const future = v2.slice();
     future[4] = 9;
-    expect(expectFormatError(future)).toMatch(/format version 9 is not supported \(this build reads 1, 2, 3\)/);
+    expect(expectFormatError(future)).toMatch(/format version 9 is not supported \(this build reads 1, 2, 3, 4\)/);
     const codec = v2.slice();
     codec[7] = 7;
     expect(expectFormatError(withValidCrc(codec))).toMatch(/codec 7/);
@@ -380,20 +381,48 @@ describe('learner options stored with the model', () => {
   });
 });
 
-describe('format v2 (seven learner options) next to v3', () => {
+describe('format v2 (seven learner options) and v3 (nine) next to v4', () => {
   it('reads v2 with the options then in effect, and writes v2 only for models it can describe', () => {
-    const legacy = { alpha: 1.5, headerAlpha: 1.5, correctionOffsetClip: LOGIT_CLIP };
+    const legacy = { alpha: 1.5, headerAlpha: 1.5, correctionOffsetClip: LOGIT_CLIP, correctionLogitClip: LOGIT_CLIP, confirmationWeight: 1 };
     const world = syntheticWorld(19);
     const model = PersonalModel.create({ classes: 2, embeddingDim: EMBEDDING_DIM, sparseDimension: 2 ** 16 }, legacy);
     model.train(Array.from({ length: 20 }, () => world.item()).map((t) => ({ ...t, label: t.crowdLabel })));
     const v2 = model.serialize({ formatVersion: 2 });
     expect(v2[4]).toBe(2);
-    expect(v2.length).toBe(model.serialize().length - 16);
+    expect(v2.length).toBe(model.serialize().length - 32);
     const back = PersonalModel.deserialize(v2);
     expect(back.options).toEqual(model.options);
     expect(back.serialize()).toEqual(model.serialize());
     // A model learning headers faster than words, or tempering its offset, has no v2 form.
-    const v3Only = PersonalModel.create({ classes: 2, embeddingDim: EMBEDDING_DIM, sparseDimension: 2 ** 16 });
-    expect(() => v3Only.serialize({ formatVersion: 2 })).toThrow(/write v3/);
+    const v4Only = PersonalModel.create({ classes: 2, embeddingDim: EMBEDDING_DIM, sparseDimension: 2 ** 16 });
+    expect(() => v4Only.serialize({ formatVersion: 2 })).toThrow(/write v4/);
+  });
+
+  it('reads v3 with the options then in effect: it predicts and learns exactly as before', () => {
+    // What a v3 model was: tempered offset, its logit feature untempered, confirmations trained fully.
+    const v3Options = { correctionLogitClip: LOGIT_CLIP, confirmationWeight: 1 };
+    const world = syntheticWorld(23);
+    const items = Array.from({ length: 40 }, () => world.item());
+    const model = PersonalModel.create({ classes: 2, embeddingDim: EMBEDDING_DIM, sparseDimension: 2 ** 16 }, v3Options);
+    model.train(items.slice(0, 30).map((t) => ({ ...t, label: t.crowdLabel })));
+    const v3 = model.serialize({ formatVersion: 3 });
+    expect(v3[4]).toBe(3);
+    expect(v3.length).toBe(model.serialize().length - 16);
+    // Read without options (as personal-model reads a stored model), whatever the current defaults.
+    const back = PersonalModel.deserialize(v3);
+    expect(back.options).toEqual(model.options);
+    expect(back.options).toMatchObject(v3Options);
+    expect(back.serialize({ formatVersion: 3 })).toEqual(v3);
+    // Training goes on as it would have: same state as the in-memory model after the same examples
+    // (the in-memory one passed through the same float16 rounding first).
+    const rounded = PersonalModel.deserialize(model.serialize());
+    for (const t of items.slice(30)) {
+      back.update({ ...t, label: t.crowdLabel });
+      rounded.update({ ...t, label: t.crowdLabel });
+    }
+    expect(back.serialize({ formatVersion: 3 })).toEqual(rounded.serialize({ formatVersion: 3 }));
+    // The current defaults have no v3 form.
+    const v4Only = PersonalModel.create({ classes: 2, embeddingDim: EMBEDDING_DIM, sparseDimension: 2 ** 16 });
+    expect(() => v4Only.serialize({ formatVersion: 3 })).toThrow(/write v4/);
   });
 });

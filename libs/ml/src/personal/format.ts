@@ -35,7 +35,10 @@
  * shared n would shrink its steps with the standalone head's errors).
  *
  * Every version starts with magic "AMPM" and a u16 version and ends with a CRC-32 of all that
- * precedes it; v1 stays readable, so stored models survive the upgrade. Anything that is not an
+ * precedes it; v1 stays readable, so stored models survive the upgrade. v3 and v4 add learner
+ * options (v2 → v3: headerAlpha, correctionOffsetClip; v3 → v4: correctionLogitClip,
+ * confirmationWeight); an older model is read with the values that were in effect when it was
+ * written, so it predicts and learns as before. Anything that is not an
  * intact model (truncated, extended, flipped bits, another format, a future version) throws
  * `PersonalModelFormatError` saying which, never a crash or a silently wrong model.
  */
@@ -74,22 +77,53 @@ export interface PersonalModelState {
 }
 
 /**
- * The learner options format v3 stores, in order (float64 each, so a model read back learns exactly
- * as before). Format v2 stored the first seven; the last two came with v3.
+ * The learner options format v4 stores, in order (float64 each, so a model read back learns exactly
+ * as before). Format v2 stored the first seven, v3 the first nine; the last two came with v4.
  */
-export const LEARNER_OPTION_KEYS = ['alpha', 'beta', 'l1', 'denseAlpha', 'correctionDenseAlpha', 'denseL1', 'l2', 'headerAlpha', 'correctionOffsetClip'] as const;
+export const LEARNER_OPTION_KEYS = [
+  'alpha',
+  'beta',
+  'l1',
+  'denseAlpha',
+  'correctionDenseAlpha',
+  'denseL1',
+  'l2',
+  'headerAlpha',
+  'correctionOffsetClip',
+  'correctionLogitClip',
+  'confirmationWeight',
+] as const;
 const V2_LEARNER_OPTIONS = 7;
+const V3_LEARNER_OPTIONS = 9;
 
 /** General logit differences beyond this carry no more information and would dominate a step. */
 export const LOGIT_CLIP = 20;
 
 /**
+ * What a v3 model's missing options were in effect: the correction head read the general logit
+ * differences clipped at LOGIT_CLIP, and every confirmation trained it fully. Reading them this way
+ * keeps a v3 model's predictions and training exactly as they were.
+ */
+function v3LearnerOptions(nine: number[]): number[] {
+  return [...nine, LOGIT_CLIP, 1];
+}
+
+/**
  * What a v2 model's missing options were in effect: header coordinates learnt at the word rate α,
- * the correction head's offset clipped only at LOGIT_CLIP. Reading them this way keeps a v2 model's
- * predictions and training exactly as they were.
+ * the correction head's offset clipped only at LOGIT_CLIP, and v3's missing options.
  */
 function v2LearnerOptions(seven: number[]): number[] {
-  return [...seven, seven[0]!, LOGIT_CLIP];
+  return v3LearnerOptions([...seven, seven[0]!, LOGIT_CLIP]);
+}
+
+/** The options a model written as `version` (2, 3 or 4) is read with, from those it stores. */
+function learnerOptionsOf(version: number, stored: number[]): number[] {
+  return version === V2 ? v2LearnerOptions(stored) : version === V3 ? v3LearnerOptions(stored) : stored;
+}
+
+/** How many learner options format `version` (2, 3 or 4) stores. */
+function storedLearnerOptions(version: number): number {
+  return version === V2 ? V2_LEARNER_OPTIONS : version === V3 ? V3_LEARNER_OPTIONS : LEARNER_OPTION_KEYS.length;
 }
 
 export const HEADS = 2;
@@ -97,8 +131,9 @@ const MAGIC = Uint8Array.of(0x41, 0x4d, 0x50, 0x4d); // "AMPM"
 const V1 = 1;
 const V2 = 2;
 const V3 = 3;
-export const CURRENT_FORMAT_VERSION = V3;
-export const READABLE_FORMAT_VERSIONS: readonly number[] = Object.freeze([V1, V2, V3]);
+const V4 = 4;
+export const CURRENT_FORMAT_VERSION = V4;
+export const READABLE_FORMAT_VERSIONS: readonly number[] = Object.freeze([V1, V2, V3, V4]);
 const V1_HEADER_BYTES = 40;
 /** magic, version (u16), heads (u8), codec (u8). */
 const V2_FIXED_BYTES = 8;
@@ -125,15 +160,16 @@ export function serializedSize(classes: number, embeddingDim: number, sparseCoor
 // -- format v2 ----------------------------------------------------------------------------------
 
 /**
- * Format v2 and v3, little-endian (v3 differs only in storing nine learner options, v2 seven):
+ * Format v2, v3 and v4, little-endian (they differ only in how many learner options they store:
+ * v2 seven, v3 nine, v4 eleven):
  *
  * ```
- * "AMPM" | u16 version = 2 or 3 | u8 heads = 2 | u8 codec (0 stored, 1 deflate-raw)
+ * "AMPM" | u16 version = 2, 3 or 4 | u8 heads = 2 | u8 codec (0 stored, 1 deflate-raw)
  * varint K, E, sparse dimension, S (sparse coordinates), P (palette tuples), example count,
  *        raw body length, stored body length
  * f32 embedding scale | f32 logit scale
- * f64 × 7 (v2) or 9 (v3) learner options (alpha, beta, l1, denseAlpha, correctionDenseAlpha, denseL1,
- *        l2; v3: headerAlpha, correctionOffsetClip)
+ * f64 × 7 (v2), 9 (v3) or 11 (v4) learner options (alpha, beta, l1, denseAlpha, correctionDenseAlpha,
+ *        denseL1, l2; v3: headerAlpha, correctionOffsetClip; v4: correctionLogitClip, confirmationWeight)
  * body (raw, or deflated) | u32 CRC-32 of everything before it
  *
  * raw body:
@@ -148,12 +184,17 @@ export function serializedSize(classes: number, embeddingDim: number, sparseCoor
  * the column's largest value finite (0 below ~32k examples). Varints are unsigned LEB128,
  * minimal. The encoding is canonical: `serialize(deserialize(b))` gives `b` back.
  */
-export function encodeV2(state: PersonalModelState, options: { deflate?: boolean; version?: 2 | 3 } = {}): Uint8Array {
-  const version = options.version ?? V3;
-  const learnerCount = version === V2 ? V2_LEARNER_OPTIONS : LEARNER_OPTION_KEYS.length;
+export function encodeV2(state: PersonalModelState, options: { deflate?: boolean; version?: 2 | 3 | 4 } = {}): Uint8Array {
+  const version = options.version ?? V4;
+  const learnerCount = storedLearnerOptions(version);
   if (state.learner?.length !== LEARNER_OPTION_KEYS.length) throw new RangeError(`format v${version} needs the ${LEARNER_OPTION_KEYS.length} learner options`);
   if (version === V2 && v2LearnerOptions(state.learner.slice(0, V2_LEARNER_OPTIONS)).some((v, i) => v !== state.learner![i])) {
-    throw new RangeError('format v2 cannot store headerAlpha ≠ alpha or correctionOffsetClip ≠ LOGIT_CLIP: write v3');
+    throw new RangeError(
+      'format v2 cannot store headerAlpha ≠ alpha, correctionOffsetClip or correctionLogitClip ≠ LOGIT_CLIP, or confirmationWeight ≠ 1: write v4',
+    );
+  }
+  if (version === V3 && v3LearnerOptions(state.learner.slice(0, V3_LEARNER_OPTIONS)).some((v, i) => v !== state.learner![i])) {
+    throw new RangeError('format v3 cannot store correctionLogitClip ≠ LOGIT_CLIP or confirmationWeight ≠ 1: write v4');
   }
   const m = state.classes - 1;
   const used = state.sparseIndex.length;
@@ -344,9 +385,9 @@ function decodeV2(bytes: Uint8Array, version: number, fail: (why: string) => nev
   const storedLength = header.varint();
   const embeddingScale = header.float32();
   const logitScale = header.float32();
-  const storedOptions = Array.from({ length: version === V2 ? V2_LEARNER_OPTIONS : LEARNER_OPTION_KEYS.length }, () => header.float64());
+  const storedOptions = Array.from({ length: storedLearnerOptions(version) }, () => header.float64());
   if (!storedOptions.every((v) => Number.isFinite(v) && v >= 0)) fail(`invalid learner options ${storedOptions.join(', ')}`);
-  const learner = version === V2 ? v2LearnerOptions(storedOptions) : storedOptions;
+  const learner = learnerOptionsOf(version, storedOptions);
   const bodyStart = header.at;
   const expected = bodyStart + storedLength + 4;
   if (bytes.length !== expected) fail(`${bytes.length < expected ? 'truncated' : 'trailing bytes'}: ${bytes.length} bytes, the header announces ${expected}`);
@@ -565,7 +606,7 @@ export function decodePersonalModel(bytes: Uint8Array): PersonalModelState {
   const version = bytes[4]! | (bytes[5]! << 8);
   try {
     if (version === V1) return decodeV1(bytes, fail);
-    if (version === V2 || version === V3) return decodeV2(bytes, version, fail);
+    if (version === V2 || version === V3 || version === V4) return decodeV2(bytes, version, fail);
   } catch (err) {
     if (err instanceof PersonalModelFormatError) throw err;
     // A check missed something: still the caller's "unreadable model", never an arbitrary error.

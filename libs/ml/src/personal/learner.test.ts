@@ -42,10 +42,11 @@ function divergentAndNeutral(seed: number) {
 
 describe('PersonalModel learning', () => {
   it('tempers an overconfident general logit only where the user disagrees', () => {
-    // A sender the general model is sure is spam (logit 15), labelled ham three times.
+    // A sender the general model is sure is spam (logit 15), labelled ham three times. A sender is
+    // two header coordinates here (address and domain, as the featurizer makes them).
     const shape = { classes: 2, embeddingDim: 2, sparseDimension: 1 << 10 };
-    const sender = { indices: [(1 << 9) + 5], values: [1] };
-    const other = { indices: [(1 << 9) + 6], values: [1] };
+    const sender = { indices: [(1 << 9) + 5, (1 << 9) + 70], values: [1, 1] };
+    const other = { indices: [(1 << 9) + 6, (1 << 9) + 71], values: [1, 1] };
     const model = PersonalModel.create(shape);
     const at = (sparse: { indices: number[]; values: number[] }, g: number) => ({ generalLogits: [0, g], embedding: [1, 0], sparse });
     // Fresh: exactly no correction, however confident the general model is.
@@ -62,6 +63,52 @@ describe('PersonalModel learning', () => {
     const untempered = PersonalModel.create(shape, { correctionOffsetClip: 20 });
     for (let i = 0; i < 3; i++) untempered.update({ ...at(sender, 15), label: 0 });
     expect(15 + untempered.predict(at(sender, 15)).correctionLogits[1]!).toBeGreaterThan(0);
+  });
+
+  it('confirmations of the general answer leave the correction at exactly zero; they only restrain it', () => {
+    // A user who only ever confirms what the general model says (a neutral user's feedback when the
+    // general model is right): the tempered answer (p ≈ 0.95) makes each confirmation look like a
+    // small error, but it is no evidence against the general answer, so the correction stays 0.
+    const world = syntheticWorld(5);
+    const confirmations = Array.from({ length: 150 }, () => world.item()).map((t) => ({ ...t, label: generalLabel(t) }));
+    const probes = Array.from({ length: 50 }, () => world.item());
+    const model = PersonalModel.create(SHAPE).train(confirmations);
+    for (const t of probes) expect(model.predict(t).correctionLogits).toEqual([0, 0]);
+    // Trained fully on them (confirmationWeight 1, as format v3 models learn), the same stream drifts.
+    const legacy = PersonalModel.create(SHAPE, { confirmationWeight: 1 }).train(confirmations);
+    expect(Math.max(...probes.map((t) => Math.abs(legacy.predict(t).correctionLogits[1]!)))).toBeGreaterThan(0.3);
+
+    // A confirmation against a correction that argues with it does train: a sender the user called
+    // ham although the general model says spam, then confirmed as spam, loses its correction.
+    const shape = { classes: 2, embeddingDim: 2, sparseDimension: 1 << 10 };
+    const at = { generalLogits: [0, 8], embedding: [1, 0], sparse: { indices: [(1 << 9) + 5, (1 << 9) + 70], values: [1, 1] } };
+    const changing = PersonalModel.create(shape);
+    for (let i = 0; i < 3; i++) changing.update({ ...at, label: 0 });
+    const overturned = changing.predict(at).correctionLogits[1]!;
+    expect(8 + overturned).toBeLessThan(0);
+    for (let i = 0; i < 3; i++) changing.update({ ...at, label: 1 });
+    expect(changing.predict(at).correctionLogits[1]!).toBeGreaterThan(overturned + 1);
+  });
+
+  it('reads the general logit tempered: beyond the clip its confidence does not change the correction', () => {
+    // A user who wants one kind of mail the general model calls ham, confidently (logit -10): the
+    // correction head learns a weight on the general logit difference too.
+    const shape = { classes: 2, embeddingDim: 2, sparseDimension: 1 << 10 };
+    const mail = (sender: number, g: number) => ({ generalLogits: [0, g], embedding: [1, 0], sparse: { indices: [(1 << 9) + sender], values: [1] } });
+    const train = (options: Partial<typeof DEFAULT_PERSONAL_LEARNER_OPTIONS>) => {
+      const model = PersonalModel.create(shape, options);
+      for (let i = 0; i < 8; i++) model.update({ ...mail(i, -10), label: 1 });
+      return model;
+    };
+    // An unseen sender's ham, the general model sure (-15) or fairly sure (-6): beyond the clip of 3
+    // the correction is the same, tempered or not the general answer stands.
+    const tempered = train({});
+    const sure = tempered.predict(mail(100, -15)).correctionLogits[1]!;
+    expect(sure).toBeGreaterThan(0);
+    expect(tempered.predict(mail(100, -6)).correctionLogits[1]!).toBeCloseTo(sure, 12);
+    // Read untempered (format v3 models), the surer the general model, the larger the push to spam.
+    const untempered = train({ correctionLogitClip: 20 });
+    expect(untempered.predict(mail(100, -15)).correctionLogits[1]! - untempered.predict(mail(100, -6)).correctionLogits[1]!).toBeGreaterThan(0.5);
   });
 
   it('starts at zero: no correction, no opinion', () => {
@@ -260,7 +307,7 @@ describe('PersonalModel serialization', () => {
     expect(bytes[4]).toBe(PERSONAL_MODEL_FORMAT.version);
   });
 
-  it.each([1, 3] as const)('rejects truncated, extended, corrupt and foreign bytes with a clear error (format v%i)', (formatVersion) => {
+  it.each([1, 4] as const)('rejects truncated, extended, corrupt and foreign bytes with a clear error (format v%i)', (formatVersion) => {
     const bytes = trained(10).serialize({ formatVersion });
     const reject = (b: Uint8Array) => {
       expect(() => PersonalModel.deserialize(b)).toThrow(PersonalModelFormatError);
@@ -285,7 +332,7 @@ describe('PersonalModel serialization', () => {
     expect(reject(future)).toMatch(/format version 9/);
     const shape = bytes.slice();
     shape[8] = 3;
-    // v1 derives its length from the shape; v3 announces it, so there the checksum catches it.
+    // v1 derives its length from the shape; v4 announces it, so there the checksum catches it.
     expect(reject(shape)).toMatch(formatVersion === 1 ? /truncated|trailing/ : /checksum/);
   });
 

@@ -20,6 +20,25 @@
  * after a few labels. Where the tempered answer keeps the general label, the general model's
  * confidence is kept too.
  *
+ * The correction head reads the general logit differences as a dense feature tempered the same way
+ * (clipped to ±`correctionLogitClip`, 3 by default), so a weight on it rescales the tempered answer
+ * the head corrects: "this user's labels follow the general model more (or less) closely". Read
+ * untempered (format v3 and older), a weight learnt from a few overturned confident answers grows
+ * with the general model's confidence, so the mails it is surest about flip first; on corpus mail
+ * that made a user who disagrees with one kind of ham lose ordinary ham to spam.
+ *
+ * **Confirmations only restrain the correction.** An example whose label is the general model's own
+ * label says the general answer was right, not that it should be more confident; but measured
+ * against the tempered answer (p ≈ 0.95) every such confirmation is a small error, and in a
+ * stream of them (a user who agrees with the crowd and says so now and then) those pulls add up to
+ * a drift toward the majority label, which turns borderline minority-label mail (spam the general
+ * model barely catches) into mistakes. So a confirmation trains the correction head only where the
+ * correction argues against it (makes the label less likely than the tempered general answer
+ * does): it keeps the correction from overturning what the user confirmed, and a user who never
+ * disagrees keeps a correction of exactly zero. `confirmationWeight` (0 by default; 1 in format v3
+ * and older models) is the share of the gradient a confirmation the correction agrees with still
+ * gives.
+ *
  * Header coordinates (sender, domain, list id: the upper half of the sparse space, where the
  * personal featurizer puts them) learn at their own rate `headerAlpha`, above the words' α: a header
  * feature is one coordinate with value 1 that names exactly what people label by, while a mail's
@@ -96,6 +115,20 @@ export interface PersonalLearnerOptions {
   headerAlpha: number;
   /** The general logit differences are clipped to ±this in the correction head (see the module docs). */
   correctionOffsetClip: number;
+  /**
+   * The general logit differences the correction head reads as a dense feature are clipped to ±this
+   * (then multiplied by the shape's `logitScale`, as in the standalone head, which reads them
+   * clipped at LOGIT_CLIP). Default 3, the offset's clip: a weight on the feature then rescales
+   * the tempered answer. Format v3 and older models read LOGIT_CLIP.
+   */
+  correctionLogitClip: number;
+  /**
+   * Share (0 to 1) of its gradient that an example labelled as the general model labels it gives the
+   * correction head when the correction does not argue against that label. Default 0: such
+   * confirmations only restrain the correction (see the module docs); 1 is plain log-loss against
+   * the tempered answer, as format v3 and older models learnt.
+   */
+  confirmationWeight: number;
 }
 
 /** Chosen on the synthetic users of learner.test.ts and the personalization eval: see the README. */
@@ -109,6 +142,8 @@ export const DEFAULT_PERSONAL_LEARNER_OPTIONS: Readonly<PersonalLearnerOptions> 
   l2: 1,
   headerAlpha: 8,
   correctionOffsetClip: 3,
+  correctionLogitClip: 3,
+  confirmationWeight: 0,
 });
 
 /** Fixed when a model is created and stored with it: they change what its weights mean. */
@@ -155,6 +190,20 @@ export { LOGIT_CLIP };
 const STANDALONE = 0;
 const CORRECTION = 1;
 
+/** What `features` makes of an input. */
+interface Features {
+  /** Embedding, logit differences clipped at LOGIT_CLIP and scaled, bias: the standalone head's dense features. */
+  dense: Float64Array;
+  /** The same with the logit differences clipped at `correctionLogitClip`: the correction head's. */
+  correctionDense: Float64Array;
+  /** The tempered general logit differences: the correction head's offset. */
+  offsets: Float64Array;
+  /** The general logit differences g_k − g_0 as given. */
+  differences: Float64Array;
+  sparseIndices: number[];
+  sparseValues: number[];
+}
+
 /** Argmax of [0, ...v] (class 0 is the reference); ties go to the lower class. */
 function argmaxWithReference(v: ArrayLike<number>): number {
   let best = 0;
@@ -192,10 +241,14 @@ function checkOptions(o: PersonalLearnerOptions): PersonalLearnerOptions {
   positive('correctionDenseAlpha');
   positive('headerAlpha');
   positive('correctionOffsetClip');
+  positive('correctionLogitClip');
   nonNegative('beta');
   nonNegative('l1');
   nonNegative('denseL1');
   nonNegative('l2');
+  if (!(Number.isFinite(o.confirmationWeight) && o.confirmationWeight >= 0 && o.confirmationWeight <= 1)) {
+    throw new RangeError(`personal learner: confirmationWeight must be a number in [0, 1], got ${o.confirmationWeight}`);
+  }
   return {
     alpha: o.alpha,
     beta: o.beta,
@@ -206,6 +259,8 @@ function checkOptions(o: PersonalLearnerOptions): PersonalLearnerOptions {
     l2: o.l2,
     headerAlpha: o.headerAlpha,
     correctionOffsetClip: o.correctionOffsetClip,
+    correctionLogitClip: o.correctionLogitClip,
+    confirmationWeight: o.confirmationWeight,
   };
 }
 
@@ -335,6 +390,17 @@ export class PersonalModel {
     return [0, ...tempered.map((t, k) => t - x.differences[k]!)];
   }
 
+  /**
+   * The share of its gradient an example gives the correction head (`p`: the head's tempered
+   * answer before the step): all of it, except for a confirmation (label = the general label) the
+   * correction does not argue against, which gives `confirmationWeight` of it (see the module docs).
+   */
+  private correctionShare(label: number, p: readonly number[], x: { offsets: Float64Array; differences: Float64Array }): number {
+    if (label !== argmaxWithReference(x.differences)) return 1;
+    const general = softmax([0, ...x.offsets]);
+    return p[label]! < general[label]! ? 1 : this.options.confirmationWeight;
+  }
+
   /** One online step on each head (predict, then update on the error); returns the prediction made before the step. */
   update(example: PersonalExample): PersonalPrediction {
     const { label } = example;
@@ -352,7 +418,8 @@ export class PersonalModel {
       const full = [0, ...scores.map((s, k) => s + (offset ? offset[k]! : 0))];
       const p = softmax(full);
       const grad = new Float64Array(this.m);
-      for (let k = 0; k < this.m; k++) grad[k] = weight * (p[k + 1]! - (label === k + 1 ? 1 : 0));
+      const share = offset ? this.correctionShare(label, p, x) : 1;
+      if (share > 0) for (let k = 0; k < this.m; k++) grad[k] = share * weight * (p[k + 1]! - (label === k + 1 ? 1 : 0));
       const { alpha } = this.options;
       const denseAlpha = this.denseAlphaOf(h);
       const step = (z: Float32Array, n: Float32Array, at: number, w: number, g: number, alpha: number) => {
@@ -364,8 +431,9 @@ export class PersonalModel {
       };
       const dz = this.denseZ[h]!;
       const dn = this.denseN[h]!;
+      const dense = this.denseOf(h, x);
       for (let c = 0; c < this.denseDim; c++) {
-        const xc = x.dense[c]!;
+        const xc = dense[c]!;
         if (xc === 0) continue;
         for (let k = 0; k < this.m; k++) step(dz, dn, c * this.m + k, denseW[c * this.m + k]!, grad[k]! * xc, denseAlpha);
       }
@@ -474,9 +542,9 @@ export class PersonalModel {
    * bit-identically), and reading and writing it again gives the same bytes. `formatVersion: 1`
    * writes the float32 format v1, which builds from before v2 can read (for a rolling upgrade).
    */
-  serialize(options: { formatVersion?: 1 | 2 | 3 } = {}): Uint8Array {
+  serialize(options: { formatVersion?: 1 | 2 | 3 | 4 } = {}): Uint8Array {
     const version = options.formatVersion ?? CURRENT_FORMAT_VERSION;
-    if (version !== 1 && version !== 2 && version !== 3) throw new RangeError(`personal model: formatVersion must be 1, 2 or 3, got ${String(version)}`);
+    if (version !== 1 && version !== 2 && version !== 3 && version !== 4) throw new RangeError(`personal model: formatVersion must be 1, 2, 3 or 4, got ${String(version)}`);
     const state = this.state();
     return version === 1 ? encodeV1(state) : encodeV2(state, { version });
   }
@@ -547,7 +615,7 @@ export class PersonalModel {
 
   // -- internals ------------------------------------------------------------------------------
 
-  private features(input: PersonalModelInput): { dense: Float64Array; offsets: Float64Array; differences: Float64Array; sparseIndices: number[]; sparseValues: number[] } {
+  private features(input: PersonalModelInput): Features {
     const { generalLogits, embedding } = input;
     if (!generalLogits || generalLogits.length !== this.classes) {
       throw new PersonalModelInputError(`expected ${this.classes} general logits, got ${generalLogits?.length ?? 0}`, 'generalLogits');
@@ -598,7 +666,15 @@ export class PersonalModel {
         sparseValues.push(v);
       }
     }
-    return { dense, offsets, differences, sparseIndices, sparseValues };
+    // The correction head's copy of the dense features, its logit differences tempered (the same
+    // array when the clip does not bind).
+    let correctionDense = dense;
+    const featureClip = this.options.correctionLogitClip;
+    if (featureClip < LOGIT_CLIP) {
+      correctionDense = dense.slice();
+      for (let k = 0; k < this.m; k++) correctionDense[this.embeddingDim + k] = Math.max(-featureClip, Math.min(featureClip, differences[k]!)) * this.logitScale;
+    }
+    return { dense, correctionDense, offsets, differences, sparseIndices, sparseValues };
   }
 
   private weightOf(z: number, n: number, alpha: number, l1: number): number {
@@ -626,10 +702,16 @@ export class PersonalModel {
     return index >= this.sparseDimension / 2;
   }
 
-  private scores(h: number, x: { dense: Float64Array; sparseIndices: number[]; sparseValues: number[] }): number[] {
+  /** The dense features head h reads. */
+  private denseOf(h: number, x: Pick<Features, 'dense' | 'correctionDense'>): Float64Array {
+    return h === CORRECTION ? x.correctionDense : x.dense;
+  }
+
+  private scores(h: number, x: Features): number[] {
     const out = new Array<number>(this.m).fill(0);
+    const dense = this.denseOf(h, x);
     for (let c = 0; c < this.denseDim; c++) {
-      const xc = x.dense[c]!;
+      const xc = dense[c]!;
       if (xc === 0) continue;
       for (let k = 0; k < this.m; k++) out[k]! += this.denseWeight(h, c, k) * xc;
     }
@@ -644,17 +726,18 @@ export class PersonalModel {
 
   private scoresWithWeights(
     h: number,
-    x: { dense: Float64Array; sparseIndices: number[]; sparseValues: number[] },
+    x: Features,
     slots: number[],
   ): { scores: number[]; denseW: Float64Array; sparseW: Float64Array } {
     const scores = new Array<number>(this.m).fill(0);
+    const dense = this.denseOf(h, x);
     const denseW = new Float64Array(this.denseDim * this.m);
     const sparseW = new Float64Array(slots.length * this.m);
     for (let c = 0; c < this.denseDim; c++) {
       for (let k = 0; k < this.m; k++) {
         const w = this.denseWeight(h, c, k);
         denseW[c * this.m + k] = w;
-        scores[k]! += w * x.dense[c]!;
+        scores[k]! += w * dense[c]!;
       }
     }
     for (let j = 0; j < slots.length; j++) {
