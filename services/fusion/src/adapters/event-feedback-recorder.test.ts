@@ -4,8 +4,8 @@ import { FEEDBACK_STREAM, createInProcessBus, decodeEvent, type InProcessEventBu
 import { CancelledError, FailedPreconditionError, UnavailableError } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
 import { freePort } from '@aimass/testing';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EventFeedbackRecorder } from './event-feedback-recorder.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { EventFeedbackRecorder, UNCONFIRMED_REFUSAL_MARGIN_MS } from './event-feedback-recorder.js';
 import { isNotRecorded, type FeedbackToRecord } from './feedback-recorder.js';
 
 const T = 'acme';
@@ -90,6 +90,44 @@ describe("EventFeedbackRecorder with users' keys", () => {
       expect(published).toEqual([]);
     } finally {
       keys.close();
+    }
+  });
+});
+
+describe('EventFeedbackRecorder, a stream that never confirms', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('answers UNAVAILABLE early enough for the answer to reach the caller before its deadline', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const bus = createInProcessBus();
+    await bus.ensureStream(FEEDBACK_STREAM);
+    // NATS reconnecting: the publish is sent and never acknowledged.
+    const stuck = Object.assign(Object.create(bus) as InProcessEventBus, { publish: () => new Promise<never>(() => undefined) });
+    try {
+      const outcome = new EventFeedbackRecorder(stuck).record(feedbackOf(), soon(1_000)).catch((e: unknown) => e);
+      let settled: unknown;
+      void outcome.then((v) => (settled = v));
+      await vi.advanceTimersByTimeAsync(1_000 - UNCONFIRMED_REFUSAL_MARGIN_MS - 1);
+      expect(settled).toBeUndefined();
+      await vi.advanceTimersByTimeAsync(2);
+      expect(settled).toBeInstanceOf(UnavailableError);
+      expect((settled as Error).message).toMatch(/did not confirm it within the call's deadline/);
+      // The outcome is unknown (it may still be stored): the idempotency key stays claimed.
+      expect(isNotRecorded(settled)).toBe(false);
+
+      // A short call keeps three quarters of its time for the stream.
+      const short = new EventFeedbackRecorder(stuck).record(feedbackOf(), soon(40)).catch((e: unknown) => e);
+      let shortSettled: unknown;
+      void short.then((v) => (shortSettled = v));
+      await vi.advanceTimersByTimeAsync(29);
+      expect(shortSettled).toBeUndefined();
+      await vi.advanceTimersByTimeAsync(2);
+      expect(shortSettled).toBeInstanceOf(UnavailableError);
+    } finally {
+      vi.useRealTimers();
+      await bus.close();
     }
   });
 });

@@ -127,10 +127,24 @@ export class EventFeedbackRecorder implements FeedbackRecorder {
 }
 
 /**
+ * How long before the caller's deadline an unconfirmed publish is given up, at most: the refusal
+ * must get back to the caller before its own deadline fires there. The budget's reserve (3 ms) is
+ * for fusion's own work, and on a loaded machine a reply sent that close to the deadline arrived
+ * after it, so an SDK retry that started late saw DEADLINE_EXCEEDED instead of the UNAVAILABLE it
+ * can act on (seen once in CI, the e2e test with NATS killed). A quarter of the time left at most,
+ * so a short call still waits for most of its time.
+ */
+export const UNCONFIRMED_REFUSAL_MARGIN_MS = 50;
+
+/**
  * The publish within the incoming call's deadline and cancellation. The publish itself cannot be
  * withdrawn and may still be stored afterwards: the outcome is unknown, which the Feedback handler
  * treats as such (the idempotency key stays claimed for the retry).
  */
+function refusalDelayMs(leftMs: number): number {
+  return Math.max(0, leftMs - Math.min(UNCONFIRMED_REFUSAL_MARGIN_MS, leftMs / 4));
+}
+
 function withinCall<T>(promise: Promise<T>, options: CallOptions): Promise<T> {
   const { deadline, signal } = options;
   if (deadline === undefined && !signal) return promise;
@@ -153,7 +167,7 @@ function withinCall<T>(promise: Promise<T>, options: CallOptions): Promise<T> {
         // caller's time is down or cut off from us (NATS reconnecting), which is what the caller
         // needs to know; the call still answers before its deadline (the budget's reserve).
         reject(new UnavailableError(`feedback not recorded: the event stream did not confirm it within the call's deadline (unreachable or slow); ${RETRY_HINT}`));
-      }, Math.max(0, deadline - Date.now()));
+      }, refusalDelayMs(deadline - Date.now()));
     }
     promise.then(
       (value) => {
