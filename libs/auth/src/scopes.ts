@@ -106,6 +106,8 @@ export const ACCESS_TABLE: Readonly<Record<string, Readonly<Record<string, Metho
     // Loading and unloading models changes what every tenant is served: platform only.
     RepositoryModelLoad: internal,
     RepositoryModelUnload: internal,
+    // Counts every tenant's requests together: one tenant's key must not read the others' volume.
+    ModelStatistics: internal,
   },
   // Internal only: a pod that is not ours cannot reach users' models, keys or credentials.
   [SERVICE_NAMES.personalModel]: {

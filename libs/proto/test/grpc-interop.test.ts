@@ -102,6 +102,7 @@ const kserveServer: inference.GRPCInferenceServiceServer = {
   repositoryIndex: unimplemented,
   repositoryModelLoad: unimplemented,
   repositoryModelUnload: unimplemented,
+  modelStatistics: unimplemented,
 };
 
 const predictServer: v1.InferenceServiceServer = {

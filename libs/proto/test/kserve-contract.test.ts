@@ -139,6 +139,36 @@ const SPEC: Record<string, string[]> = {
     'map<string, ModelRepositoryParameter> parameters = 3',
   ],
   RepositoryModelUnloadResponse: [],
+  // Triton's statistics extension (without the later memory_usage = 8 and response_stats = 9 of
+  // ModelStatistics, which this server does not report).
+  ModelStatisticsRequest: ['string name = 1', 'string version = 2'],
+  ModelStatisticsResponse: ['repeated ModelStatistics model_stats = 1'],
+  StatisticDuration: ['uint64 count = 1', 'uint64 ns = 2'],
+  ModelStatistics: [
+    'string name = 1',
+    'string version = 2',
+    'uint64 last_inference = 3',
+    'uint64 inference_count = 4',
+    'uint64 execution_count = 5',
+    'InferStatistics inference_stats = 6',
+    'repeated InferBatchStatistics batch_stats = 7',
+  ],
+  InferStatistics: [
+    'StatisticDuration success = 1',
+    'StatisticDuration fail = 2',
+    'StatisticDuration queue = 3',
+    'StatisticDuration compute_input = 4',
+    'StatisticDuration compute_infer = 5',
+    'StatisticDuration compute_output = 6',
+    'StatisticDuration cache_hit = 7',
+    'StatisticDuration cache_miss = 8',
+  ],
+  InferBatchStatistics: [
+    'uint64 batch_size = 1',
+    'StatisticDuration compute_input = 2',
+    'StatisticDuration compute_infer = 3',
+    'StatisticDuration compute_output = 4',
+  ],
 };
 
 const METHODS = [
@@ -151,6 +181,7 @@ const METHODS = [
   'RepositoryIndex',
   'RepositoryModelLoad',
   'RepositoryModelUnload',
+  'ModelStatistics',
 ];
 
 describe('KServe v2 / Triton contract', () => {

@@ -176,6 +176,7 @@ describe('general-model under hostile input (fast-check, real gRPC and onnxrunti
         rawInputContents: rawContents,
       }),
     },
+    { name: 'ModelStatistics', def: O.modelStatistics, valid: { name: 'linear', version: '' }, request: fc.record({ name: fc.oneof(fc.constant(''), name('linear')), version }) },
     { name: 'RepositoryIndex', def: O.repositoryIndex, valid: { repositoryName: '', ready: false }, request: fc.record({ repositoryName, ready: fc.boolean() }) },
     { name: 'RepositoryModelLoad', def: O.repositoryModelLoad, valid: { repositoryName: '', modelName: 'spare', parameters: {} }, request: fc.record({ repositoryName, modelName: name('spare'), parameters: loadParams }) },
     { name: 'RepositoryModelUnload', def: O.repositoryModelUnload, valid: { repositoryName: '', modelName: 'spare', parameters: {} }, request: fc.record({ repositoryName, modelName: name('spare'), parameters: loadParams }) },

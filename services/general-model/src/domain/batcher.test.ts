@@ -40,6 +40,20 @@ describe('DynamicBatcher', () => {
     expect(b.stats()).toMatchObject({ batches: 1, rows: 3, largestBatch: 3, queuedRows: 0, inFlight: 0 });
   });
 
+  it("tells the executor how long each request waited in the queue (the statistics' queue time)", async () => {
+    const waits: number[][] = [];
+    const b = new DynamicBatcher<string, string>(base, (payloads, _rows, waitedMs) => {
+      waits.push([...waitedMs]);
+      return Promise.resolve(payloads.map((p) => `done:${p}`));
+    });
+    const first = b.submit({ rows: 1, key: 'k', payload: 'a' });
+    await vi.advanceTimersByTimeAsync(4);
+    const second = b.submit({ rows: 1, key: 'k', payload: 'b' });
+    await vi.advanceTimersByTimeAsync(6);
+    await expect(Promise.all([first, second])).resolves.toEqual(['done:a', 'done:b']);
+    expect(waits).toEqual([[10, 6]]);
+  });
+
   it('dispatches a full batch at once, without waiting for the delay', async () => {
     const { batches, execute } = recorder();
     const b = new DynamicBatcher({ ...base, maxBatchRows: 4 }, execute);

@@ -37,8 +37,11 @@ export interface BatchItem<T> {
   tenant?: string | undefined;
 }
 
-/** Runs one batch and returns one result per item, in order. */
-export type BatchExecutor<T, R> = (payloads: readonly T[], rows: readonly number[]) => Promise<readonly R[]>;
+/**
+ * Runs one batch and returns one result per item, in order. `waitedMs`: how long each item waited
+ * in the queue until this dispatch (performance.now resolution, for statistics).
+ */
+export type BatchExecutor<T, R> = (payloads: readonly T[], rows: readonly number[], waitedMs: readonly number[]) => Promise<readonly R[]>;
 
 export interface BatcherStats {
   submitted: number;
@@ -68,6 +71,8 @@ interface Entry<T, R> {
   item: BatchItem<T>;
   tenant: string;
   enqueuedAt: number;
+  /** performance.now() at submission: the queue wait reported to the executor (the injected clock may be coarse or fake). */
+  queuedAt: number;
   resolve: (result: R) => void;
   reject: (err: unknown) => void;
   onAbort: (() => void) | undefined;
@@ -153,7 +158,7 @@ export class DynamicBatcher<T, R> {
     const refusal = this.admit(tenant, item.rows);
     if (refusal) return Promise.reject(refusal);
     return new Promise<R>((resolve, reject) => {
-      const entry: Entry<T, R> = { item, tenant, enqueuedAt: this.now(), resolve, reject, onAbort: undefined };
+      const entry: Entry<T, R> = { item, tenant, enqueuedAt: this.now(), queuedAt: performance.now(), resolve, reject, onAbort: undefined };
       if (item.signal) {
         const signal = item.signal;
         entry.onAbort = () => {
@@ -446,13 +451,15 @@ export class DynamicBatcher<T, R> {
     for (const entry of batch) this.detach(entry);
     const payloads = batch.map((e) => e.item.payload);
     const rowCounts = batch.map((e) => e.item.rows);
+    const dispatchedAt = performance.now();
+    const waitedMs = batch.map((e) => dispatchedAt - e.queuedAt);
     // The next batch is dispatched before this one's callers are answered, so the executor (a
     // worker thread) computes while this thread encodes and sends the responses.
     const release = () => {
       this.running--;
       this.pump();
     };
-    new Promise<readonly R[]>((resolve) => resolve(this.execute(payloads, rowCounts))).then(
+    new Promise<readonly R[]>((resolve) => resolve(this.execute(payloads, rowCounts, waitedMs))).then(
       (results) => {
         release();
         if (results.length !== batch.length) {

@@ -4,6 +4,7 @@ import { InvalidArgumentError, NotFoundError, UnimplementedError, unary } from '
 import type { inference } from '@aimass/proto';
 import { toResponseOutputs } from '../domain/batch-tensors.js';
 import { ModelConfigError, parseModelConfigJson, type ModelConfig } from '../domain/model-config.js';
+import type { DurationStat } from '../domain/statistics.js';
 import { validateInferRequest } from '../domain/tensor.js';
 import type { LoadedVersion, ModelManager } from '../runtime/model-manager.js';
 import { batchTenantOf } from './tenant.js';
@@ -64,6 +65,31 @@ function loadOverride(parameters: inference.RepositoryModelLoadRequest['paramete
   return override;
 }
 
+const duration = (d: DurationStat): inference.StatisticDuration => ({ count: d.count, ns: Math.min(d.ns, Number.MAX_SAFE_INTEGER) });
+
+/** A version's statistics as Triton reports them; the response cache counters stay zero (there is none). */
+function statisticsOf(v: LoadedVersion): inference.ModelStatistics {
+  const s = v.statistics.snapshot();
+  return {
+    name: v.model,
+    version: String(v.version),
+    lastInference: s.lastInferenceMs,
+    inferenceCount: s.inferenceCount,
+    executionCount: s.executionCount,
+    inferenceStats: {
+      success: duration(s.success),
+      fail: duration(s.fail),
+      queue: duration(s.queue),
+      computeInput: duration(s.computeInput),
+      computeInfer: duration(s.computeInfer),
+      computeOutput: duration(s.computeOutput),
+      cacheHit: { count: 0, ns: 0 },
+      cacheMiss: { count: 0, ns: 0 },
+    },
+    batchStats: s.batches.map((b) => ({ batchSize: b.batchSize, computeInput: duration(b.computeInput), computeInfer: duration(b.computeInfer), computeOutput: duration(b.computeOutput) })),
+  };
+}
+
 /**
  * The Open Inference Protocol (KServe v2) gRPC API with Triton's repository extension.
  * Responses to ModelInfer mirror the request: raw_output_contents for a request that used
@@ -95,7 +121,7 @@ export function createInferenceService(options: InferenceServiceOptions): infere
     serverMetadata: unary<inference.ServerMetadataRequest, inference.ServerMetadataResponse>(() => ({
       name: options.serverName,
       version: options.serverVersion,
-      extensions: ['model_repository'],
+      extensions: ['model_repository', 'statistics'],
     })),
 
     modelReady: unary<inference.ModelReadyRequest, inference.ModelReadyResponse>(async (req) => {
@@ -135,6 +161,19 @@ export function createInferenceService(options: InferenceServiceOptions): infere
         outputs: encoded.outputs,
         rawOutputContents: encoded.rawOutputContents,
       };
+    }),
+
+    modelStatistics: unary<inference.ModelStatisticsRequest, inference.ModelStatisticsResponse>(async (req) => {
+      let versions: LoadedVersion[];
+      if (req.name === '') {
+        if (req.version !== '') throw new InvalidArgumentError('a version needs the model name: name is empty (for every model) but version is set', { field: 'version' });
+        versions = manager.modelNames().flatMap((name) => manager.loadedVersions(name));
+      } else {
+        requireModelName(req.name, 'name');
+        await checkKnown(req.name);
+        versions = req.version === '' ? manager.loadedVersions(req.name) : [manager.resolve(req.name, req.version)];
+      }
+      return { modelStats: versions.map(statisticsOf) };
     }),
 
     repositoryIndex: unary<inference.RepositoryIndexRequest, inference.RepositoryIndexResponse>(async (req) => {

@@ -7,6 +7,7 @@ import { concatInputs, splitOutputs } from '../domain/batch-tensors.js';
 import { DynamicBatcher, type BatcherStats } from '../domain/batcher.js';
 import { datatypeOfOrt } from '../domain/datatypes.js';
 import { formatVersionPolicy, mergeModelConfigs, selectVersions, type ModelConfig, type VersionPolicy } from '../domain/model-config.js';
+import { ModelStatisticsRecorder } from '../domain/statistics.js';
 import type { HostTensor, InputLimits, ModelSignature, TensorSpec, ValidatedRequest } from '../domain/tensor.js';
 
 /** Service-wide defaults a model's own configuration may override. */
@@ -46,6 +47,8 @@ export interface LoadedVersion {
   /** The effective configuration it was loaded with; a reload with another one replaces it. */
   readonly configKey: string;
   readonly batcher: DynamicBatcher<HostTensor[], HostTensor[]>;
+  /** What it served since it was loaded (Triton's ModelStatistics). */
+  readonly statistics: ModelStatisticsRecorder;
 }
 
 interface ModelEntry {
@@ -170,6 +173,11 @@ export class ModelManager {
     return v;
   }
 
+  /** Models with an entry (loaded, loading or failed), sorted. */
+  modelNames(): string[] {
+    return [...this.entries.keys()].sort();
+  }
+
   /** Loaded versions of a model, ascending (empty if none). */
   loadedVersions(name: string): LoadedVersion[] {
     const entry = this.entries.get(name);
@@ -196,14 +204,22 @@ export class ModelManager {
 
   /** Runs a validated request through the version's batcher; returns the requested outputs. */
   async infer(version: LoadedVersion, request: ValidatedRequest, options: InferOptions = {}): Promise<HostTensor[]> {
-    const outputs = await version.batcher.submit({
-      rows: request.rows,
-      key: request.shapeKey,
-      payload: request.inputs,
-      deadline: options.deadline?.getTime(),
-      signal: options.signal,
-      tenant: options.tenant,
-    });
+    const started = performance.now();
+    let outputs: HostTensor[];
+    try {
+      outputs = await version.batcher.submit({
+        rows: request.rows,
+        key: request.shapeKey,
+        payload: request.inputs,
+        deadline: options.deadline?.getTime(),
+        signal: options.signal,
+        tenant: options.tenant,
+      });
+    } catch (err) {
+      version.statistics.request('fail', request.rows, performance.now() - started);
+      throw err;
+    }
+    version.statistics.request('success', request.rows, performance.now() - started);
     return request.outputs.length === outputs.length ? outputs : outputs.filter((o) => request.outputs.includes(o.name));
   }
 
@@ -383,6 +399,7 @@ export class ModelManager {
         maxQueueRows: Math.max(config.maxQueueRows ?? defaults.maxQueueRows, maxBatchSize, 1),
         maxInFlight,
       };
+      const statistics = new ModelStatisticsRecorder();
       const batcher = new DynamicBatcher<HostTensor[], HostTensor[]>(
         {
           name: `${model.name}:${version}`,
@@ -392,9 +409,17 @@ export class ModelManager {
           maxQueueRows: settings.maxQueueRows,
           maxInFlight,
         },
-        async (payloads, rows) => {
-          const { outputs } = await pool.run(key, concatInputs(payloads));
-          return splitOutputs(outputs, rows);
+        async (payloads, rows, waitedMs) => {
+          for (const w of waitedMs) statistics.queued(w);
+          const started = performance.now();
+          const feeds = concatInputs(payloads);
+          const prepared = performance.now();
+          const { outputs } = await pool.run(key, feeds);
+          const ran = performance.now();
+          const split = splitOutputs(outputs, rows);
+          const total = rows.reduce((a, b) => a + b, 0);
+          statistics.execution(total, { inputMs: prepared - started, inferMs: ran - prepared, outputMs: performance.now() - ran });
+          return split;
         },
       );
       return {
@@ -413,6 +438,7 @@ export class ModelManager {
         session,
         configKey: JSON.stringify(config),
         batcher,
+        statistics,
       };
     } catch (err) {
       await pool.unload(key);

@@ -30,7 +30,8 @@ import {
  *
  * Additions beyond the core KServe v2 protocol, both taken from Triton so that its clients work:
  *   - InferParameter.double_param (4) and uint64_param (5);
- *   - RepositoryIndex / RepositoryModelLoad / RepositoryModelUnload with ModelRepositoryParameter.
+ *   - RepositoryIndex / RepositoryModelLoad / RepositoryModelUnload with ModelRepositoryParameter;
+ *   - ModelStatistics (Triton's statistics extension), with Triton's field numbers.
  */
 
 /** ServerLive has no arguments. */
@@ -342,6 +343,98 @@ export interface RepositoryModelUnloadRequest_ParametersEntry {
 
 /** Unload has no result beyond its status. */
 export interface RepositoryModelUnloadResponse {
+}
+
+/** Which models' statistics to return. */
+export interface ModelStatisticsRequest {
+  /** The model; empty: every loaded model. */
+  name: string;
+  /** The version; empty: every loaded version of the model. */
+  version: string;
+}
+
+/** Statistics of each model version asked for. */
+export interface ModelStatisticsResponse {
+  /** One entry per loaded model version. */
+  modelStats: ModelStatistics[];
+}
+
+/** A cumulative count and duration. */
+export interface StatisticDuration {
+  /** How many times it occurred. */
+  count: number;
+  /** Their total duration in nanoseconds. */
+  ns: number;
+}
+
+/** Statistics of one model version since it was loaded. */
+export interface ModelStatistics {
+  /** The model's name. */
+  name: string;
+  /** The version. */
+  version: string;
+  /** When the last inference request was answered, in milliseconds since the epoch (0: never). */
+  lastInference: number;
+  /** Successful inferences, counted per row: one request of batch 64 counts 64. */
+  inferenceCount: number;
+  /** Successful model executions: one per batch the dynamic batcher ran. */
+  executionCount: number;
+  /** Request and compute statistics. */
+  inferenceStats?:
+    | InferStatistics
+    | undefined;
+  /** Execution statistics per batch size run. */
+  batchStats: InferBatchStatistics[];
+}
+
+/** Request and compute statistics of a model version. */
+export interface InferStatistics {
+  /** Requests answered successfully, with their time in the server. */
+  success?:
+    | StatisticDuration
+    | undefined;
+  /** Requests that failed (refused, expired or cancelled in the queue, or failed in a run). */
+  fail?:
+    | StatisticDuration
+    | undefined;
+  /** Time requests waited in the batcher's queue before their batch was dispatched. */
+  queue?:
+    | StatisticDuration
+    | undefined;
+  /** Time to prepare a batch's input tensors (concatenating the requests' rows). */
+  computeInput?:
+    | StatisticDuration
+    | undefined;
+  /** Time to run a batch: the hand-off to an inference worker, the run and the hand-back. */
+  computeInfer?:
+    | StatisticDuration
+    | undefined;
+  /** Time to split a batch's outputs back into the requests' answers. */
+  computeOutput?:
+    | StatisticDuration
+    | undefined;
+  /** Response cache hits (no response cache: always zero). */
+  cacheHit?:
+    | StatisticDuration
+    | undefined;
+  /** Response cache misses (no response cache: always zero). */
+  cacheMiss?: StatisticDuration | undefined;
+}
+
+/** Execution statistics of one batch size. */
+export interface InferBatchStatistics {
+  /** Rows in the batch. */
+  batchSize: number;
+  /** Preparing the input tensors of batches of this size. */
+  computeInput?:
+    | StatisticDuration
+    | undefined;
+  /** Running batches of this size. */
+  computeInfer?:
+    | StatisticDuration
+    | undefined;
+  /** Splitting the outputs of batches of this size. */
+  computeOutput?: StatisticDuration | undefined;
 }
 
 function createBaseServerLiveRequest(): ServerLiveRequest {
@@ -4089,6 +4182,809 @@ export const RepositoryModelUnloadResponse: MessageFns<RepositoryModelUnloadResp
   },
 };
 
+function createBaseModelStatisticsRequest(): ModelStatisticsRequest {
+  return { name: "", version: "" };
+}
+
+export const ModelStatisticsRequest: MessageFns<ModelStatisticsRequest> = {
+  encode(message: ModelStatisticsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.version !== "") {
+      writer.uint32(18).string(message.version);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ModelStatisticsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseModelStatisticsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ModelStatisticsRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+    };
+  },
+
+  toJSON(message: ModelStatisticsRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ModelStatisticsRequest>, I>>(base?: I): ModelStatisticsRequest {
+    return ModelStatisticsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ModelStatisticsRequest>, I>>(object: I): ModelStatisticsRequest {
+    const message = createBaseModelStatisticsRequest();
+    message.name = object.name ?? "";
+    message.version = object.version ?? "";
+    return message;
+  },
+};
+
+function createBaseModelStatisticsResponse(): ModelStatisticsResponse {
+  return { modelStats: [] };
+}
+
+export const ModelStatisticsResponse: MessageFns<ModelStatisticsResponse> = {
+  encode(message: ModelStatisticsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.modelStats) {
+      ModelStatistics.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ModelStatisticsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseModelStatisticsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelStats.push(ModelStatistics.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ModelStatisticsResponse {
+    return {
+      modelStats: globalThis.Array.isArray(object?.modelStats)
+        ? object.modelStats.map((e: any) => ModelStatistics.fromJSON(e))
+        : globalThis.Array.isArray(object?.model_stats)
+        ? object.model_stats.map((e: any) => ModelStatistics.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ModelStatisticsResponse): unknown {
+    const obj: any = {};
+    if (message.modelStats?.length) {
+      obj.modelStats = message.modelStats.map((e) => ModelStatistics.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ModelStatisticsResponse>, I>>(base?: I): ModelStatisticsResponse {
+    return ModelStatisticsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ModelStatisticsResponse>, I>>(object: I): ModelStatisticsResponse {
+    const message = createBaseModelStatisticsResponse();
+    message.modelStats = object.modelStats?.map((e) => ModelStatistics.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseStatisticDuration(): StatisticDuration {
+  return { count: 0, ns: 0 };
+}
+
+export const StatisticDuration: MessageFns<StatisticDuration> = {
+  encode(message: StatisticDuration, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.count !== 0) {
+      writer.uint32(8).uint64(message.count);
+    }
+    if (message.ns !== 0) {
+      writer.uint32(16).uint64(message.ns);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StatisticDuration {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStatisticDuration();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.count = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ns = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StatisticDuration {
+    return {
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+      ns: isSet(object.ns) ? globalThis.Number(object.ns) : 0,
+    };
+  },
+
+  toJSON(message: StatisticDuration): unknown {
+    const obj: any = {};
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    if (message.ns !== 0) {
+      obj.ns = Math.round(message.ns);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StatisticDuration>, I>>(base?: I): StatisticDuration {
+    return StatisticDuration.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StatisticDuration>, I>>(object: I): StatisticDuration {
+    const message = createBaseStatisticDuration();
+    message.count = object.count ?? 0;
+    message.ns = object.ns ?? 0;
+    return message;
+  },
+};
+
+function createBaseModelStatistics(): ModelStatistics {
+  return {
+    name: "",
+    version: "",
+    lastInference: 0,
+    inferenceCount: 0,
+    executionCount: 0,
+    inferenceStats: undefined,
+    batchStats: [],
+  };
+}
+
+export const ModelStatistics: MessageFns<ModelStatistics> = {
+  encode(message: ModelStatistics, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.version !== "") {
+      writer.uint32(18).string(message.version);
+    }
+    if (message.lastInference !== 0) {
+      writer.uint32(24).uint64(message.lastInference);
+    }
+    if (message.inferenceCount !== 0) {
+      writer.uint32(32).uint64(message.inferenceCount);
+    }
+    if (message.executionCount !== 0) {
+      writer.uint32(40).uint64(message.executionCount);
+    }
+    if (message.inferenceStats !== undefined) {
+      InferStatistics.encode(message.inferenceStats, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.batchStats) {
+      InferBatchStatistics.encode(v!, writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ModelStatistics {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseModelStatistics();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.lastInference = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.inferenceCount = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.executionCount = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.inferenceStats = InferStatistics.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.batchStats.push(InferBatchStatistics.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ModelStatistics {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      lastInference: isSet(object.lastInference)
+        ? globalThis.Number(object.lastInference)
+        : isSet(object.last_inference)
+        ? globalThis.Number(object.last_inference)
+        : 0,
+      inferenceCount: isSet(object.inferenceCount)
+        ? globalThis.Number(object.inferenceCount)
+        : isSet(object.inference_count)
+        ? globalThis.Number(object.inference_count)
+        : 0,
+      executionCount: isSet(object.executionCount)
+        ? globalThis.Number(object.executionCount)
+        : isSet(object.execution_count)
+        ? globalThis.Number(object.execution_count)
+        : 0,
+      inferenceStats: isSet(object.inferenceStats)
+        ? InferStatistics.fromJSON(object.inferenceStats)
+        : isSet(object.inference_stats)
+        ? InferStatistics.fromJSON(object.inference_stats)
+        : undefined,
+      batchStats: globalThis.Array.isArray(object?.batchStats)
+        ? object.batchStats.map((e: any) => InferBatchStatistics.fromJSON(e))
+        : globalThis.Array.isArray(object?.batch_stats)
+        ? object.batch_stats.map((e: any) => InferBatchStatistics.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ModelStatistics): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.lastInference !== 0) {
+      obj.lastInference = Math.round(message.lastInference);
+    }
+    if (message.inferenceCount !== 0) {
+      obj.inferenceCount = Math.round(message.inferenceCount);
+    }
+    if (message.executionCount !== 0) {
+      obj.executionCount = Math.round(message.executionCount);
+    }
+    if (message.inferenceStats !== undefined) {
+      obj.inferenceStats = InferStatistics.toJSON(message.inferenceStats);
+    }
+    if (message.batchStats?.length) {
+      obj.batchStats = message.batchStats.map((e) => InferBatchStatistics.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ModelStatistics>, I>>(base?: I): ModelStatistics {
+    return ModelStatistics.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ModelStatistics>, I>>(object: I): ModelStatistics {
+    const message = createBaseModelStatistics();
+    message.name = object.name ?? "";
+    message.version = object.version ?? "";
+    message.lastInference = object.lastInference ?? 0;
+    message.inferenceCount = object.inferenceCount ?? 0;
+    message.executionCount = object.executionCount ?? 0;
+    message.inferenceStats = (object.inferenceStats !== undefined && object.inferenceStats !== null)
+      ? InferStatistics.fromPartial(object.inferenceStats)
+      : undefined;
+    message.batchStats = object.batchStats?.map((e) => InferBatchStatistics.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseInferStatistics(): InferStatistics {
+  return {
+    success: undefined,
+    fail: undefined,
+    queue: undefined,
+    computeInput: undefined,
+    computeInfer: undefined,
+    computeOutput: undefined,
+    cacheHit: undefined,
+    cacheMiss: undefined,
+  };
+}
+
+export const InferStatistics: MessageFns<InferStatistics> = {
+  encode(message: InferStatistics, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.success !== undefined) {
+      StatisticDuration.encode(message.success, writer.uint32(10).fork()).join();
+    }
+    if (message.fail !== undefined) {
+      StatisticDuration.encode(message.fail, writer.uint32(18).fork()).join();
+    }
+    if (message.queue !== undefined) {
+      StatisticDuration.encode(message.queue, writer.uint32(26).fork()).join();
+    }
+    if (message.computeInput !== undefined) {
+      StatisticDuration.encode(message.computeInput, writer.uint32(34).fork()).join();
+    }
+    if (message.computeInfer !== undefined) {
+      StatisticDuration.encode(message.computeInfer, writer.uint32(42).fork()).join();
+    }
+    if (message.computeOutput !== undefined) {
+      StatisticDuration.encode(message.computeOutput, writer.uint32(50).fork()).join();
+    }
+    if (message.cacheHit !== undefined) {
+      StatisticDuration.encode(message.cacheHit, writer.uint32(58).fork()).join();
+    }
+    if (message.cacheMiss !== undefined) {
+      StatisticDuration.encode(message.cacheMiss, writer.uint32(66).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InferStatistics {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInferStatistics();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.success = StatisticDuration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.fail = StatisticDuration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.queue = StatisticDuration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.computeInput = StatisticDuration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.computeInfer = StatisticDuration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.computeOutput = StatisticDuration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.cacheHit = StatisticDuration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.cacheMiss = StatisticDuration.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InferStatistics {
+    return {
+      success: isSet(object.success) ? StatisticDuration.fromJSON(object.success) : undefined,
+      fail: isSet(object.fail) ? StatisticDuration.fromJSON(object.fail) : undefined,
+      queue: isSet(object.queue) ? StatisticDuration.fromJSON(object.queue) : undefined,
+      computeInput: isSet(object.computeInput)
+        ? StatisticDuration.fromJSON(object.computeInput)
+        : isSet(object.compute_input)
+        ? StatisticDuration.fromJSON(object.compute_input)
+        : undefined,
+      computeInfer: isSet(object.computeInfer)
+        ? StatisticDuration.fromJSON(object.computeInfer)
+        : isSet(object.compute_infer)
+        ? StatisticDuration.fromJSON(object.compute_infer)
+        : undefined,
+      computeOutput: isSet(object.computeOutput)
+        ? StatisticDuration.fromJSON(object.computeOutput)
+        : isSet(object.compute_output)
+        ? StatisticDuration.fromJSON(object.compute_output)
+        : undefined,
+      cacheHit: isSet(object.cacheHit)
+        ? StatisticDuration.fromJSON(object.cacheHit)
+        : isSet(object.cache_hit)
+        ? StatisticDuration.fromJSON(object.cache_hit)
+        : undefined,
+      cacheMiss: isSet(object.cacheMiss)
+        ? StatisticDuration.fromJSON(object.cacheMiss)
+        : isSet(object.cache_miss)
+        ? StatisticDuration.fromJSON(object.cache_miss)
+        : undefined,
+    };
+  },
+
+  toJSON(message: InferStatistics): unknown {
+    const obj: any = {};
+    if (message.success !== undefined) {
+      obj.success = StatisticDuration.toJSON(message.success);
+    }
+    if (message.fail !== undefined) {
+      obj.fail = StatisticDuration.toJSON(message.fail);
+    }
+    if (message.queue !== undefined) {
+      obj.queue = StatisticDuration.toJSON(message.queue);
+    }
+    if (message.computeInput !== undefined) {
+      obj.computeInput = StatisticDuration.toJSON(message.computeInput);
+    }
+    if (message.computeInfer !== undefined) {
+      obj.computeInfer = StatisticDuration.toJSON(message.computeInfer);
+    }
+    if (message.computeOutput !== undefined) {
+      obj.computeOutput = StatisticDuration.toJSON(message.computeOutput);
+    }
+    if (message.cacheHit !== undefined) {
+      obj.cacheHit = StatisticDuration.toJSON(message.cacheHit);
+    }
+    if (message.cacheMiss !== undefined) {
+      obj.cacheMiss = StatisticDuration.toJSON(message.cacheMiss);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<InferStatistics>, I>>(base?: I): InferStatistics {
+    return InferStatistics.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<InferStatistics>, I>>(object: I): InferStatistics {
+    const message = createBaseInferStatistics();
+    message.success = (object.success !== undefined && object.success !== null)
+      ? StatisticDuration.fromPartial(object.success)
+      : undefined;
+    message.fail = (object.fail !== undefined && object.fail !== null)
+      ? StatisticDuration.fromPartial(object.fail)
+      : undefined;
+    message.queue = (object.queue !== undefined && object.queue !== null)
+      ? StatisticDuration.fromPartial(object.queue)
+      : undefined;
+    message.computeInput = (object.computeInput !== undefined && object.computeInput !== null)
+      ? StatisticDuration.fromPartial(object.computeInput)
+      : undefined;
+    message.computeInfer = (object.computeInfer !== undefined && object.computeInfer !== null)
+      ? StatisticDuration.fromPartial(object.computeInfer)
+      : undefined;
+    message.computeOutput = (object.computeOutput !== undefined && object.computeOutput !== null)
+      ? StatisticDuration.fromPartial(object.computeOutput)
+      : undefined;
+    message.cacheHit = (object.cacheHit !== undefined && object.cacheHit !== null)
+      ? StatisticDuration.fromPartial(object.cacheHit)
+      : undefined;
+    message.cacheMiss = (object.cacheMiss !== undefined && object.cacheMiss !== null)
+      ? StatisticDuration.fromPartial(object.cacheMiss)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseInferBatchStatistics(): InferBatchStatistics {
+  return { batchSize: 0, computeInput: undefined, computeInfer: undefined, computeOutput: undefined };
+}
+
+export const InferBatchStatistics: MessageFns<InferBatchStatistics> = {
+  encode(message: InferBatchStatistics, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.batchSize !== 0) {
+      writer.uint32(8).uint64(message.batchSize);
+    }
+    if (message.computeInput !== undefined) {
+      StatisticDuration.encode(message.computeInput, writer.uint32(18).fork()).join();
+    }
+    if (message.computeInfer !== undefined) {
+      StatisticDuration.encode(message.computeInfer, writer.uint32(26).fork()).join();
+    }
+    if (message.computeOutput !== undefined) {
+      StatisticDuration.encode(message.computeOutput, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InferBatchStatistics {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInferBatchStatistics();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.batchSize = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.computeInput = StatisticDuration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.computeInfer = StatisticDuration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.computeOutput = StatisticDuration.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InferBatchStatistics {
+    return {
+      batchSize: isSet(object.batchSize)
+        ? globalThis.Number(object.batchSize)
+        : isSet(object.batch_size)
+        ? globalThis.Number(object.batch_size)
+        : 0,
+      computeInput: isSet(object.computeInput)
+        ? StatisticDuration.fromJSON(object.computeInput)
+        : isSet(object.compute_input)
+        ? StatisticDuration.fromJSON(object.compute_input)
+        : undefined,
+      computeInfer: isSet(object.computeInfer)
+        ? StatisticDuration.fromJSON(object.computeInfer)
+        : isSet(object.compute_infer)
+        ? StatisticDuration.fromJSON(object.compute_infer)
+        : undefined,
+      computeOutput: isSet(object.computeOutput)
+        ? StatisticDuration.fromJSON(object.computeOutput)
+        : isSet(object.compute_output)
+        ? StatisticDuration.fromJSON(object.compute_output)
+        : undefined,
+    };
+  },
+
+  toJSON(message: InferBatchStatistics): unknown {
+    const obj: any = {};
+    if (message.batchSize !== 0) {
+      obj.batchSize = Math.round(message.batchSize);
+    }
+    if (message.computeInput !== undefined) {
+      obj.computeInput = StatisticDuration.toJSON(message.computeInput);
+    }
+    if (message.computeInfer !== undefined) {
+      obj.computeInfer = StatisticDuration.toJSON(message.computeInfer);
+    }
+    if (message.computeOutput !== undefined) {
+      obj.computeOutput = StatisticDuration.toJSON(message.computeOutput);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<InferBatchStatistics>, I>>(base?: I): InferBatchStatistics {
+    return InferBatchStatistics.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<InferBatchStatistics>, I>>(object: I): InferBatchStatistics {
+    const message = createBaseInferBatchStatistics();
+    message.batchSize = object.batchSize ?? 0;
+    message.computeInput = (object.computeInput !== undefined && object.computeInput !== null)
+      ? StatisticDuration.fromPartial(object.computeInput)
+      : undefined;
+    message.computeInfer = (object.computeInfer !== undefined && object.computeInfer !== null)
+      ? StatisticDuration.fromPartial(object.computeInfer)
+      : undefined;
+    message.computeOutput = (object.computeOutput !== undefined && object.computeOutput !== null)
+      ? StatisticDuration.fromPartial(object.computeOutput)
+      : undefined;
+    return message;
+  },
+};
+
 /** The inference service: health, metadata, inference and model repository management. */
 export type GRPCInferenceServiceService = typeof GRPCInferenceServiceService;
 export const GRPCInferenceServiceService = {
@@ -4191,6 +5087,18 @@ export const GRPCInferenceServiceService = {
       Buffer.from(RepositoryModelUnloadResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RepositoryModelUnloadResponse => RepositoryModelUnloadResponse.decode(value),
   },
+  /** Triton statistics extension: cumulative inference statistics per loaded model version. */
+  modelStatistics: {
+    path: "/inference.GRPCInferenceService/ModelStatistics" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ModelStatisticsRequest): Buffer =>
+      Buffer.from(ModelStatisticsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ModelStatisticsRequest => ModelStatisticsRequest.decode(value),
+    responseSerialize: (value: ModelStatisticsResponse): Buffer =>
+      Buffer.from(ModelStatisticsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ModelStatisticsResponse => ModelStatisticsResponse.decode(value),
+  },
 } as const;
 
 export interface GRPCInferenceServiceServer extends UntypedServiceImplementation {
@@ -4212,6 +5120,8 @@ export interface GRPCInferenceServiceServer extends UntypedServiceImplementation
   repositoryModelLoad: handleUnaryCall<RepositoryModelLoadRequest, RepositoryModelLoadResponse>;
   /** Triton repository extension: unloads a model. */
   repositoryModelUnload: handleUnaryCall<RepositoryModelUnloadRequest, RepositoryModelUnloadResponse>;
+  /** Triton statistics extension: cumulative inference statistics per loaded model version. */
+  modelStatistics: handleUnaryCall<ModelStatisticsRequest, ModelStatisticsResponse>;
 }
 
 export interface GRPCInferenceServiceClient extends Client {
@@ -4358,6 +5268,22 @@ export interface GRPCInferenceServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RepositoryModelUnloadResponse) => void,
+  ): ClientUnaryCall;
+  /** Triton statistics extension: cumulative inference statistics per loaded model version. */
+  modelStatistics(
+    request: ModelStatisticsRequest,
+    callback: (error: ServiceError | null, response: ModelStatisticsResponse) => void,
+  ): ClientUnaryCall;
+  modelStatistics(
+    request: ModelStatisticsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ModelStatisticsResponse) => void,
+  ): ClientUnaryCall;
+  modelStatistics(
+    request: ModelStatisticsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ModelStatisticsResponse) => void,
   ): ClientUnaryCall;
 }
 
