@@ -13,6 +13,8 @@ export interface SweepPoint {
    */
   readonly server_cpu_cores?: number;
   readonly server_cpu_us_per_row?: number;
+  /** The service's mean rows per batch over the run (its ModelStatistics); absent for the other contenders. */
+  readonly mean_batch_rows?: number;
 }
 
 export type ModelName = 'default' | 'medium' | 'heavy';

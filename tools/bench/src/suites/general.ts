@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { buildBenchmarkRepository } from '@aimass/ml';
 import { startEchoServer } from '../contenders/echo-server.js';
 import type { RunningServer } from '../contenders/grpc-host.js';
+import { ModelStatisticsReader, meanBatchRows } from '../contenders/model-statistics.js';
 import { startNaiveServer } from '../contenders/naive-server.js';
 import { measureRawSession, powersOfTwoUpTo, type RawBatchPoint } from '../contenders/raw-onnx.js';
 import { serviceMainPath, startServiceProcess } from '../contenders/service-process.js';
@@ -111,24 +112,31 @@ export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<Ben
         warmupMs,
         durationMs,
       };
-      const measure = async (label: string, server: RunningServer, mode: LoadMode): Promise<LoadResult & { serverCpuCores: number }> => {
+      type Measured = LoadResult & { serverCpuCores: number; meanBatchRows?: number };
+      // `batching`: the service's own ModelStatistics, read around the run (warm-up included).
+      const measure = async (label: string, server: RunningServer, mode: LoadMode, batching?: ModelStatisticsReader): Promise<Measured> => {
         progress.step(label, pointMs);
         const connections = mode.kind === 'closed' ? Math.min(mode.concurrency, options.connections) : options.connections;
         const spec: LoadSpec = { ...base, address: server.address, connections, mode };
+        const batchesBefore = await batching?.counters();
         const cpuBefore = server.cpuSeconds();
         const wallBefore = performance.now();
         const result = await options.load.run(spec);
         const serverCpuCores = (server.cpuSeconds() - cpuBefore) / ((performance.now() - wallBefore) / 1000);
+        const batchesAfter = await batching?.counters();
+        const rowsPerBatch = batchesBefore && batchesAfter ? meanBatchRows(batchesBefore, batchesAfter) : undefined;
         const errors = result.errorCount > 0 ? `, errors ${JSON.stringify(result.errors)}` : '';
         const cpu = Number.isFinite(serverCpuCores) ? `, server ${serverCpuCores.toFixed(2)} cores (${Math.round((serverCpuCores * 1e6) / result.rowsPerS)} µs/row)` : '';
-        progress.note(`${Math.round(result.rowsPerS)} rows/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms, load process ${result.clientCpuCores.toFixed(2)} cores${cpu}${errors}`);
-        return { ...result, serverCpuCores };
+        const batched = rowsPerBatch === undefined ? '' : `, ${rowsPerBatch.toFixed(2)} rows per batch`;
+        progress.note(`${Math.round(result.rowsPerS)} rows/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms, load process ${result.clientCpuCores.toFixed(2)} cores${cpu}${batched}${errors}`);
+        return { ...result, serverCpuCores, ...(rowsPerBatch === undefined ? {} : { meanBatchRows: rowsPerBatch }) };
       };
-      const closedSweep = async (who: string, server: RunningServer): Promise<SweepPoint[]> => {
+      const closedSweep = async (who: string, server: RunningServer, batching?: ModelStatisticsReader): Promise<SweepPoint[]> => {
         const points: SweepPoint[] = [];
         for (const c of sweep) {
-          const r = await measure(`${model}: ${who}, ${c} clients`, server, { kind: 'closed', concurrency: c });
-          points.push(sweepPoint(c, r, r.serverCpuCores));
+          const r = await measure(`${model}: ${who}, ${c} clients`, server, { kind: 'closed', concurrency: c }, batching);
+          const point = sweepPoint(c, r, r.serverCpuCores);
+          points.push(r.meanBatchRows === undefined || !Number.isFinite(r.meanBatchRows) ? point : { ...point, mean_batch_rows: round(r.meanBatchRows, 2) });
         }
         return points;
       };
@@ -182,8 +190,9 @@ export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<Ben
       let serviceSweep: SweepPoint[];
       let halfLoad: LoadResult;
       let halfRate: number;
+      const batching = new ModelStatisticsReader(service.address, workload.servedName);
       try {
-        serviceSweep = await closedSweep('service', service);
+        serviceSweep = await closedSweep('service', service, batching);
         const peak = Math.max(...serviceSweep.map((p) => p.rows_per_s));
         halfRate = peak / 2;
         halfLoad = await measure(`${model}: service at half load, ${Math.round(halfRate)} rows/s open loop`, service, {
@@ -194,6 +203,7 @@ export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<Ben
       } catch (error) {
         throw new Error(`${(error as Error).message}\n--- service log ---\n${service.logTail()}`, { cause: error });
       } finally {
+        batching.close();
         await service.close();
       }
 
