@@ -136,15 +136,15 @@ export class EventFeedbackRecorder implements FeedbackRecorder {
  */
 export const UNCONFIRMED_REFUSAL_MARGIN_MS = 50;
 
+function refusalDelayMs(leftMs: number): number {
+  return Math.max(0, leftMs - Math.min(UNCONFIRMED_REFUSAL_MARGIN_MS, leftMs / 4));
+}
+
 /**
  * The publish within the incoming call's deadline and cancellation. The publish itself cannot be
  * withdrawn and may still be stored afterwards: the outcome is unknown, which the Feedback handler
  * treats as such (the idempotency key stays claimed for the retry).
  */
-function refusalDelayMs(leftMs: number): number {
-  return Math.max(0, leftMs - Math.min(UNCONFIRMED_REFUSAL_MARGIN_MS, leftMs / 4));
-}
-
 function withinCall<T>(promise: Promise<T>, options: CallOptions): Promise<T> {
   const { deadline, signal } = options;
   if (deadline === undefined && !signal) return promise;
@@ -165,7 +165,7 @@ function withinCall<T>(promise: Promise<T>, options: CallOptions): Promise<T> {
         settle();
         // UNAVAILABLE, not DEADLINE_EXCEEDED: a stream that does not confirm for the whole of the
         // caller's time is down or cut off from us (NATS reconnecting), which is what the caller
-        // needs to know; the call still answers before its deadline (the budget's reserve).
+        // needs to know; it is sent UNCONFIRMED_REFUSAL_MARGIN_MS ahead, so it arrives in time.
         reject(new UnavailableError(`feedback not recorded: the event stream did not confirm it within the call's deadline (unreachable or slow); ${RETRY_HINT}`));
       }, refusalDelayMs(deadline - Date.now()));
     }
