@@ -84,6 +84,13 @@ export {
   type GrpcServerConfig,
   type GrpcServiceRegistration,
 } from './grpc/server.js';
+export {
+  DEFAULT_FLOW_CONTROL_WINDOWS,
+  HTTP2_DEFAULT_WINDOW_BYTES,
+  HTTP2_MAX_WINDOW_BYTES,
+  widenFlowControlWindows,
+  type FlowControlWindows,
+} from './grpc/flow-control.js';
 export { serverStreaming, unary, type ServerStreamingHandler, type UnaryHandler } from './grpc/handlers.js';
 export type { CallContext } from './grpc/call-context.js';
 export { DEADLINE_REQUIRED_MESSAGE, DRAINING_MESSAGE } from './grpc/call-policy.js';

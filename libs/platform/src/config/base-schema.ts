@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_FLOW_CONTROL_WINDOWS, HTTP2_DEFAULT_WINDOW_BYTES, HTTP2_MAX_WINDOW_BYTES } from '../grpc/flow-control.js';
 import { grpcClientTlsConfigSchema, grpcServerTlsConfigSchema } from '../grpc/tls.js';
 import { LOG_LEVELS, type LogLevel } from '../logging/logger.js';
 
@@ -7,6 +8,11 @@ const MIB = 1024 * 1024;
 const port = (() => {
   const error = 'expected a port number between 0 and 65535 (0 lets the OS pick)';
   return z.number({ error }).int({ error }).min(0, { error }).max(65535, { error });
+})();
+
+const windowBytes = (() => {
+  const error = `expected an HTTP/2 window in bytes between ${HTTP2_DEFAULT_WINDOW_BYTES} (the protocol default) and ${HTTP2_MAX_WINDOW_BYTES}`;
+  return z.number({ error }).int({ error }).min(HTTP2_DEFAULT_WINDOW_BYTES, { error }).max(HTTP2_MAX_WINDOW_BYTES, { error });
 })();
 
 const positiveInt = (what: string) => {
@@ -20,6 +26,13 @@ export const grpcConfigSchema = z.strictObject({
   port: port.default(50051),
   maxReceiveMessageBytes: positiveInt('a size in bytes').default(4 * MIB),
   maxSendMessageBytes: positiveInt('a size in bytes').default(4 * MIB),
+  /**
+   * HTTP/2 receive window per stream and per connection of this server: how much request data a
+   * client may send before the server acknowledges it. HTTP/2's 64 KiB default starves a busy
+   * server of requests (libs/platform README, "Flow control").
+   */
+  flowControlWindowBytes: windowBytes.default(DEFAULT_FLOW_CONTROL_WINDOWS.streamBytes),
+  connectionFlowControlWindowBytes: windowBytes.default(DEFAULT_FLOW_CONTROL_WINDOWS.connectionBytes),
   /** Deadline given to outgoing calls that have none. */
   defaultDeadlineMs: positiveInt('a duration in milliseconds').default(5_000),
   /** Refuse incoming application calls without a deadline (health and reflection are exempt). */

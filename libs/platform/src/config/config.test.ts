@@ -49,6 +49,8 @@ describe('loadConfig', () => {
         port: 50051,
         maxReceiveMessageBytes: 4 * 1024 * 1024,
         maxSendMessageBytes: 4 * 1024 * 1024,
+        flowControlWindowBytes: 1024 * 1024,
+        connectionFlowControlWindowBytes: 8 * 1024 * 1024,
         defaultDeadlineMs: 5000,
         requireDeadline: true,
         drainTimeoutMs: 25000,
@@ -83,6 +85,19 @@ describe('loadConfig', () => {
       { path: 'grpc.port', source: 'AIMASS_GRPC__PORT="abc"', message: 'expected a port number between 0 and 65535 (0 lets the OS pick)' },
     ]);
     expect(err.message).toContain('grpc.port (from AIMASS_GRPC__PORT="abc"): expected a port number');
+  });
+
+  it('refuses an HTTP/2 window outside what the protocol allows', () => {
+    for (const value of ['1024', '2147483648']) {
+      const err = problemsOf(() => loadConfig(baseConfigSchema, { env: { AIMASS_SERVICE_NAME: 'fusion', AIMASS_GRPC__FLOW_CONTROL_WINDOW_BYTES: value } }));
+      expect(err.problems).toEqual([
+        {
+          path: 'grpc.flowControlWindowBytes',
+          source: `AIMASS_GRPC__FLOW_CONTROL_WINDOW_BYTES="${value}"`,
+          message: 'expected an HTTP/2 window in bytes between 65535 (the protocol default) and 2147483647',
+        },
+      ]);
+    }
   });
 
   it('reports every problem at once, with file lines, unknown keys and suggestions', () => {

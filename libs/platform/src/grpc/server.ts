@@ -16,6 +16,7 @@ import { toGrpcStatus } from '../errors/grpc-mapping.js';
 import { scopeForMetadata, type ServerCall } from './call-context.js';
 import { CallPolicy } from './call-policy.js';
 import { rejectMalformedRequests, tolerantDefinition } from './malformed.js';
+import { widenFlowControlWindows } from './flow-control.js';
 import { splitPath } from './rpc-names.js';
 import { serverCredentialsFromConfig, type GrpcServerTlsConfig } from './tls.js';
 
@@ -28,6 +29,9 @@ export interface GrpcServerConfig {
   requireDeadline: boolean;
   maxDeadlineMs?: number | undefined;
   drainTimeoutMs: number;
+  /** HTTP/2 receive windows (see `widenFlowControlWindows`); unset: HTTP/2's 64 KiB defaults. */
+  flowControlWindowBytes?: number | undefined;
+  connectionFlowControlWindowBytes?: number | undefined;
   /** TLS (and mTLS) from certificate files; plaintext when unset. */
   tls?: GrpcServerTlsConfig | undefined;
 }
@@ -228,6 +232,16 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
       const port = await new Promise<number>((resolve, reject) =>
         server.bindAsync(`${host}:${config.port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))),
       );
+      const streamBytes = config.flowControlWindowBytes;
+      const connectionBytes = config.connectionFlowControlWindowBytes ?? streamBytes;
+      if (streamBytes !== undefined && connectionBytes !== undefined) {
+        if (!widenFlowControlWindows(server, { streamBytes, connectionBytes })) {
+          logger.warn(
+            { streamBytes, connectionBytes },
+            'could not widen the HTTP/2 flow-control windows (this grpc-js version keeps its http2 servers elsewhere): they stay at 64 KiB',
+          );
+        }
+      }
       setAll('SERVING');
       const transport = options.credentials ? 'custom credentials' : config.tls ? 'tls' : 'plaintext';
       logger.info({ host: config.host, port, services: serviceNames, transport, clientAuth: config.tls?.clientAuth }, 'gRPC server listening');

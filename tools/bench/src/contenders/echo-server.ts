@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { DEFAULT_FLOW_CONTROL_WINDOWS } from '@aimass/platform';
 import { inference } from '@aimass/proto';
 import { bindServer, newServer, type RunningServer } from './grpc-host.js';
 import { rowBytes, type TensorSpec } from './tensors.js';
@@ -12,7 +13,8 @@ export interface EchoServerOptions {
 /**
  * The transport limit: a plain grpc-js server that decodes each ModelInfer request and answers
  * with outputs of the shape the real model would return, without running anything. Nothing a
- * server does on this path can be faster, so the service is measured against it.
+ * server does on this path can be faster, so the service is measured against it. It gets the
+ * platform's HTTP/2 windows, as the service does, so the limit has the same transport.
  */
 export async function startEchoServer(options: EchoServerOptions): Promise<RunningServer> {
   const zeroes = new Map<number, Buffer[]>();
@@ -43,5 +45,5 @@ export async function startEchoServer(options: EchoServerOptions): Promise<Runni
     });
   };
   server.addService(inference.GRPCInferenceServiceService, { modelInfer } as unknown as grpc.UntypedServiceImplementation);
-  return bindServer(server, options.port);
+  return bindServer(server, options.port, DEFAULT_FLOW_CONTROL_WINDOWS);
 }

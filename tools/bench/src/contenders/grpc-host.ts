@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { widenFlowControlWindows, type FlowControlWindows } from '@aimass/platform';
 import { MAX_MESSAGE_BYTES } from '../load/grpc-senders.js';
 
 /** A started server contender. */
@@ -15,11 +16,15 @@ export function ownCpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
-/** Binds a bare grpc-js server on 127.0.0.1 (port 0 lets the OS pick) with large message limits. */
-export async function bindServer(server: grpc.Server, port = 0): Promise<RunningServer> {
+/**
+ * Binds a bare grpc-js server on 127.0.0.1 (port 0 lets the OS pick) with large message limits;
+ * `windows`: the HTTP/2 receive windows the platform's servers use, instead of HTTP/2's 64 KiB.
+ */
+export async function bindServer(server: grpc.Server, port = 0, windows?: FlowControlWindows): Promise<RunningServer> {
   const bound = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
   );
+  if (windows && !widenFlowControlWindows(server, windows)) throw new Error('bench: could not widen the HTTP/2 windows of a contender');
   return {
     address: `127.0.0.1:${bound}`,
     cpuSeconds: ownCpuSeconds,
