@@ -6,7 +6,14 @@ describe('parseCli', () => {
     const parsed = parseCli(['general', '--json', 'out/g.json', '--quick', '--concurrency', '64,1,16']);
     expect(parsed.kind).toBe('run');
     if (parsed.kind !== 'run') return;
-    expect(parsed.options).toMatchObject({ suite: 'general', json: 'out/g.json', quick: true, concurrency: [1, 16, 64], models: ['default', 'medium', 'heavy'], heavyBlocks: 1 });
+    expect(parsed.options).toMatchObject({ suite: 'general', json: 'out/g.json', quick: true, concurrency: [1, 16, 64], models: ['default', 'medium', 'heavy'], heavyBlocks: 1, heavyInput: 'token_ids' });
+  });
+
+  it('takes the heavy model on float embeddings when asked, and names the kinds it knows otherwise', () => {
+    const parsed = parseCli(['general', '--heavy-input', 'embeddings']);
+    expect(parsed.kind === 'run' && parsed.options).toMatchObject({ heavyInput: 'embeddings' });
+    expect(parseCli(['general', '--heavy-input', 'floats'])).toEqual({ kind: 'error', message: '--heavy-input must be token_ids or embeddings, got "floats"' });
+    expect(parseCli(['personal', '--heavy-input', 'embeddings']).kind).toBe('error');
   });
 
   it('reads the personal suite with its defaults', () => {

@@ -49,7 +49,9 @@ general and personal suites:
 general suite:
   --models LIST      comma-separated subset of default,medium,heavy (default: all three)
   --heavy-blocks N   feed-forward blocks of the heavy model (default 1; 4.8 GFLOP/row at 4)
-  --max-batch N      the service's max_batch_size for every model (default per model: 64, 64, 8)
+  --heavy-input KIND what a heavy row is: token_ids (default; int64 [1,128] that the model embeds,
+                     as BERT-style exports take) or embeddings (float32 [1,128,768], 393 KB per row)
+  --max-batch N      the service's max_batch_size for every model (default per model: 16, 64, 4)
   --queue-delay-ms X the service's max queue delay for every model (default per model)
 
 personal suite:
@@ -102,7 +104,7 @@ export type CliOptions =
 
 export type ParsedCli = { readonly kind: 'help' } | { readonly kind: 'run'; readonly options: CliOptions } | { readonly kind: 'error'; readonly message: string };
 
-const GENERAL_ONLY = ['models', 'heavy-blocks', 'max-batch', 'queue-delay-ms'] as const;
+const GENERAL_ONLY = ['models', 'heavy-blocks', 'heavy-input', 'max-batch', 'queue-delay-ms'] as const;
 const PERSONAL_ONLY = ['parts', 'users', 'model-share', 'examples-max', 'examples-s', 'zipf-s', 'store-users', 'pool-variants', 'store-duration', 'store-clients', 'cold-loads'] as const;
 const SWEEP = ['concurrency', 'connections'] as const;
 const UPDATES_OWN = ['users', 'rate', 'predict-clients', 'probe-share', 'poll-ms'] as const;
@@ -146,6 +148,7 @@ export function parseCli(argv: readonly string[]): ParsedCli {
         quick: { type: 'boolean', default: false },
         models: { type: 'string' },
         'heavy-blocks': { type: 'string' },
+        'heavy-input': { type: 'string' },
         concurrency: { type: 'string' },
         duration: { type: 'string' },
         workers: { type: 'string' },
@@ -278,6 +281,8 @@ export function parseCli(argv: readonly string[]): ParsedCli {
 
     const models = (values.models ?? 'default,medium,heavy').split(',').map((m) => m.trim());
     for (const m of models) if (!['default', 'medium', 'heavy'].includes(m)) return { kind: 'error', message: `unknown model "${m}" (known: default, medium, heavy)` };
+    const heavyInput = values['heavy-input'] ?? 'token_ids';
+    if (heavyInput !== 'token_ids' && heavyInput !== 'embeddings') return { kind: 'error', message: `--heavy-input must be token_ids or embeddings, got "${heavyInput}"` };
     const queueDelay = values['queue-delay-ms'] === undefined ? undefined : Number(values['queue-delay-ms']);
     if (queueDelay !== undefined && !(queueDelay >= 0)) return { kind: 'error', message: `--queue-delay-ms must be a number >= 0, got "${values['queue-delay-ms']}"` };
     return {
@@ -287,6 +292,7 @@ export function parseCli(argv: readonly string[]): ParsedCli {
         ...common,
         models: models as GeneralSuiteOptions['models'],
         heavyBlocks: values['heavy-blocks'] === undefined ? 1 : positiveInt('--heavy-blocks', values['heavy-blocks']),
+        heavyInput,
         maxBatch: values['max-batch'] === undefined ? undefined : positiveInt('--max-batch', values['max-batch']),
         queueDelayMs: queueDelay,
       },

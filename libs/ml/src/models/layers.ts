@@ -8,7 +8,7 @@ export type Activation = 'relu' | 'gelu';
 export interface BuiltModel {
   /** The ONNX ModelProto bytes. */
   bytes: Uint8Array;
-  input: { name: string; type: 'float32'; dims: OnnxDim[] };
+  input: { name: string; type: 'float32' | 'int64'; dims: OnnxDim[] };
   output: { name: string; type: 'float32'; dims: OnnxDim[] };
   /** Class names, also stored in the model's metadata_props as `labels` (JSON array). */
   labels: string[];

@@ -71,10 +71,11 @@ function layerNormRows(x: number[], rows: number, width: number): number[] {
   return out;
 }
 
-async function runOnce(bytes: Uint8Array, input: Float32Array, dims: number[]): Promise<Float32Array> {
+async function runOnce(bytes: Uint8Array, input: Float32Array | BigInt64Array, dims: number[], name = 'input'): Promise<Float32Array> {
   const session = await ort.InferenceSession.create(bytes);
   try {
-    const out = await session.run({ input: new ort.Tensor('float32', input, dims) });
+    const tensor = input instanceof BigInt64Array ? new ort.Tensor('int64', input, dims) : new ort.Tensor('float32', input, dims);
+    const out = await session.run({ [name]: tensor });
     const probs = out['probs'];
     if (!probs) throw new Error('no probs');
     expect(probs.dims).toEqual([dims[0], probs.dims[1]]);
@@ -154,42 +155,72 @@ describe('buildMlp', () => {
 });
 
 describe('buildEncoder', () => {
+  /** The encoder in plain JS, from rows already embedded: [batch · positions · hidden] → probs. */
+  function encoderJs(ws: Map<string, Float32Array>, cfg: { blocks: number; hidden: number; ffn: number; positions: number }, input: readonly number[], batch: number): number[] {
+    const { hidden, ffn, positions } = cfg;
+    const rows = batch * positions;
+    let x = Array.from(input);
+    for (let b = 0; b < cfg.blocks; b++) {
+      const ln = layerNormRows(x, rows, hidden);
+      const up = denseJs(ln, rows, hidden, ffn, w(ws, `block${b}.up.weight`), w(ws, `block${b}.up.bias`)).map((v) => act('gelu', v));
+      const down = denseJs(up, rows, ffn, hidden, w(ws, `block${b}.down.weight`), w(ws, `block${b}.down.bias`));
+      x = x.map((v, i) => v + (down[i] ?? 0));
+    }
+    const ln = layerNormRows(x, rows, hidden);
+    const pooled: number[] = [];
+    for (let r = 0; r < batch; r++) {
+      for (let h = 0; h < hidden; h++) {
+        let s = 0;
+        for (let p = 0; p < positions; p++) s += ln[(r * positions + p) * hidden + h] ?? 0;
+        pooled.push(s / positions);
+      }
+    }
+    return softmaxRows(denseJs(pooled, batch, hidden, 2, w(ws, 'head.weight'), w(ws, 'head.bias')), batch, 2);
+  }
+
   it('matches a plain-JS forward pass for batch 1 and 3', async () => {
     const cfg = { blocks: 2, hidden: 16, ffn: 32, positions: 4 };
     const model = buildEncoder({ seed: 11, ...cfg });
     const ws = weights(model.bytes);
-    const { hidden, ffn, positions } = cfg;
+    const { hidden, positions } = cfg;
     for (const batch of [1, 3]) {
       const input = normalArray(seededRandom(200 + batch), batch * positions * hidden, 1);
-      const rows = batch * positions;
-      let x = Array.from(input);
-      for (let b = 0; b < cfg.blocks; b++) {
-        const ln = layerNormRows(x, rows, hidden);
-        const up = denseJs(ln, rows, hidden, ffn, w(ws, `block${b}.up.weight`), w(ws, `block${b}.up.bias`)).map((v) => act('gelu', v));
-        const down = denseJs(up, rows, ffn, hidden, w(ws, `block${b}.down.weight`), w(ws, `block${b}.down.bias`));
-        x = x.map((v, i) => v + (down[i] ?? 0));
-      }
-      const ln = layerNormRows(x, rows, hidden);
-      const pooled: number[] = [];
-      for (let r = 0; r < batch; r++) {
-        for (let h = 0; h < hidden; h++) {
-          let s = 0;
-          for (let p = 0; p < positions; p++) s += ln[(r * positions + p) * hidden + h] ?? 0;
-          pooled.push(s / positions);
-        }
-      }
-      const expected = softmaxRows(denseJs(pooled, batch, hidden, 2, w(ws, 'head.weight'), w(ws, 'head.bias')), batch, 2);
+      const expected = encoderJs(ws, cfg, Array.from(input), batch);
       const probs = await runOnce(model.bytes, input, [batch, positions, hidden]);
       expectClose(probs, expected, 1e-4);
       expect(probs.every((v) => v > 0 && v < 1)).toBe(true);
     }
     expect(model.flopsPerRow).toBe(2 * 4 * 4 * 16 * 32 + 2 * 16 * 2);
-    expect(model.input.dims).toEqual(['batch', 4, 16]);
+    expect(model.input).toEqual({ name: 'input', type: 'float32', dims: ['batch', 4, 16] });
+  });
+
+  it('with token ids, embeds each id from its table and adds the position row, then runs the same blocks', async () => {
+    const cfg = { blocks: 2, hidden: 16, ffn: 32, positions: 4 };
+    const vocab = 50;
+    const model = buildEncoder({ seed: 11, ...cfg, input: 'token_ids', vocab });
+    expect(model.input).toEqual({ name: 'input_ids', type: 'int64', dims: ['batch', 4] });
+    expect(model.spec).toMatchObject({ input: 'token_ids', vocab });
+    expect(model.parameters).toBe(buildEncoder({ seed: 11, ...cfg }).parameters + (vocab + cfg.positions) * cfg.hidden);
+    const ws = weights(model.bytes);
+    const tokens = w(ws, 'embed.tokens');
+    const positionRows = w(ws, 'embed.positions');
+    const batch = 3;
+    // The first and last rows of the table are used, and one id twice in a row.
+    const ids = [0, 49, 7, 7, 12, 3, 49, 0, 25, 25, 1, 2];
+    const embedded: number[] = [];
+    for (const [i, id] of ids.entries()) {
+      const p = i % cfg.positions;
+      for (let h = 0; h < cfg.hidden; h++) embedded.push((tokens[id * cfg.hidden + h] ?? 0) + (positionRows[p * cfg.hidden + h] ?? 0));
+    }
+    const probs = await runOnce(model.bytes, BigInt64Array.from(ids, BigInt), [batch, cfg.positions], 'input_ids');
+    expectClose(probs, encoderJs(ws, cfg, embedded, batch), 1e-4);
+    expect(() => buildEncoder({ seed: 1, input: 'token_ids', vocab: 0 })).toThrow(/vocab must be a positive integer/);
   });
 
   it('resolves the default spec without building', () => {
     const spec = resolveEncoderSpec({ seed: 1 });
-    expect(spec).toMatchObject({ blocks: 4, hidden: 768, ffn: 3072, positions: 128, classes: 2, activation: 'gelu' });
+    expect(spec).toMatchObject({ blocks: 4, hidden: 768, ffn: 3072, positions: 128, classes: 2, activation: 'gelu', input: 'embeddings', vocab: 0 });
+    expect(resolveEncoderSpec({ seed: 1, input: 'token_ids' }).vocab).toBe(30522);
     expect(() => resolveEncoderSpec({ seed: 1, blocks: 0 })).toThrow(/blocks must be a positive integer/);
   });
 });

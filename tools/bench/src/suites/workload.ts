@@ -74,3 +74,11 @@ export function randomFloatRows(count: number, rowShape: readonly number[], seed
     return row;
   });
 }
+
+/** `count` rows of token ids of `rowShape`, uniform below `vocab`, from a fixed seed. */
+export function randomTokenRows(count: number, rowShape: readonly number[], vocab: number, seed: number): BigInt64Array[] {
+  if (!(Number.isSafeInteger(vocab) && vocab >= 1)) throw new RangeError(`randomTokenRows: vocab must be a positive integer, got ${vocab}`);
+  const random = seededRandom(seed);
+  const n = rowShape.reduce((a, b) => a * b, 1);
+  return Array.from({ length: count }, () => BigInt64Array.from({ length: n }, () => BigInt(Math.min(vocab - 1, Math.floor(random.next() * vocab)))));
+}
