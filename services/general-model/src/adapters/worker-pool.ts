@@ -76,6 +76,11 @@ const require = createRequire(import.meta.url);
  * in-flight calls with UNAVAILABLE at once, and is replaced: the new worker reloads the model
  * versions before it takes work.
  */
+/** The worker ran the operation and onnxruntime refused it (the thread itself is fine). */
+export class WorkerReportedError extends Error {
+  override readonly name = 'WorkerReportedError';
+}
+
 export class WorkerPool {
   private readonly slots: Slot[] = [];
   private readonly models = new Map<string, { path: string; warmup: boolean }>();
@@ -274,7 +279,7 @@ export class WorkerPool {
     const call = slot.calls.get(message.id);
     if (!call) return;
     slot.calls.delete(message.id);
-    if (message.op === 'error') call.reject(new Error(message.message));
+    if (message.op === 'error') call.reject(new WorkerReportedError(message.message));
     else call.resolve(message);
   }
 

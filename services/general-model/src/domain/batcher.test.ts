@@ -1,6 +1,6 @@
 import { DeadlineExceededError, ResourceExhaustedError, CancelledError } from '@aimass/platform';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DynamicBatcher, type BatcherOptions } from './batcher.js';
+import { DynamicBatcher, ItemFailure, type BatcherOptions } from './batcher.js';
 
 /** A fake executor: records each batch and lets the test finish runs when it wants. */
 function recorder() {
@@ -52,6 +52,21 @@ describe('DynamicBatcher', () => {
     await vi.advanceTimersByTimeAsync(6);
     await expect(Promise.all([first, second])).resolves.toEqual(['done:a', 'done:b']);
     expect(waits).toEqual([[10, 6]]);
+  });
+
+  it('fails only the requests the executor marks as failed, and answers the others', async () => {
+    const refused = new Error('b was refused');
+    const b = new DynamicBatcher<string, string>(base, (payloads) =>
+      Promise.resolve(payloads.map((p) => (p === 'b' ? new ItemFailure(refused) : `done:${p}`))),
+    );
+    const results = ['a', 'b', 'c'].map((p) => b.submit({ rows: 1, key: 'k', payload: p }));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(await Promise.allSettled(results)).toEqual([
+      { status: 'fulfilled', value: 'done:a' },
+      { status: 'rejected', reason: refused },
+      { status: 'fulfilled', value: 'done:c' },
+    ]);
+    expect(b.stats()).toMatchObject({ batches: 1, rows: 3, inFlight: 0 });
   });
 
   it('dispatches a full batch at once, without waiting for the delay', async () => {

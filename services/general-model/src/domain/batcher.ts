@@ -41,7 +41,16 @@ export interface BatchItem<T> {
  * Runs one batch and returns one result per item, in order. `waitedMs`: how long each item waited
  * in the queue until this dispatch (performance.now resolution, for statistics).
  */
-export type BatchExecutor<T, R> = (payloads: readonly T[], rows: readonly number[], waitedMs: readonly number[]) => Promise<readonly R[]>;
+/** What an executor returns for a request of the batch that failed on its own: that request's caller gets `error`. */
+export class ItemFailure {
+  constructor(readonly error: unknown) {}
+}
+
+export type BatchExecutor<T, R> = (
+  payloads: readonly T[],
+  rows: readonly number[],
+  waitedMs: readonly number[],
+) => Promise<readonly (R | ItemFailure)[]>;
 
 export interface BatcherStats {
   submitted: number;
@@ -459,7 +468,7 @@ export class DynamicBatcher<T, R> {
       this.running--;
       this.pump();
     };
-    new Promise<readonly R[]>((resolve) => resolve(this.execute(payloads, rowCounts, waitedMs))).then(
+    new Promise<readonly (R | ItemFailure)[]>((resolve) => resolve(this.execute(payloads, rowCounts, waitedMs))).then(
       (results) => {
         release();
         if (results.length !== batch.length) {
@@ -467,7 +476,11 @@ export class DynamicBatcher<T, R> {
           for (const entry of batch) entry.reject(err);
           return;
         }
-        for (const [i, entry] of batch.entries()) entry.resolve(results[i]!);
+        for (const [i, entry] of batch.entries()) {
+          const result = results[i]!;
+          if (result instanceof ItemFailure) entry.reject(result.error);
+          else entry.resolve(result);
+        }
       },
       (err: unknown) => {
         release();

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { inspectOnnxModel } from '@aimass/ml';
-import { FailedPreconditionError, NotFoundError, UnavailableError, isDomainError, type Logger } from '@aimass/platform';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError, isDomainError, type Logger } from '@aimass/platform';
 import { sha256Hex, type FsModelRepository, type RepositoryModel } from '../adapters/fs-repository.js';
-import type { SessionInfo, WorkerPool } from '../adapters/worker-pool.js';
+import { WorkerReportedError, type SessionInfo, type WorkerPool } from '../adapters/worker-pool.js';
 import { concatInputs, splitOutputs } from '../domain/batch-tensors.js';
-import { DynamicBatcher, type BatcherStats } from '../domain/batcher.js';
+import { DynamicBatcher, ItemFailure, type BatcherStats } from '../domain/batcher.js';
 import { datatypeOfOrt } from '../domain/datatypes.js';
 import { formatVersionPolicy, mergeModelConfigs, selectVersions, type ModelConfig, type VersionPolicy } from '../domain/model-config.js';
 import { ModelStatisticsRecorder } from '../domain/statistics.js';
@@ -414,7 +414,13 @@ export class ModelManager {
           const started = performance.now();
           const feeds = concatInputs(payloads);
           const prepared = performance.now();
-          const { outputs } = await pool.run(key, feeds);
+          let outputs: HostTensor[];
+          try {
+            ({ outputs } = await pool.run(key, feeds));
+          } catch (err) {
+            if (payloads.length === 1 || !(err instanceof WorkerReportedError)) throw err;
+            return runEachAlone(pool, key, `${model.name}:${version}`, payloads, rows, err);
+          }
           const ran = performance.now();
           const split = splitOutputs(outputs, rows);
           const total = rows.reduce((a, b) => a + b, 0);
@@ -462,4 +468,38 @@ function specOf(meta: SessionInfo['inputs'][number], kind: 'input' | 'output'): 
 
 function signatureOf(session: SessionInfo): ModelSignature {
   return { inputs: session.inputs.map((m) => specOf(m, 'input')), outputs: session.outputs.map((m) => specOf(m, 'output')) };
+}
+
+/**
+ * After a batch's run failed: runs each of its requests alone, so that values one request sent
+ * (a token id beyond an embedding table's rows, say) fail that request and not every request
+ * batched with it, from whichever tenant. A request that fails alone while another of the batch
+ * succeeds is answered INVALID_ARGUMENT with onnxruntime's message, since its own inputs are what
+ * the model refused. When every request fails alone the model itself is failing: each gets the
+ * batch's error, as before.
+ */
+async function runEachAlone(
+  pool: WorkerPool,
+  key: string,
+  name: string,
+  payloads: readonly (readonly HostTensor[])[],
+  rows: readonly number[],
+  batchError: WorkerReportedError,
+): Promise<(HostTensor[] | ItemFailure)[]> {
+  const results: (HostTensor[] | ItemFailure)[] = [];
+  // One at a time: a model that fails every run should not take every worker at once.
+  for (const [i, payload] of payloads.entries()) {
+    try {
+      const { outputs } = await pool.run(key, concatInputs([payload]));
+      results.push(splitOutputs(outputs, [rows[i]!])[0]!);
+    } catch (err) {
+      results.push(new ItemFailure(err));
+    }
+  }
+  if (results.every((r) => r instanceof ItemFailure)) return results.map(() => new ItemFailure(batchError));
+  return results.map((r) =>
+    r instanceof ItemFailure && r.error instanceof WorkerReportedError
+      ? new ItemFailure(new InvalidArgumentError(`model ${name} could not run this request's inputs: ${r.error.message}`, { cause: r.error }))
+      : r,
+  );
 }

@@ -89,3 +89,15 @@ export async function trainToyTextModel(): Promise<{ bytes: Uint8Array; result: 
   const bytes = exportFastTextOnnx(result.model, { tokenizer: result.tokenizer, modelName: 'general', modelVersion: 1 });
   return { bytes, result };
 }
+
+/** `lookup`: ids INT64 [batch, 2] → total FP32 [batch] = table[id0] + table[id1], table = [1, 10, 100, 1000]; an id beyond 3 fails the run. */
+export function lookupModel(): Uint8Array {
+  return new OnnxGraphBuilder('lookup')
+    .input('ids', 'int64', ['batch', 2])
+    .output('total', 'float32', ['batch'])
+    .initializer('table', new Float32Array([1, 10, 100, 1000]), [4])
+    .initializer('axis', new BigInt64Array([1n]), [1])
+    .node('Gather', ['table', 'ids'], ['picked'], { axis: 0 })
+    .node('ReduceSum', ['picked', 'axis'], ['total'], { keepdims: 0 })
+    .toBytes();
+}

@@ -1,0 +1,69 @@
+import { status } from '@grpc/grpc-js';
+import { tempDir, type TempDir } from '@aimass/testing';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { addModel, lookupModel } from './support/models.js';
+import { call, callError, inferenceClient, startService } from './support/harness.js';
+import type { inference } from '@aimass/proto';
+
+function idsRequest(ids: number[], id: string): inference.ModelInferRequest {
+  return {
+    modelName: 'lookup',
+    modelVersion: '',
+    id,
+    parameters: {},
+    inputs: [{ name: 'ids', datatype: 'INT64', shape: [ids.length / 2, 2], parameters: {}, contents: { boolContents: [], intContents: [], int64Contents: ids, uintContents: [], uint64Contents: [], fp32Contents: [], fp64Contents: [], bytesContents: [] } }],
+    outputs: [],
+    rawInputContents: [],
+  };
+}
+
+describe('a batch that fails because of one request', () => {
+  let dir: TempDir;
+  let service: Awaited<ReturnType<typeof startService>> | undefined;
+  let client: ReturnType<typeof inferenceClient> | undefined;
+
+  beforeEach(async () => {
+    dir = await tempDir('gm-batchfail');
+    await addModel(dir.path, 'lookup', 1, lookupModel());
+  });
+  afterEach(async () => {
+    client?.close();
+    await service?.stop();
+    await dir.remove();
+  });
+
+  it('answers the other requests of the batch, and only the bad one fails, with onnxruntime\'s reason', async () => {
+    service = await startService(dir.path, { batching: { maxQueueDelayMs: 200, maxBatchSize: 8 } });
+    const c = (client = inferenceClient(service.address));
+    const runsBefore = service.stats().pool.runs;
+    const [good1, err, good2] = await Promise.all([
+      call(c, c.modelInfer, idsRequest([0, 1], 'good1')),
+      callError(call(c, c.modelInfer, idsRequest([2, 9], 'bad'))),
+      call(c, c.modelInfer, idsRequest([3, 3, 2, 0], 'good2')),
+    ]);
+    // The three went as one batch of 4 rows, which failed, then each alone (the pool counts the
+    // runs that succeeded: the two good requests').
+    expect(service.stats().batchers['lookup:1']!.largestBatch).toBe(4);
+    expect(service.stats().pool.runs - runsBefore).toBe(2);
+    expect(good1.outputs[0]!.contents!.fp32Contents).toEqual([11]);
+    expect(good2.outputs[0]!.contents!.fp32Contents).toEqual([2000, 101]);
+    expect(status[err.code]).toBe('INVALID_ARGUMENT');
+    expect(err.details).toMatch(/^model lookup:1 could not run this request's inputs: .*out of (data )?bounds/i);
+  });
+
+  it('when every request of the batch fails alone too, each gets the error the batch had', async () => {
+    service = await startService(dir.path, { batching: { maxQueueDelayMs: 200, maxBatchSize: 8 } });
+    const c = (client = inferenceClient(service.address));
+    const errors = await Promise.all([idsRequest([9, 0], 'a'), idsRequest([0, 7], 'b')].map((r) => callError(call(c, c.modelInfer, r))));
+    expect(service.stats().batchers['lookup:1']!.largestBatch).toBe(2);
+    expect(errors.map((e) => status[e.code])).toEqual(['INTERNAL', 'INTERNAL']);
+  });
+
+  it('keeps serving afterwards', async () => {
+    service = await startService(dir.path, { batching: { maxQueueDelayMs: 0, maxBatchSize: 8 } });
+    const c = (client = inferenceClient(service.address));
+    await callError(call(c, c.modelInfer, idsRequest([4, 0], 'bad')));
+    const after = await call(c, c.modelInfer, idsRequest([1, 1], 'after'));
+    expect(after.outputs[0]!.contents!.fp32Contents).toEqual([20]);
+  });
+});
