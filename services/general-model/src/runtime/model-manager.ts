@@ -419,7 +419,7 @@ export class ModelManager {
             ({ outputs } = await pool.run(key, feeds));
           } catch (err) {
             if (payloads.length === 1 || !(err instanceof WorkerReportedError)) throw err;
-            return runEachAlone(pool, key, `${model.name}:${version}`, payloads, rows, err);
+            return runEachAlone(pool, key, `${model.name}:${version}`, payloads, rows);
           }
           const ran = performance.now();
           const split = splitOutputs(outputs, rows);
@@ -475,8 +475,8 @@ function signatureOf(session: SessionInfo): ModelSignature {
  * (a token id beyond an embedding table's rows, say) fail that request and not every request
  * batched with it, from whichever tenant. A request that fails alone while another of the batch
  * succeeds is answered INVALID_ARGUMENT with onnxruntime's message, since its own inputs are what
- * the model refused. When every request fails alone the model itself is failing: each gets the
- * batch's error, as before.
+ * the model refused. When every request fails alone the model itself is failing: each gets its
+ * own error, as a lone request would.
  */
 async function runEachAlone(
   pool: WorkerPool,
@@ -484,7 +484,6 @@ async function runEachAlone(
   name: string,
   payloads: readonly (readonly HostTensor[])[],
   rows: readonly number[],
-  batchError: WorkerReportedError,
 ): Promise<(HostTensor[] | ItemFailure)[]> {
   const results: (HostTensor[] | ItemFailure)[] = [];
   // One at a time: a model that fails every run should not take every worker at once.
@@ -496,7 +495,9 @@ async function runEachAlone(
       results.push(new ItemFailure(err));
     }
   }
-  if (results.every((r) => r instanceof ItemFailure)) return results.map(() => new ItemFailure(batchError));
+  // Every request failed alone too: the model itself is failing, and each request keeps its own
+  // error (a worker that died while rerunning stays UNAVAILABLE, retryable).
+  if (results.every((r) => r instanceof ItemFailure)) return results;
   return results.map((r) =>
     r instanceof ItemFailure && r.error instanceof WorkerReportedError
       ? new ItemFailure(new InvalidArgumentError(`model ${name} could not run this request's inputs: ${r.error.message}`, { cause: r.error }))
