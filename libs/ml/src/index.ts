@@ -36,7 +36,7 @@ export {
   type BenchmarkRepositoryOptions,
 } from './models/benchmark-repository.js';
 export { bucketOf, murmur3 } from './text/hash.js';
-export { decodeEncodedWords, htmlToText, mailFromRfc822, parseMail, type MailFields, type MailPart, type ParsedMail } from './text/mime.js';
+export { BODY_ENCODING_HEADERS, decodeEncodedWords, htmlToText, mailFromRfc822, mediaTypeOf, parseMail, type MailFields, type MailPart, type ParsedMail } from './text/mime.js';
 export {
   DEFAULT_TOKENIZER_CONFIG,
   createFeaturizer,

@@ -70,6 +70,23 @@ describe('task API (aimass.v1.GeneralModelService)', () => {
     expect(res.results.map((r) => r.label)).toEqual(['spam', 'ham']);
   });
 
+  it("ignores a mail's body-encoding headers: its body is already decoded text", async () => {
+    const mail = (headers: Record<string, string>): v1.InputPayload => ({ kind: { $case: 'mail', value: { subject: 'free money', body: 'click here to claim your prize now', headers } } });
+    const res = await call(client, client.classify, {
+      model: undefined,
+      inputs: [
+        mail({ from: 'x@spam.example' }),
+        // As a backend forwards the headers of a base64, multipart mail after decoding its body.
+        mail({ from: 'x@spam.example', 'Content-Transfer-Encoding': 'base64', 'content-type': 'multipart/alternative; boundary="b1"' }),
+      ],
+      includeEmbedding: true,
+      includeLogits: false,
+    });
+    expect(res.results[1]!.probabilities).toEqual(res.results[0]!.probabilities);
+    expect(res.results[1]!.embedding).toEqual(res.results[0]!.embedding);
+    expect(res.results[1]!.label).toBe('spam');
+  });
+
   it('runs a request of more inputs than the max batch size through the batcher in several batches', async () => {
     const before = service.stats().batchers['general:1']!;
     const inputs = Array.from({ length: 10 }, (_, i) => text(i % 2 ? 'free money offer' : 'team meeting agenda'));

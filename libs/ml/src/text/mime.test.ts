@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeEncodedWords, headerValue, htmlTagNames, htmlToText, parseContentType, parseMail } from './mime.js';
+import { decodeEncodedWords, headerValue, htmlTagNames, htmlToText, mediaTypeOf, parseContentType, parseMail } from './mime.js';
 import { CHINESE_SPAM, MULTIPART_SPAM, PLAIN_HAM } from './testing/mails.js';
 
 describe('parseMail', () => {
@@ -107,5 +107,19 @@ describe('helpers', () => {
     expect(htmlToText('a < b and c > d <i>e</i>').replace(/\s+/g, ' ').trim()).toBe('a < b and c > d e');
     expect(htmlToText('<a href="http://x.example/p?q=1">x</a><img src=\'y.gif\'>').replace(/\s+/g, ' ').trim()).toBe('http://x.example/p?q=1 x y.gif');
     expect(htmlToText('<script>var a = "<b>";</script>after<style>p{}</STYLE>end').replace(/\s+/g, ' ').trim()).toBe('after end');
+  });
+});
+
+describe('mediaTypeOf', () => {
+  it('keeps the lower-cased media type and drops the parameters', () => {
+    expect(mediaTypeOf('Multipart/Alternative; boundary="----=_NextPart_000"')).toBe('multipart/alternative');
+    expect(mediaTypeOf('text/html;charset=utf-8')).toBe('text/html');
+    expect(mediaTypeOf(' text/plain ')).toBe('text/plain');
+  });
+  it('reads a malformed type as text/plain, as the MIME reader does, and a missing one as none', () => {
+    expect(mediaTypeOf('html')).toBe('text/plain');
+    expect(mediaTypeOf('text/html extra; a=b')).toBe('text/plain');
+    expect(mediaTypeOf(undefined)).toBeUndefined();
+    expect(mediaTypeOf('  ')).toBeUndefined();
   });
 });

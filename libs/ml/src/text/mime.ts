@@ -290,15 +290,26 @@ export interface MailFields {
 }
 
 /**
- * Headers that describe the encoding of the original body. The body kept is the decoded text, so
- * passing them on would describe a body that is not there.
+ * Headers that describe how the original body was encoded (and, for Content-Type, its parameters:
+ * boundary, charset). The body kept is decoded text, so they would describe a body that is not
+ * there. Readers of a `MailText` must not apply them to its body either (`BODY_ENCODING_HEADERS`).
  */
-const BODY_ENCODING_HEADERS = new Set(['content-type', 'content-transfer-encoding']);
+export const BODY_ENCODING_HEADERS: ReadonlySet<string> = new Set(['content-type', 'content-transfer-encoding']);
+
+/**
+ * `text/html; charset="utf-8"` → `text/html`: the media type as the MIME reader reads it (a malformed
+ * one is text/plain), without parameters; undefined when there is no Content-Type at all.
+ */
+export function mediaTypeOf(contentType: string | undefined): string | undefined {
+  return contentType?.trim() ? parseContentType(contentType).type : undefined;
+}
 
 /**
  * A raw mail (RFC 822 / MIME) in the structured form the public API takes: the subject, the visible
  * text of its parts (HTML reduced to text, transfer encodings and charsets decoded) and its headers,
- * names lower-cased, repeated fields (Received) joined with a space. The one conversion everyone
+ * names lower-cased, repeated fields (Received) joined with a space. Content-Transfer-Encoding is
+ * dropped and Content-Type keeps only its media type (`multipart/alternative`), since the body is
+ * now decoded text. The one conversion everyone
  * uses (fusion for raw input, the CLI for mail files, tests and benchmarks), so a mail sent raw and
  * the same mail sent structured give the personal model the same features.
  */
@@ -314,6 +325,11 @@ export function mailFromRfc822(raw: string): MailFields {
     if (BODY_ENCODING_HEADERS.has(name)) continue;
     headers[name] = headers[name] === undefined ? value : `${headers[name]} ${value}`;
   }
+  // What the mail was (an HTML newsletter, a plain-text reply) says something about it that its
+  // decoded text no longer does; the media type alone, without the parameters that describe the
+  // encoded body, is kept for readers that want it (the personal featurizer's body format).
+  const mediaType = mediaTypeOf(parsed.headers.find((h) => h.name === 'content-type')?.value);
+  if (mediaType) headers['content-type'] = mediaType;
   const body = parsed.parts
     .map((p) => p.text.trim())
     .filter((t) => t !== '')

@@ -1,3 +1,4 @@
+import { BODY_ENCODING_HEADERS } from '@aimass/ml';
 import { InvalidArgumentError, unary, type CallContext } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
 import { alignedView, type HostTensor } from '../domain/tensor.js';
@@ -35,8 +36,10 @@ export function inputText(input: v1.InputPayload, index: number): string {
       return `\n${kind.value}`;
     case 'mail': {
       const { subject, body, headers } = kind.value;
+      // The body is decoded plain text: a Content-Transfer-Encoding (or a multipart boundary) sent
+      // along with the headers as received would make the reader decode it a second time.
       const lines = Object.entries(headers)
-        .filter(([name]) => name.toLowerCase() !== 'subject')
+        .filter(([name]) => name.toLowerCase() !== 'subject' && !BODY_ENCODING_HEADERS.has(name.toLowerCase()))
         .map(([name, value]) => headerLine(name, value));
       lines.push(headerLine('Subject', subject));
       return `${lines.join('\n')}\n\n${body}`;

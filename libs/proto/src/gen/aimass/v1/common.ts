@@ -415,7 +415,12 @@ export interface MailText {
   subject: string;
   /** Plain-text body. */
   body: string;
-  /** Optional headers (lower-case names), e.g. "from", "to", "list-id". */
+  /**
+   * Optional headers (lower-case names), e.g. "from", "to", "list-id", "message-id". The
+   * personal model learns from the sender, lists, the Message-ID's host and whether the mail was
+   * HTML: send "content-type" with the original media type ("multipart/alternative"). The body is
+   * read as decoded text whatever "content-type" or "content-transfer-encoding" say.
+   */
   headers: { [key: string]: string };
 }
 
