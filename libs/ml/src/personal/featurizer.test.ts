@@ -41,6 +41,45 @@ describe('createPersonalFeaturizer', () => {
     expect(slices).toEqual([0, 1, 4, 5]);
   });
 
+  it('marks mail that carries HTML with a body_format feature, from its media type or its body', () => {
+    const small = createPersonalFeaturizer({ dimension: 1024 });
+    const slice = 1024 / 2 / 8;
+    const headerSlices = (input: PersonalInput) => small.featurize(input).indices.filter((i) => i >= 512).map((i) => Math.floor((i - 512) / slice));
+    const html = [
+      mail({ 'Content-Type': 'multipart/alternative; boundary="b"' }),
+      mail({ 'content-type': 'text/html; charset=utf-8' }),
+      mail({}, 'Sale', '<html><body><p>Cheap <b>shoes</b></p></body></html>'),
+    ];
+    for (const input of html) {
+      expect(headerSlices(input)).toEqual([7]);
+      expect(personalFeatureStrings(input).header.body_format).toBe('html');
+    }
+    // The three mark the same coordinate: one weight learns "formatted mail" whichever way it was told.
+    expect(new Set(html.map((input) => small.featurize(input).indices.find((i) => i >= 512))).size).toBe(1);
+    for (const input of [mail({}), mail({ 'content-type': 'text/plain; charset=us-ascii' }), mail({ 'content-type': 'multipart/mixed; boundary=x' })]) {
+      expect(headerSlices(input)).toEqual([]);
+    }
+    // Plain text input has no headers, so no header features, HTML or not.
+    expect(f.featurize({ text: '<html><body>Cheap shoes</body></html>' }).indices.every((i) => i < 2 ** 19)).toBe(true);
+  });
+
+  it("reads the Message-ID's host as the sending system, one value across a sender's addresses", () => {
+    const idDomain = (id: string) => personalFeatureStrings(mail({ 'Message-ID': id })).header.message_id_domain;
+    // One marketer's two From domains, one minting host.
+    expect(idDomain('<LYRIS-1-2002.07.01@IQ.InsuranceIQ.com>')).toBe('insuranceiq.com');
+    expect(idDomain('<x@mail2.insuranceiq.com>')).toBe('insuranceiq.com');
+    // Numbered machines of one farm, named without a domain or by address, are one value.
+    expect(idDomain('<1.2@abv-sfo1-ac-agent5>')).toBe(idDomain('<3.4@abv-sfo1-ac-agent7>'));
+    expect(idDomain('<5@192.168.1.20>')).toBe('#.#');
+    // Digits in a registered name are part of it.
+    expect(idDomain('<y@mail.163.com>')).toBe('163.com');
+    expect(idDomain('no host here')).toBeUndefined();
+    // It shares the eighth slice with body_format, on its own coordinates.
+    const small = createPersonalFeaturizer({ dimension: 1024 });
+    const both = small.featurize(mail({ 'message-id': '<a@b.example.com>', 'content-type': 'text/html' }));
+    expect(both.indices.filter((i) => i >= 512).map((i) => Math.floor((i - 512) / 64))).toEqual([7, 7]);
+  });
+
   it('log term weighting ranks a repeated word above a single one', () => {
     const log = createPersonalFeaturizer({ termWeighting: 'log' });
     const out = log.featurize({ text: 'spam spam spam ham' });
