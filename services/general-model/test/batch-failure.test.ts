@@ -49,6 +49,14 @@ describe('a batch that fails because of one request', () => {
     expect(good2.outputs[0]!.contents!.fp32Contents).toEqual([2000, 101]);
     expect(status[err.code]).toBe('INVALID_ARGUMENT');
     expect(err.details).toMatch(/^model lookup:1 could not run this request's inputs: .*out of (data )?bounds/i);
+    // ModelStatistics counts the two reruns that answered, each at its own batch size; the bad
+    // request is a failure.
+    const { modelStats } = await call(c, c.modelStatistics, { name: 'lookup', version: '' });
+    const stats = modelStats[0]!;
+    expect(stats.executionCount).toBe(2);
+    expect(stats.batchStats.map((b) => b.batchSize).sort()).toEqual([1, 2]);
+    expect(stats.inferenceStats!.success!.count).toBe(2);
+    expect(stats.inferenceStats!.fail!.count).toBe(1);
   });
 
   it('when every request of the batch fails alone too, each gets INTERNAL, as alone', async () => {

@@ -419,7 +419,7 @@ export class ModelManager {
             ({ outputs } = await pool.run(key, feeds));
           } catch (err) {
             if (payloads.length === 1 || !(err instanceof WorkerReportedError)) throw err;
-            return runEachAlone(pool, key, `${model.name}:${version}`, payloads, rows);
+            return runEachAlone(pool, key, `${model.name}:${version}`, payloads, rows, statistics);
           }
           const ran = performance.now();
           const split = splitOutputs(outputs, rows);
@@ -484,13 +484,21 @@ async function runEachAlone(
   name: string,
   payloads: readonly (readonly HostTensor[])[],
   rows: readonly number[],
+  statistics: ModelStatisticsRecorder,
 ): Promise<(HostTensor[] | ItemFailure)[]> {
   const results: (HostTensor[] | ItemFailure)[] = [];
   // One at a time: a model that fails every run should not take every worker at once.
   for (const [i, payload] of payloads.entries()) {
     try {
-      const { outputs } = await pool.run(key, concatInputs([payload]));
+      const started = performance.now();
+      const feeds = concatInputs([payload]);
+      const prepared = performance.now();
+      const { outputs } = await pool.run(key, feeds);
+      const ran = performance.now();
       results.push(splitOutputs(outputs, [rows[i]!])[0]!);
+      // A rerun that answered is an execution like any other (Triton counts what ran, not what
+      // was batched); the refused batch run is not, as a failed batch never is.
+      statistics.execution(rows[i]!, { inputMs: prepared - started, inferMs: ran - prepared, outputMs: performance.now() - ran });
     } catch (err) {
       results.push(new ItemFailure(err));
     }
