@@ -316,19 +316,21 @@ export function mediaTypeOf(contentType: string | undefined): string | undefined
 export function mailFromRfc822(raw: string): MailFields {
   const parsed = parseMail(raw);
   let subject: string | undefined;
+  let contentType: string | undefined;
   const headers: Record<string, string> = {};
   for (const { name, value } of parsed.headers) {
     if (name === 'subject') {
       subject ??= value;
       continue;
     }
+    if (name === 'content-type') contentType ??= value;
     if (BODY_ENCODING_HEADERS.has(name)) continue;
     headers[name] = headers[name] === undefined ? value : `${headers[name]} ${value}`;
   }
   // What the mail was (an HTML newsletter, a plain-text reply) says something about it that its
   // decoded text no longer does; the media type alone, without the parameters that describe the
   // encoded body, is kept for readers that want it (the personal featurizer's body format).
-  const mediaType = mediaTypeOf(parsed.headers.find((h) => h.name === 'content-type')?.value);
+  const mediaType = mediaTypeOf(contentType);
   if (mediaType) headers['content-type'] = mediaType;
   const body = parsed.parts
     .map((p) => p.text.trim())

@@ -39,7 +39,10 @@ export function inputText(input: v1.InputPayload, index: number): string {
       // The body is decoded plain text: a Content-Transfer-Encoding (or a multipart boundary) sent
       // along with the headers as received would make the reader decode it a second time.
       const lines = Object.entries(headers)
-        .filter(([name]) => name.toLowerCase() !== 'subject' && !BODY_ENCODING_HEADERS.has(name.toLowerCase()))
+        .filter(([name]) => {
+          const lower = name.toLowerCase();
+          return lower !== 'subject' && !BODY_ENCODING_HEADERS.has(lower);
+        })
         .map(([name, value]) => headerLine(name, value));
       lines.push(headerLine('Subject', subject));
       return `${lines.join('\n')}\n\n${body}`;

@@ -411,21 +411,24 @@ export class ModelManager {
         },
         async (payloads, rows, waitedMs) => {
           for (const w of waitedMs) statistics.queued(w);
-          const started = performance.now();
-          const feeds = concatInputs(payloads);
-          const prepared = performance.now();
-          let outputs: HostTensor[];
+          // One execution: concatenated, run, split, and counted in ModelStatistics only once it answered.
+          const execute = async (part: readonly (readonly HostTensor[])[], partRows: readonly number[]): Promise<HostTensor[][]> => {
+            const started = performance.now();
+            const feeds = concatInputs(part);
+            const prepared = performance.now();
+            const { outputs } = await pool.run(key, feeds);
+            const ran = performance.now();
+            const split = splitOutputs(outputs, partRows);
+            const total = partRows.reduce((a, b) => a + b, 0);
+            statistics.execution(total, { inputMs: prepared - started, inferMs: ran - prepared, outputMs: performance.now() - ran });
+            return split;
+          };
           try {
-            ({ outputs } = await pool.run(key, feeds));
+            return await execute(payloads, rows);
           } catch (err) {
             if (payloads.length === 1 || !(err instanceof WorkerReportedError)) throw err;
-            return runEachAlone(pool, key, `${model.name}:${version}`, payloads, rows, statistics);
+            return runEachAlone(`${model.name}:${version}`, payloads.length, (i) => execute([payloads[i]!], [rows[i]!]).then((split) => split[0]!));
           }
-          const ran = performance.now();
-          const split = splitOutputs(outputs, rows);
-          const total = rows.reduce((a, b) => a + b, 0);
-          statistics.execution(total, { inputMs: prepared - started, inferMs: ran - prepared, outputMs: performance.now() - ran });
-          return split;
         },
       );
       return {
@@ -478,27 +481,14 @@ function signatureOf(session: SessionInfo): ModelSignature {
  * the model refused. When every request fails alone the model itself is failing: each gets its
  * own error, as a lone request would.
  */
-async function runEachAlone(
-  pool: WorkerPool,
-  key: string,
-  name: string,
-  payloads: readonly (readonly HostTensor[])[],
-  rows: readonly number[],
-  statistics: ModelStatisticsRecorder,
-): Promise<(HostTensor[] | ItemFailure)[]> {
+async function runEachAlone(name: string, count: number, runAlone: (i: number) => Promise<HostTensor[]>): Promise<(HostTensor[] | ItemFailure)[]> {
   const results: (HostTensor[] | ItemFailure)[] = [];
-  // One at a time: a model that fails every run should not take every worker at once.
-  for (const [i, payload] of payloads.entries()) {
+  // One at a time: a model that fails every run should not take every worker at once. A rerun that
+  // answered is counted as an execution at its own size (Triton counts what ran); the refused batch
+  // run is not, as a failed batch never is.
+  for (let i = 0; i < count; i++) {
     try {
-      const started = performance.now();
-      const feeds = concatInputs([payload]);
-      const prepared = performance.now();
-      const { outputs } = await pool.run(key, feeds);
-      const ran = performance.now();
-      results.push(splitOutputs(outputs, [rows[i]!])[0]!);
-      // A rerun that answered is an execution like any other (Triton counts what ran, not what
-      // was batched); the refused batch run is not, as a failed batch never is.
-      statistics.execution(rows[i]!, { inputMs: prepared - started, inferMs: ran - prepared, outputMs: performance.now() - ran });
+      results.push(await runAlone(i));
     } catch (err) {
       results.push(new ItemFailure(err));
     }
