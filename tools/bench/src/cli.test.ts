@@ -31,7 +31,10 @@ describe('parseCli', () => {
       examplesMax: 200,
       examplesS: 1.5,
       storeClients: 64,
+      rounds: undefined,
     });
+    const rounds = parseCli(['personal', '--rounds', '5']);
+    expect(rounds.kind === 'run' && rounds.options.suite === 'personal' && rounds.options.rounds).toBe(5);
     const store = parseCli(['personal', '--parts', 'store']);
     expect(store.kind === 'run' && store.options.suite === 'personal' && store.options.parts).toEqual(['store']);
   });
@@ -92,6 +95,8 @@ describe('parseCli', () => {
     [['personal', '--parts', 'fusion,cache'], /unknown part "cache"/],
     [['personal', '--model-share', '1.5'], /--model-share/],
     [['personal', '--store-users', '0'], /positive integer/],
+    [['personal', '--rounds', '0'], /--rounds/],
+    [['general', '--rounds', '3'], /--rounds is not an option of the general suite/],
     [['personal', '--rate', '10'], /--rate is not an option of the personal suite/],
     [['general', '--poll-ms', '10'], /--poll-ms is not an option of the general suite/],
     [['updates', '--concurrency', '1,4'], /--concurrency is not an option of the updates suite/],

@@ -56,6 +56,8 @@ general suite:
 
 personal suite:
   --parts LIST       fusion,store (default both): fused vs general-only, the million-user store
+  --rounds N         general-only/fused pairs at the headline concurrency, back to back; the ratio
+                     is the median of the pairs' (default 3, --quick 1)
   --users N          users of the fusion part (default 2000, --quick 200)
   --model-share X    share of them with a personal model (default 0.3)
   --examples-max N   most feedback examples a user gave (default 200)
@@ -105,7 +107,7 @@ export type CliOptions =
 export type ParsedCli = { readonly kind: 'help' } | { readonly kind: 'run'; readonly options: CliOptions } | { readonly kind: 'error'; readonly message: string };
 
 const GENERAL_ONLY = ['models', 'heavy-blocks', 'heavy-input', 'max-batch', 'queue-delay-ms'] as const;
-const PERSONAL_ONLY = ['parts', 'users', 'model-share', 'examples-max', 'examples-s', 'zipf-s', 'store-users', 'pool-variants', 'store-duration', 'store-clients', 'cold-loads'] as const;
+const PERSONAL_ONLY = ['parts', 'rounds', 'users', 'model-share', 'examples-max', 'examples-s', 'zipf-s', 'store-users', 'pool-variants', 'store-duration', 'store-clients', 'cold-loads'] as const;
 const SWEEP = ['concurrency', 'connections'] as const;
 const UPDATES_OWN = ['users', 'rate', 'predict-clients', 'probe-share', 'poll-ms'] as const;
 const PRIVACY_OWN = ['users', 'erasures', 'erasure-concurrency', 'predict-clients', 'overhead-clients'] as const;
@@ -166,6 +168,7 @@ export function parseCli(argv: readonly string[]): ParsedCli {
         'pool-variants': { type: 'string' },
         'store-duration': { type: 'string' },
         'store-clients': { type: 'string' },
+        rounds: { type: 'string' },
         'cold-loads': { type: 'string' },
         rate: { type: 'string' },
         'predict-clients': { type: 'string' },
@@ -265,6 +268,7 @@ export function parseCli(argv: readonly string[]): ParsedCli {
           suite: 'personal',
           ...common,
           parts: [...new Set(parts)] as PersonalPart[],
+          rounds: optionalInt('rounds', values.rounds),
           users: optionalInt('users', values.users),
           modelShare: values['model-share'] === undefined ? 0.3 : numberIn('--model-share', values['model-share'], 0, 1),
           examplesMax: values['examples-max'] === undefined ? 200 : positiveInt('--examples-max', values['examples-max']),

@@ -37,6 +37,12 @@ function record(withStore: boolean): PersonalRecord {
       general_only: contender(2000, 60),
       fused,
       fusion_strategy_general_only: contender(1700, 70),
+      rounds: [
+        { round: 1, general_only_rows_per_s: 2000, fused_rows_per_s: 1500, ratio: 0.75 },
+        { round: 2, general_only_rows_per_s: 2400, fused_rows_per_s: 1560, ratio: 0.65 },
+        { round: 3, general_only_rows_per_s: 1800, fused_rows_per_s: 1440, ratio: 0.8 },
+      ],
+      median_round: 1,
       sweep: { general_only: sweep(500), fused: sweep(375) },
       users: {
         count: 2000,
@@ -118,6 +124,7 @@ describe('personal suite report', () => {
     expect(lines.some((l) => /^fused rows\/s @64\s+1,500\s+p50 26\.67 ms, p99 80\.00 ms$/.test(l))).toBe(true);
     expect(lines.some((l) => /^store Zipf \/ all-hits throughput\s+0\.833/.test(l))).toBe(true);
     expect(lines.some((l) => /^fused: fusion's stage times, mean ms\s+80\.00\s+general_model 30\.00, total 80\.00$/.test(l))).toBe(true);
+    expect(lines.some((l) => /^fused \/ general-only per round\s+0\.750 0\.650 0\.800\s+median: round 1 \(the two lines above\); rows\/s 1,500\/2,000, 1,560\/2,400, 1,440\/1,800$/.test(l))).toBe(true);
   });
 
   it('shows a part that did not run as not measured', () => {

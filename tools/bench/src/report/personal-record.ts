@@ -31,12 +31,25 @@ export interface LatencyFigures {
 }
 
 /** Part A: Predict through fusion against Classify on general-model, same run, same mails. */
+/** One general-only/fused pair at the headline concurrency, measured back to back. */
+export interface FusionRound {
+  readonly round: number;
+  readonly general_only_rows_per_s: number;
+  readonly fused_rows_per_s: number;
+  /** fused / general-only of this pair. */
+  readonly ratio: number;
+}
+
 export interface FusionFigures {
   readonly headline_concurrency: number;
-  /** GeneralModelService.Classify, one mail per call, straight to general-model. */
+  /** GeneralModelService.Classify, one mail per call, straight to general-model (the median round's). */
   readonly general_only: ContenderFigures;
-  /** InferenceService.Predict through fusion (general + personal + fusion), same mails, Zipf users. */
+  /** InferenceService.Predict through fusion (general + personal + fusion), same mails, Zipf users (the median round's). */
   readonly fused: ContenderFigures;
+  /** Every pair at the headline concurrency; fused_vs_general_throughput is the median of their ratios. */
+  readonly rounds: readonly FusionRound[];
+  /** The round whose ratio is the median: general_only and fused are its figures. */
+  readonly median_round: number;
   /** The same Predicts with strategy GENERAL_ONLY: fusion without the personal model (where the difference goes). */
   readonly fusion_strategy_general_only: ContenderFigures | null;
   readonly sweep: { readonly general_only: readonly SweepPoint[]; readonly fused: readonly SweepPoint[] };

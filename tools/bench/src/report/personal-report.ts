@@ -55,6 +55,13 @@ export function formatPersonalTable(r: PersonalRecord): string {
   if (r.fusion) {
     const f = r.fusion;
     rows.push(throughputLine('general-only', f.general_only), throughputLine('fused', f.fused));
+    if (f.rounds.length > 1) {
+      rows.push([
+        'fused / general-only per round',
+        f.rounds.map((x) => fmt(x.ratio, 3)).join(' '),
+        `median: round ${f.median_round} (the two lines above); rows/s ${f.rounds.map((x) => `${fmt(x.fused_rows_per_s, 0)}/${fmt(x.general_only_rows_per_s, 0)}`).join(', ')}`,
+      ]);
+    }
     if (f.fusion_strategy_general_only) rows.push(throughputLine('fusion, strategy GENERAL_ONLY', f.fusion_strategy_general_only));
     const stages = Object.entries(f.fused.stage_mean_ms);
     if (stages.length > 0) rows.push(['fused: fusion\'s stage times, mean ms', fmt(f.fused.stage_mean_ms.TOTAL, 2), stages.map(([k, v]) => `${k.toLowerCase()} ${fmt(v, 2)}`).join(', ')]);

@@ -30,6 +30,8 @@ export interface PersonalSuiteOptions {
   readonly parts: readonly PersonalPart[];
   /** Concurrency sweep of the fused vs general-only comparison; the largest is the headline. */
   readonly concurrency: readonly number[];
+  /** General-only/fused pairs at the headline concurrency; the ratio is their median (default 3, quick 1). */
+  readonly rounds: number | undefined;
   /** Measured seconds per sweep point (default 8, quick 1). */
   readonly durationS: number | undefined;
   /** HTTP/2 connections the load clients share at most. */
@@ -72,6 +74,7 @@ const MAX_MAIL_BYTES = 64 * 1024;
 export function personalSettings(o: Omit<PersonalSuiteOptions, 'progress' | 'load' | 'cacheDir'>) {
   return {
     users: o.users ?? (o.quick ? 200 : 2000),
+    rounds: o.rounds ?? (o.quick ? 1 : 3),
     storeUsers: o.storeUsers ?? (o.quick ? 20_000 : 1_000_000),
     poolVariants: o.poolVariants ?? (o.quick ? 1 : 3),
     durationMs: (o.durationS ?? (o.quick ? 1 : 8)) * 1000,
@@ -96,7 +99,7 @@ export async function runPersonalSuite(options: PersonalSuiteOptions): Promise<P
   const sweep = [...options.concurrency].sort((a, b) => a - b);
   const parts = new Set(options.parts);
   const feedback = { modelShare: options.modelShare, examplesMax: options.examplesMax, examplesS: options.examplesS };
-  if (parts.has('fusion')) progress.plan(fusionPartPlanMs({ sweep, warmupMs: s.warmupMs, durationMs: s.durationMs }));
+  if (parts.has('fusion')) progress.plan(fusionPartPlanMs({ sweep, rounds: s.rounds, warmupMs: s.warmupMs, durationMs: s.durationMs }));
   if (parts.has('store')) progress.plan(storePartPlanMs({ fillRoundMs: s.fillRoundMs, warmupMs: s.warmupMs, durationMs: s.storeDurationMs, coldLoads: s.coldLoads }) + 5000);
   progress.plan(5000);
   warnIfBusy(progress);
@@ -139,6 +142,7 @@ export async function runPersonalSuite(options: PersonalSuiteOptions): Promise<P
           feedbackMails: mails,
           requestMails,
           sweep,
+          rounds: s.rounds,
           connections: options.connections,
           warmupMs: s.warmupMs,
           durationMs: s.durationMs,
@@ -225,7 +229,8 @@ export async function runPersonalSuite(options: PersonalSuiteOptions): Promise<P
     await rm(work, { recursive: true, force: true });
   }
 
-  const ratio = fusion === null ? null : round(fusion.fused.rows_per_s / fusion.general_only.rows_per_s, 3);
+  // The median pair's ratio (rounded per pair, as reported in fusion.rounds).
+  const ratio = fusion === null ? null : (fusion.rounds[fusion.median_round - 1]?.ratio ?? null);
   const coldP99 = store === null ? null : store.cold_load.p99_ms;
   return {
     suite: 'personal',

@@ -17,6 +17,7 @@ import { eventsEnvironment, fusionEnvironment, personalModelEnvironment, privacy
 import type { BenchMail } from './mails.js';
 import { BENCH_TENANT, figuresOf, measure, PSEUDONYM_SECRET, USER_PREFIX } from './measure.js';
 import { population, trafficShareWithModel, type FeedbackDistribution } from './population.js';
+import { medianRound } from './rounds.js';
 import { seedFeedback } from './seed-feedback.js';
 
 export interface FusionPartOptions {
@@ -31,6 +32,13 @@ export interface FusionPartOptions {
   /** Mails the measured requests carry (the same for both contenders). */
   readonly requestMails: readonly BenchMail[];
   readonly sweep: readonly number[];
+  /**
+   * Alternating general-only/fused pairs at the headline concurrency (the sweep's is the first).
+   * The ratio is the median of the pairs' ratios: one 8 s window of either contender moves by a
+   * fifth from run to run on a shared 2-core machine, and a pair measured back to back shares
+   * the machine's state of the moment.
+   */
+  readonly rounds: number;
   readonly connections: number;
   readonly warmupMs: number;
   readonly durationMs: number;
@@ -39,8 +47,8 @@ export interface FusionPartOptions {
 }
 
 /** Planned measuring time of the part, for the ETA. */
-export function fusionPartPlanMs(o: Pick<FusionPartOptions, 'sweep' | 'warmupMs' | 'durationMs'>): number {
-  return (2 * o.sweep.length + 1) * (o.warmupMs + o.durationMs) + 10_000;
+export function fusionPartPlanMs(o: Pick<FusionPartOptions, 'sweep' | 'rounds' | 'warmupMs' | 'durationMs'>): number {
+  return (2 * (o.sweep.length + o.rounds - 1) + 1) * (o.warmupMs + o.durationMs) + 10_000;
 }
 
 /**
@@ -135,13 +143,12 @@ export async function runFusionPart(o: FusionPartOptions): Promise<FusionFigures
     const common = { connections: o.connections, warmupMs: o.warmupMs, durationMs: o.durationMs, plannedMs: pointMs };
     const general: SweepPoint[] = [];
     const fused: SweepPoint[] = [];
-    let generalHeadline: LoadResult | undefined;
-    let fusedHeadline: LoadResult | undefined;
     const headline = Math.max(...o.sweep);
-    for (const c of o.sweep) {
+    const pair = async (c: number, n: number) => {
+      const suffix = n > 1 ? `, round ${n} of ${o.rounds}` : '';
       const g = await measure(o.load, progress, {
         ...common,
-        label: `fused: general-only (Classify on general-model), ${c} clients`,
+        label: `fused: general-only (Classify on general-model), ${c} clients${suffix}`,
         address: o.generalAddress,
         method: CLASSIFY_METHOD,
         payloads: classifyPayloads,
@@ -150,21 +157,27 @@ export async function runFusionPart(o: FusionPartOptions): Promise<FusionFigures
       });
       const f = await measure(o.load, progress, {
         ...common,
-        label: `fused: fused (Predict on fusion), ${c} clients`,
+        label: `fused: fused (Predict on fusion), ${c} clients${suffix}`,
         address: fusion.address,
         method: PREDICT_METHOD,
         payloads: predictPayloads,
         response: { kind: 'predict' },
-        users: users$(7 + c),
+        users: users$(7 + c + 1000 * (n - 1)),
         mode: { kind: 'closed', concurrency: c },
       });
+      return { g, f };
+    };
+    const pairs: { g: LoadResult; f: LoadResult }[] = [];
+    for (const c of o.sweep) {
+      const { g, f } = await pair(c, 1);
       general.push(sweepPoint(c, g));
       fused.push(sweepPoint(c, f));
-      if (c === headline) {
-        generalHeadline = g;
-        fusedHeadline = f;
-      }
+      if (c === headline) pairs.push({ g, f });
     }
+    for (let n = 2; n <= o.rounds; n++) pairs.push(await pair(headline, n));
+    const { rounds, median } = medianRound(pairs.map(({ g, f }) => ({ generalRowsPerS: g.rowsPerS, fusedRowsPerS: f.rowsPerS })));
+    const { g: generalHeadline, f: fusedHeadline } = pairs[median.round - 1]!;
+    if (rounds.length > 1) progress.note(`fused/general-only per round: ${rounds.map((r) => r.ratio.toFixed(3)).join(', ')}; median ${median.ratio.toFixed(3)} (round ${median.round})`);
     const fusionGeneralOnly = await measure(o.load, progress, {
       ...common,
       label: `fused: Predict with strategy GENERAL_ONLY (fusion without the personal model), ${headline} clients`,
@@ -175,7 +188,6 @@ export async function runFusionPart(o: FusionPartOptions): Promise<FusionFigures
       users: users$(99),
       mode: { kind: 'closed', concurrency: headline },
     });
-    if (generalHeadline === undefined || fusedHeadline === undefined) throw new Error('the sweep has no headline concurrency');
     const answered = Object.values(fusedHeadline.outcomes).reduce((a, b) => a + b, 0);
     const personalized = Object.entries(fusedHeadline.outcomes)
       .filter(([k]) => k.startsWith('applied:'))
@@ -186,6 +198,8 @@ export async function runFusionPart(o: FusionPartOptions): Promise<FusionFigures
       general_only: figuresOf(headline, generalHeadline),
       fused: figuresOf(headline, fusedHeadline),
       fusion_strategy_general_only: figuresOf(headline, fusionGeneralOnly),
+      rounds,
+      median_round: median.round,
       sweep: { general_only: general, fused },
       users: {
         count: o.users,
