@@ -35,6 +35,8 @@ describe('parseCli', () => {
     });
     const rounds = parseCli(['personal', '--rounds', '5']);
     expect(rounds.kind === 'run' && rounds.options.suite === 'personal' && rounds.options.rounds).toBe(5);
+    const general = parseCli(['general', '--rounds', '2']);
+    expect(general.kind === 'run' && general.options.suite === 'general' && general.options.rounds).toBe(2);
     const store = parseCli(['personal', '--parts', 'store']);
     expect(store.kind === 'run' && store.options.suite === 'personal' && store.options.parts).toEqual(['store']);
   });
@@ -96,7 +98,7 @@ describe('parseCli', () => {
     [['personal', '--model-share', '1.5'], /--model-share/],
     [['personal', '--store-users', '0'], /positive integer/],
     [['personal', '--rounds', '0'], /--rounds/],
-    [['general', '--rounds', '3'], /--rounds is not an option of the general suite/],
+    [['updates', '--rounds', '3'], /--rounds is not an option of the updates suite/],
     [['personal', '--rate', '10'], /--rate is not an option of the personal suite/],
     [['general', '--poll-ms', '10'], /--poll-ms is not an option of the general suite/],
     [['updates', '--concurrency', '1,4'], /--concurrency is not an option of the updates suite/],

@@ -45,6 +45,8 @@ options (every suite):
 general and personal suites:
   --concurrency LIST concurrency sweep (default 1,4,16,64; the largest is the headline)
   --connections N    HTTP/2 connections the load clients share at most (default 4)
+  --rounds N         rounds at the headline concurrency, every contender back to back in each; the
+                     ratios are the median round's (default 3, --quick 1)
 
 general suite:
   --models LIST      comma-separated subset of default,medium,heavy (default: all three)
@@ -56,8 +58,6 @@ general suite:
 
 personal suite:
   --parts LIST       fusion,store (default both): fused vs general-only, the million-user store
-  --rounds N         general-only/fused pairs at the headline concurrency, back to back; the ratio
-                     is the median of the pairs' (default 3, --quick 1)
   --users N          users of the fusion part (default 2000, --quick 200)
   --model-share X    share of them with a personal model (default 0.3)
   --examples-max N   most feedback examples a user gave (default 200)
@@ -107,8 +107,8 @@ export type CliOptions =
 export type ParsedCli = { readonly kind: 'help' } | { readonly kind: 'run'; readonly options: CliOptions } | { readonly kind: 'error'; readonly message: string };
 
 const GENERAL_ONLY = ['models', 'heavy-blocks', 'heavy-input', 'max-batch', 'queue-delay-ms'] as const;
-const PERSONAL_ONLY = ['parts', 'rounds', 'users', 'model-share', 'examples-max', 'examples-s', 'zipf-s', 'store-users', 'pool-variants', 'store-duration', 'store-clients', 'cold-loads'] as const;
-const SWEEP = ['concurrency', 'connections'] as const;
+const PERSONAL_ONLY = ['parts', 'users', 'model-share', 'examples-max', 'examples-s', 'zipf-s', 'store-users', 'pool-variants', 'store-duration', 'store-clients', 'cold-loads'] as const;
+const SWEEP = ['concurrency', 'connections', 'rounds'] as const;
 const UPDATES_OWN = ['users', 'rate', 'predict-clients', 'probe-share', 'poll-ms'] as const;
 const PRIVACY_OWN = ['users', 'erasures', 'erasure-concurrency', 'predict-clients', 'overhead-clients'] as const;
 const TENANCY_OWN = ['b-rate', 'flood-clients', 'quota'] as const;
@@ -200,6 +200,7 @@ export function parseCli(argv: readonly string[]): ParsedCli {
       workers: values.workers === undefined ? 2 : positiveInt('--workers', values.workers),
       intraOp: values['intra-op'] === undefined ? 1 : positiveInt('--intra-op', values['intra-op']),
       connections: values.connections === undefined ? 4 : positiveInt('--connections', values.connections),
+      rounds: values.rounds === undefined ? undefined : positiveInt('--rounds', values.rounds),
     };
     const optionalInt = (name: string, value: string | undefined): number | undefined => (value === undefined ? undefined : positiveInt(`--${name}`, value));
 
@@ -268,7 +269,6 @@ export function parseCli(argv: readonly string[]): ParsedCli {
           suite: 'personal',
           ...common,
           parts: [...new Set(parts)] as PersonalPart[],
-          rounds: optionalInt('rounds', values.rounds),
           users: optionalInt('users', values.users),
           modelShare: values['model-share'] === undefined ? 0.3 : numberIn('--model-share', values['model-share'], 0, 1),
           examplesMax: values['examples-max'] === undefined ? 200 : positiveInt('--examples-max', values['examples-max']),

@@ -25,6 +25,7 @@ function record(model: BenchRecord['model'], limitKind: BenchRecord['limit_kind'
     p50_ms: 1.5,
     p99_ms_half_load: 4.2,
     goal: 'service >= 0.7 x echo',
+    goal_against: 'limit',
     goal_met: true,
     p99_bound_ms: 6,
     p99_bound_met: true,
@@ -41,6 +42,15 @@ function record(model: BenchRecord['model'], limitKind: BenchRecord['limit_kind'
     request: 'test rows',
     setup: {},
     sweep: { service: points(200), naive: points(50), ...(limitKind === 'echo' ? { echo: points(250) } : {}) },
+    rounds:
+      limitKind === 'echo'
+        ? [
+            { round: 1, limit_rows_per_s: 1000, service_rows_per_s: 800, naive_rows_per_s: 200, ratio_vs_limit: 0.8, ratio_vs_naive: 4 },
+            { round: 2, limit_rows_per_s: 1250, service_rows_per_s: 750, naive_rows_per_s: 190, ratio_vs_limit: 0.6, ratio_vs_naive: 3.947 },
+            { round: 3, limit_rows_per_s: 900, service_rows_per_s: 810, naive_rows_per_s: 210, ratio_vs_limit: 0.9, ratio_vs_naive: 3.857 },
+          ]
+        : [{ round: 1, limit_rows_per_s: 1000, service_rows_per_s: 800, naive_rows_per_s: 200, ratio_vs_limit: 0.8, ratio_vs_naive: 4 }],
+    median_round: 1,
     raw_batches: [],
     environment: {},
   };
@@ -87,8 +97,10 @@ describe('report writer', () => {
   it('prints one table line per model with the ratios', () => {
     const table = formatTable([record('default', 'echo'), record('medium', 'onnxruntime')]);
     const lines = table.split('\n');
-    expect(lines).toHaveLength(4);
+    expect(lines).toHaveLength(5);
     expect(lines[0]).toContain('svc/limit');
     expect(lines[2]).toMatch(/^default\s+echo\s+1,000\s+800\s+200\s+0\.80\s+4\.00/);
+    // Only a model measured in more than one round gets its rounds listed, by its goal's ratio.
+    expect(lines[4]).toBe('rounds at 64 clients, service/limit: default 0.800 0.600 0.900 (median: round 1)');
   });
 });

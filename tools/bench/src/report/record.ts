@@ -21,9 +21,20 @@ export type ModelName = 'default' | 'medium' | 'heavy';
 export type LimitKind = 'echo' | 'onnxruntime';
 
 /** One model's result: the fields the issue asks for first, then what explains them. */
+/** One round at the headline concurrency: the limit, the naive server and the service back to back. */
+export interface GeneralRound {
+  readonly round: number;
+  readonly limit_rows_per_s: number;
+  readonly service_rows_per_s: number;
+  readonly naive_rows_per_s: number;
+  readonly ratio_vs_limit: number;
+  readonly ratio_vs_naive: number;
+}
+
 export interface BenchRecord {
   readonly model: ModelName;
   readonly limit_kind: LimitKind;
+  /** At the headline concurrency, as the other rows/s and the ratios: the median round's. */
   readonly limit_rows_per_s: number;
   /** The service's rows/s at the headline concurrency. */
   readonly service_rows_per_s: number;
@@ -36,6 +47,8 @@ export interface BenchRecord {
 
   /** The issue's goal for this model, in words, and whether this run met it. */
   readonly goal: string;
+  /** Which ratio the goal is about: ratio_vs_limit or ratio_vs_naive (it picks the median round). */
+  readonly goal_against: 'limit' | 'naive';
   readonly goal_met: boolean;
   /** Configured queue delay + 2 × one batch's run time at the service's max batch size. */
   readonly p99_bound_ms: number;
@@ -60,6 +73,12 @@ export interface BenchRecord {
     readonly naive: readonly SweepPoint[];
     readonly echo?: readonly SweepPoint[];
   };
+  /**
+   * Every round at the headline concurrency (the sweep's is the first); the rows/s and ratios
+   * above are the round whose goal ratio is the median (`median_round`).
+   */
+  readonly rounds: readonly GeneralRound[];
+  readonly median_round: number;
   /** onnxruntime in-process by batch size (medium and heavy; for the default model, its cost per batch). */
   readonly raw_batches: readonly { readonly batch: number; readonly ms_per_run: number; readonly rows_per_s: number }[];
   readonly environment: Readonly<Record<string, unknown>>;

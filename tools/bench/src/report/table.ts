@@ -27,5 +27,13 @@ export function formatTable(records: readonly BenchRecord[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
   const line = (cells: readonly string[]): string =>
     cells.map((c, i) => (i === 0 || i === 1 || i === 11 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ').trimEnd();
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+  const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+  for (const r of records) {
+    if (r.rounds.length < 2) continue;
+    const byLimit = r.goal_against === 'limit';
+    out.push(
+      `rounds at ${r.headline_concurrency} clients, service/${byLimit ? 'limit' : 'naive'}: ${r.model} ${r.rounds.map((x) => (byLimit ? x.ratio_vs_limit : x.ratio_vs_naive).toFixed(3)).join(' ')} (median: round ${r.median_round})`,
+    );
+  }
+  return out.join('\n');
 }

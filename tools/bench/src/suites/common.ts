@@ -22,6 +22,17 @@ export function round(value: number, digits = 2): number {
   return Math.round(value * f) / f;
 }
 
+/**
+ * The item whose `key` is the median (the lower middle of an even count, so two rounds never
+ * report more than the worse one showed; ties go to the earlier item). A NaN key sorts first.
+ */
+export function lowerMedianBy<T>(items: readonly T[], key: (item: T) => number): T {
+  if (items.length === 0) throw new RangeError('lowerMedianBy: no items');
+  const k = (item: T) => (Number.isNaN(key(item)) ? -Infinity : key(item));
+  const sorted = items.map((item, index) => ({ item, index })).sort((a, b) => k(a.item) - k(b.item) || a.index - b.index);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!.item;
+}
+
 /** A load run's figures, with the server's CPU when the suite measured it. */
 export function sweepPoint(concurrency: number, r: LoadResult, serverCpuCores?: number): SweepPoint {
   const server =

@@ -8,12 +8,12 @@ import type { RunningServer } from '../contenders/grpc-host.js';
 import { ModelStatisticsReader, meanBatchRows } from '../contenders/model-statistics.js';
 import { startNaiveServer } from '../contenders/naive-server.js';
 import { measureRawSession, powersOfTwoUpTo, type RawBatchPoint } from '../contenders/raw-onnx.js';
-import { serviceMainPath, startServiceProcess } from '../contenders/service-process.js';
+import { serviceMainPath, startServiceProcess, type ServiceProcess } from '../contenders/service-process.js';
 import type { LoadGenerator } from '../load/load-generator.js';
 import { MODEL_INFER_METHOD, type LoadMode, type LoadResult, type LoadSpec } from '../load/protocol.js';
 import type { Progress } from '../progress.js';
-import type { BenchRecord, LimitKind, ModelName, SweepPoint } from '../report/record.js';
-import { environment, freeTcpPort, loadAverages, round, sweepPoint, warnIfBusy } from './common.js';
+import type { BenchRecord, GeneralRound, LimitKind, ModelName, SweepPoint } from '../report/record.js';
+import { environment, freeTcpPort, loadAverages, lowerMedianBy, round, sweepPoint, warnIfBusy } from './common.js';
 import { prepareDefaultWorkload } from './default-model.js';
 import { serviceEnvironment, writeBatchingConfig } from './service-config.js';
 import { makeWorkload, randomFloatRows, randomTokenRows, type Workload } from './workload.js';
@@ -33,6 +33,12 @@ export interface GeneralSuiteOptions {
   readonly intraOp: number;
   /** HTTP/2 connections the clients share at most. */
   readonly connections: number;
+  /**
+   * Rounds at the headline concurrency (the sweep's is the first): the limit, the naive server and
+   * the service measured back to back in each; the ratios are the median round's (by the goal's
+   * ratio). Default 3, quick 1.
+   */
+  readonly rounds?: number | undefined;
   /** Override every model's service batching (max_batch_size, max_queue_delay). */
   readonly maxBatch?: number | undefined;
   readonly queueDelayMs?: number | undefined;
@@ -69,6 +75,29 @@ const PLANS: Readonly<Record<ModelName, ModelPlan>> = {
 
 const DEADLINE_MS = 120_000;
 
+/** One round's rows/s at the headline concurrency, before rounding. */
+export interface RoundRows {
+  readonly limitRowsPerS: number;
+  readonly serviceRowsPerS: number;
+  readonly naiveRowsPerS: number;
+}
+
+/**
+ * The rounds' figures and the round whose ratio against the goal's contender (`limit` or `naive`)
+ * is the median. A round with a NaN ratio (a contender that answered nothing) counts as the lowest.
+ */
+export function medianGeneralRound(rows: readonly RoundRows[], against: 'limit' | 'naive'): { rounds: GeneralRound[]; median: GeneralRound } {
+  const rounds = rows.map((r, i) => ({
+    round: i + 1,
+    limit_rows_per_s: round(r.limitRowsPerS, 1),
+    service_rows_per_s: round(r.serviceRowsPerS, 1),
+    naive_rows_per_s: round(r.naiveRowsPerS, 1),
+    ratio_vs_limit: round(r.serviceRowsPerS / r.limitRowsPerS, 3),
+    ratio_vs_naive: round(r.serviceRowsPerS / r.naiveRowsPerS, 3),
+  }));
+  return { rounds, median: lowerMedianBy(rounds, (r) => (against === 'limit' ? r.ratio_vs_limit : r.ratio_vs_naive)) };
+}
+
 /** The general suite: every selected model against its limit and the naive server, one at a time. */
 export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<BenchRecord[]> {
   const { progress } = options;
@@ -80,6 +109,7 @@ export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<Ben
   const rawMs = options.quick ? 250 : 2500;
   const sweep = [...options.concurrency];
   const headline = Math.max(...sweep);
+  const roundCount = options.rounds ?? (options.quick ? 1 : 3);
 
   const planOf = (model: ModelName): ModelPlan => ({
     ...PLANS[model],
@@ -89,7 +119,8 @@ export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<Ben
   for (const model of options.models) {
     const plan = planOf(model);
     const contenders = model === 'default' ? 3 : 2;
-    progress.plan(contenders * sweep.length * pointMs + 2 * pointMs + 5000);
+    progress.plan(contenders * (sweep.length + roundCount - 1) * pointMs + 2 * pointMs + 5000);
+    if (plan.limit === 'onnxruntime') progress.plan((roundCount - 1) * rawMs);
     progress.plan(model === 'default' ? 1000 : powersOfTwoUpTo(plan.rawMaxBatch).length * rawMs + 1000);
   }
 
@@ -165,87 +196,117 @@ export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<Ben
       });
       const batchRunMs = batchRun?.msPerRun ?? Number.NaN;
 
+      // Every contender stays up until the rounds are done; an idle one costs nothing.
+      let echo: RunningServer | undefined;
+      let naive: RunningServer | undefined;
+      let service: ServiceProcess | undefined;
+      let batching: ModelStatisticsReader | undefined;
       let echoSweep: SweepPoint[] | undefined;
-      if (plan.limit === 'echo') {
-        const echo = await startEchoServer({ outputs: workload.outputs });
-        try {
-          echoSweep = await closedSweep('echo server', echo);
-        } finally {
-          await echo.close();
-        }
-      }
-
-      const naive = await startNaiveServer({ modelPath: workload.modelPath });
       let naiveSweep: SweepPoint[];
-      try {
-        naiveSweep = await closedSweep('naive server', naive);
-      } finally {
-        await naive.close();
-      }
-
-      progress.step(`${model}: starting the service`, 5000);
-      const port = await freeTcpPort();
-      const service = await startServiceProcess({
-        mainPath: serviceMainPath(),
-        port,
-        env: serviceEnvironment({ repository, model: workload.servedName, port, workers: options.workers, intraOp: options.intraOp }),
-        ready: { kind: 'model', model: workload.servedName },
-        startTimeoutMs: 120_000,
-      });
       let serviceSweep: SweepPoint[];
       let halfLoad: LoadResult;
       let halfRate: number;
-      const batching = new ModelStatisticsReader(service.address, workload.servedName);
+      let echoHalf: LoadResult;
+      const later: RoundRows[] = [];
+      const bestRaw = rawBatches.reduce<RawBatchPoint | undefined>((best, p) => (best === undefined || p.rowsPerS > best.rowsPerS ? p : best), undefined);
       try {
-        serviceSweep = await closedSweep('service', service, batching);
+        if (plan.limit === 'echo') {
+          echo = await startEchoServer({ outputs: workload.outputs });
+          echoSweep = await closedSweep('echo server', echo);
+        }
+        naive = await startNaiveServer({ modelPath: workload.modelPath });
+        naiveSweep = await closedSweep('naive server', naive);
+
+        progress.step(`${model}: starting the service`, 5000);
+        const port = await freeTcpPort();
+        service = await startServiceProcess({
+          mainPath: serviceMainPath(),
+          port,
+          env: serviceEnvironment({ repository, model: workload.servedName, port, workers: options.workers, intraOp: options.intraOp }),
+          ready: { kind: 'model', model: workload.servedName },
+          startTimeoutMs: 120_000,
+        });
+        batching = new ModelStatisticsReader(service.address, workload.servedName);
+        const running = service;
+        const serviceLog = async <T>(fn: () => Promise<T>): Promise<T> => {
+          try {
+            return await fn();
+          } catch (error) {
+            throw new Error(`${(error as Error).message}\n--- service log ---\n${running.logTail()}`, { cause: error });
+          }
+        };
+        serviceSweep = await serviceLog(() => closedSweep('service', running, batching));
         const peak = Math.max(...serviceSweep.map((p) => p.rows_per_s));
         halfRate = peak / 2;
-        halfLoad = await measure(`${model}: service at half load, ${Math.round(halfRate)} rows/s open loop`, service, {
-          kind: 'open',
-          ratePerS: halfRate,
-          maxOutstanding: 100_000,
-        });
-      } catch (error) {
-        throw new Error(`${(error as Error).message}\n--- service log ---\n${service.logTail()}`, { cause: error });
-      } finally {
-        batching.close();
-        await service.close();
-      }
+        halfLoad = await serviceLog(() => measure(`${model}: service at half load, ${Math.round(halfRate)} rows/s open loop`, running, { kind: 'open', ratePerS: halfRate, maxOutstanding: 100_000 }));
 
-      // The same open loop against the echo server: how much of the half-load latency the
-      // client and the transport on this machine cost by themselves.
-      const echoRef = await startEchoServer({ outputs: workload.outputs });
-      let echoHalf: LoadResult;
-      try {
-        echoHalf = await measure(`${model}: echo server at the same ${Math.round(halfRate)} rows/s (transport reference)`, echoRef, {
-          kind: 'open',
-          ratePerS: halfRate,
-          maxOutstanding: 100_000,
-        });
+        // The same open loop against the echo server: how much of the half-load latency the
+        // client and the transport on this machine cost by themselves.
+        const echoRef = echo ?? (await startEchoServer({ outputs: workload.outputs }));
+        try {
+          echoHalf = await measure(`${model}: echo server at the same ${Math.round(halfRate)} rows/s (transport reference)`, echoRef, {
+            kind: 'open',
+            ratePerS: halfRate,
+            maxOutstanding: 100_000,
+          });
+        } finally {
+          if (echoRef !== echo) await echoRef.close();
+        }
+
+        const closed = { kind: 'closed', concurrency: headline } as const;
+        for (let n = 2; n <= roundCount; n++) {
+          const of = `${headline} clients, round ${n} of ${roundCount}`;
+          let limitRows: number;
+          if (echo) {
+            limitRows = (await measure(`${model}: echo server, ${of}`, echo, closed)).rowsPerS;
+          } else {
+            progress.step(`${model}: onnxruntime in-process, batch ${bestRaw?.batch ?? '-'}, round ${n} of ${roundCount}`, rawMs);
+            const [raw] = bestRaw ? await measureRawSession({ modelPath: workload.modelPath, feeds: workload.feeds, batchSizes: [bestRaw.batch], durationMs: rawMs }) : [];
+            limitRows = raw?.rowsPerS ?? Number.NaN;
+            progress.note(`${Math.round(limitRows)} rows/s`);
+          }
+          const naiveRows = (await measure(`${model}: naive server, ${of}`, naive, closed)).rowsPerS;
+          const serviceRows = (await serviceLog(() => measure(`${model}: service, ${of}`, running, closed, batching))).rowsPerS;
+          later.push({ limitRowsPerS: limitRows, serviceRowsPerS: serviceRows, naiveRowsPerS: naiveRows });
+        }
       } finally {
-        await echoRef.close();
+        batching?.close();
+        await service?.close();
+        await naive?.close();
+        await echo?.close();
       }
 
       const at = (points: readonly SweepPoint[] | undefined): number => points?.find((p) => p.concurrency === headline)?.rows_per_s ?? Number.NaN;
-      const serviceRows = at(serviceSweep);
-      const naiveRows = at(naiveSweep);
-      const limitRows = plan.limit === 'echo' ? at(echoSweep) : Math.max(...rawBatches.map((p) => p.rowsPerS));
-      const ratioVsLimit = serviceRows / limitRows;
-      const ratioVsNaive = serviceRows / naiveRows;
+      const first: RoundRows = {
+        limitRowsPerS: plan.limit === 'echo' ? at(echoSweep) : (bestRaw?.rowsPerS ?? Number.NaN),
+        serviceRowsPerS: at(serviceSweep),
+        naiveRowsPerS: at(naiveSweep),
+      };
+      const { rounds, median } = medianGeneralRound([first, ...later], plan.goal.against);
+      const serviceRows = median.service_rows_per_s;
+      const naiveRows = median.naive_rows_per_s;
+      const limitRows = median.limit_rows_per_s;
+      const ratioVsLimit = median.ratio_vs_limit;
+      const ratioVsNaive = median.ratio_vs_naive;
+      if (rounds.length > 1) {
+        const ratioOf = (r: GeneralRound) => (plan.goal.against === 'limit' ? r.ratio_vs_limit : r.ratio_vs_naive);
+        progress.note(`${model}: service/${plan.goal.against} per round: ${rounds.map((r) => ratioOf(r).toFixed(3)).join(', ')}; median round ${median.round}`);
+      }
       const bound = plan.queueDelayMs + 2 * batchRunMs;
       const goalRatio = plan.goal.against === 'limit' ? ratioVsLimit : ratioVsNaive;
       const goalName = plan.goal.against === 'limit' ? (plan.limit === 'echo' ? 'echo' : 'onnxruntime') : 'naive';
       records.push({
         model,
         limit_kind: plan.limit,
-        limit_rows_per_s: round(limitRows, 1),
-        service_rows_per_s: round(serviceRows, 1),
-        naive_rows_per_s: round(naiveRows, 1),
-        ratio_vs_limit: round(ratioVsLimit, 3),
-        ratio_vs_naive: round(ratioVsNaive, 3),
+        limit_rows_per_s: limitRows,
+        service_rows_per_s: serviceRows,
+        naive_rows_per_s: naiveRows,
+        ratio_vs_limit: ratioVsLimit,
+        ratio_vs_naive: ratioVsNaive,
         p50_ms: round(halfLoad.latencyMs.p50, 3),
         p99_ms_half_load: round(halfLoad.latencyMs.p99, 3),
         goal: `service >= ${plan.goal.factor} x ${goalName}`,
+        goal_against: plan.goal.against,
         goal_met: goalRatio >= plan.goal.factor,
         p99_bound_ms: round(bound, 3),
         p99_bound_met: halfLoad.latencyMs.p99 <= bound && halfLoad.errorCount === 0,
@@ -267,8 +328,11 @@ export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<Ben
           onnxruntime_limit: plan.limit === 'onnxruntime' ? 'one session with default options, session.run back to back, best batch size' : null,
           batch_run: `median session.run at batch ${plan.maxBatch}, intra-op threads ${options.intraOp}`,
           clients: `closed loop, ${options.connections} HTTP/2 connections at most, ${durationMs / 1000} s measured after ${warmupMs / 1000} s warm-up per point`,
+          rounds: `${roundCount} at ${headline} clients (the sweep's is the first), limit, naive and service back to back in each; the headline rows/s and ratios are the round with the median ${plan.goal.against === 'limit' ? 'service/limit' : 'service/naive'} ratio`,
         },
         sweep: { service: serviceSweep, naive: naiveSweep, ...(echoSweep ? { echo: echoSweep } : {}) },
+        rounds,
+        median_round: median.round,
         raw_batches: rawBatches.map((p) => ({ batch: p.batch, ms_per_run: round(p.msPerRun, 3), rows_per_s: round(p.rowsPerS, 1) })),
         environment: { ...environment(options.quick), load_average_before: loadBefore, load_average_after: loadAverages() },
       });

@@ -24,5 +24,6 @@ describe('medianRound', () => {
   it('gives a pair whose general-only run answered nothing ratio 0, and refuses no pairs', () => {
     expect(medianRound([{ generalRowsPerS: 0, fusedRowsPerS: 500 }]).median.ratio).toBe(0);
     expect(() => medianRound([])).toThrow(RangeError);
+    expect(() => medianRound([])).toThrow(/no items/);
   });
 });

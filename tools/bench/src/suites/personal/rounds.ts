@@ -1,5 +1,5 @@
 import type { FusionRound } from '../../report/personal-record.js';
-import { round } from '../common.js';
+import { lowerMedianBy, round } from '../common.js';
 
 /**
  * The pairs' ratios and the pair whose ratio is the median (the lower middle of an even count,
@@ -7,13 +7,11 @@ import { round } from '../common.js';
  * answered nothing has ratio 0: a broken contender must not pass as a fast one.
  */
 export function medianRound(pairs: readonly { readonly generalRowsPerS: number; readonly fusedRowsPerS: number }[]): { rounds: FusionRound[]; median: FusionRound } {
-  if (pairs.length === 0) throw new RangeError('medianRound: no pairs');
   const rounds = pairs.map((p, i) => ({
     round: i + 1,
     general_only_rows_per_s: round(p.generalRowsPerS, 1),
     fused_rows_per_s: round(p.fusedRowsPerS, 1),
     ratio: p.generalRowsPerS > 0 ? round(p.fusedRowsPerS / p.generalRowsPerS, 3) : 0,
   }));
-  const median = [...rounds].sort((a, b) => a.ratio - b.ratio || a.round - b.round)[Math.floor((rounds.length - 1) / 2)]!;
-  return { rounds, median };
+  return { rounds, median: lowerMedianBy(rounds, (r) => r.ratio) };
 }
