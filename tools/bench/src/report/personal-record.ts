@@ -30,7 +30,6 @@ export interface LatencyFigures {
   readonly max_ms: number;
 }
 
-/** Part A: Predict through fusion against Classify on general-model, same run, same mails. */
 /** One general-only/fused pair at the headline concurrency, measured back to back. */
 export interface FusionRound {
   readonly round: number;
@@ -40,6 +39,7 @@ export interface FusionRound {
   readonly ratio: number;
 }
 
+/** Part A: Predict through fusion against Classify on general-model, same run, same mails. */
 export interface FusionFigures {
   readonly headline_concurrency: number;
   /** GeneralModelService.Classify, one mail per call, straight to general-model (the median round's). */

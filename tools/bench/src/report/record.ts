@@ -20,7 +20,6 @@ export interface SweepPoint {
 export type ModelName = 'default' | 'medium' | 'heavy';
 export type LimitKind = 'echo' | 'onnxruntime';
 
-/** One model's result: the fields the issue asks for first, then what explains them. */
 /** One round at the headline concurrency: the limit, the naive server and the service back to back. */
 export interface GeneralRound {
   readonly round: number;
@@ -31,6 +30,12 @@ export interface GeneralRound {
   readonly ratio_vs_naive: number;
 }
 
+/** The ratio a model's goal is about. */
+export function goalRatioOf(r: Pick<GeneralRound, 'ratio_vs_limit' | 'ratio_vs_naive'>, against: 'limit' | 'naive'): number {
+  return against === 'limit' ? r.ratio_vs_limit : r.ratio_vs_naive;
+}
+
+/** One model's result: the fields the issue asks for first, then what explains them. */
 export interface BenchRecord {
   readonly model: ModelName;
   readonly limit_kind: LimitKind;

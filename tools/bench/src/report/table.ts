@@ -1,4 +1,4 @@
-import type { BenchRecord } from './record.js';
+import { goalRatioOf, type BenchRecord } from './record.js';
 
 function fmt(value: number, digits = 1): string {
   if (!Number.isFinite(value)) return '-';
@@ -30,9 +30,8 @@ export function formatTable(records: readonly BenchRecord[]): string {
   const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
   for (const r of records) {
     if (r.rounds.length < 2) continue;
-    const byLimit = r.goal_against === 'limit';
     out.push(
-      `rounds at ${r.headline_concurrency} clients, service/${byLimit ? 'limit' : 'naive'}: ${r.model} ${r.rounds.map((x) => (byLimit ? x.ratio_vs_limit : x.ratio_vs_naive).toFixed(3)).join(' ')} (median: round ${r.median_round})`,
+      `rounds at ${r.headline_concurrency} clients, service/${r.goal_against}: ${r.model} ${r.rounds.map((x) => goalRatioOf(x, r.goal_against).toFixed(3)).join(' ')} (median: round ${r.median_round})`,
     );
   }
   return out.join('\n');

@@ -12,7 +12,7 @@ import { serviceMainPath, startServiceProcess, type ServiceProcess } from '../co
 import type { LoadGenerator } from '../load/load-generator.js';
 import { MODEL_INFER_METHOD, type LoadMode, type LoadResult, type LoadSpec } from '../load/protocol.js';
 import type { Progress } from '../progress.js';
-import type { BenchRecord, GeneralRound, LimitKind, ModelName, SweepPoint } from '../report/record.js';
+import { goalRatioOf, type BenchRecord, type GeneralRound, type LimitKind, type ModelName, type SweepPoint } from '../report/record.js';
 import { environment, freeTcpPort, loadAverages, lowerMedianBy, round, sweepPoint, warnIfBusy } from './common.js';
 import { prepareDefaultWorkload } from './default-model.js';
 import { serviceEnvironment, writeBatchingConfig } from './service-config.js';
@@ -84,7 +84,8 @@ export interface RoundRows {
 
 /**
  * The rounds' figures and the round whose ratio against the goal's contender (`limit` or `naive`)
- * is the median. A round with a NaN ratio (a contender that answered nothing) counts as the lowest.
+ * is the median. A ratio whose contender answered nothing (0 or unmeasured rows/s) is 0, the
+ * lowest: a broken contender must not make the service look fast.
  */
 export function medianGeneralRound(rows: readonly RoundRows[], against: 'limit' | 'naive'): { rounds: GeneralRound[]; median: GeneralRound } {
   const rounds = rows.map((r, i) => ({
@@ -92,10 +93,14 @@ export function medianGeneralRound(rows: readonly RoundRows[], against: 'limit' 
     limit_rows_per_s: round(r.limitRowsPerS, 1),
     service_rows_per_s: round(r.serviceRowsPerS, 1),
     naive_rows_per_s: round(r.naiveRowsPerS, 1),
-    ratio_vs_limit: round(r.serviceRowsPerS / r.limitRowsPerS, 3),
-    ratio_vs_naive: round(r.serviceRowsPerS / r.naiveRowsPerS, 3),
+    ratio_vs_limit: ratio(r.serviceRowsPerS, r.limitRowsPerS),
+    ratio_vs_naive: ratio(r.serviceRowsPerS, r.naiveRowsPerS),
   }));
-  return { rounds, median: lowerMedianBy(rounds, (r) => (against === 'limit' ? r.ratio_vs_limit : r.ratio_vs_naive)) };
+  return { rounds, median: lowerMedianBy(rounds, (r) => goalRatioOf(r, against)) };
+}
+
+function ratio(service: number, other: number): number {
+  return other > 0 && Number.isFinite(service) ? round(service / other, 3) : 0;
 }
 
 /** The general suite: every selected model against its limit and the naive server, one at a time. */
@@ -289,11 +294,10 @@ export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<Ben
       const ratioVsLimit = median.ratio_vs_limit;
       const ratioVsNaive = median.ratio_vs_naive;
       if (rounds.length > 1) {
-        const ratioOf = (r: GeneralRound) => (plan.goal.against === 'limit' ? r.ratio_vs_limit : r.ratio_vs_naive);
-        progress.note(`${model}: service/${plan.goal.against} per round: ${rounds.map((r) => ratioOf(r).toFixed(3)).join(', ')}; median round ${median.round}`);
+        progress.note(`${model}: service/${plan.goal.against} per round: ${rounds.map((r) => goalRatioOf(r, plan.goal.against).toFixed(3)).join(', ')}; median round ${median.round}`);
       }
       const bound = plan.queueDelayMs + 2 * batchRunMs;
-      const goalRatio = plan.goal.against === 'limit' ? ratioVsLimit : ratioVsNaive;
+      const goalRatio = goalRatioOf(median, plan.goal.against);
       const goalName = plan.goal.against === 'limit' ? (plan.limit === 'echo' ? 'echo' : 'onnxruntime') : 'naive';
       records.push({
         model,

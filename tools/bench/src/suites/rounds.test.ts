@@ -34,4 +34,13 @@ describe('medianGeneralRound', () => {
     expect(rounds.map((r) => r.ratio_vs_naive)).toEqual([2, 4, 2.4]);
     expect(median.round).toBe(3);
   });
+
+  it('gives a round whose limit or naive server answered nothing ratio 0, the lowest, not infinity', () => {
+    const { rounds, median } = medianGeneralRound(
+      [{ limitRowsPerS: 0, serviceRowsPerS: 500, naiveRowsPerS: Number.NaN }, ...rows.slice(0, 2)],
+      'limit',
+    );
+    expect(rounds[0]).toMatchObject({ ratio_vs_limit: 0, ratio_vs_naive: 0 });
+    expect(median.round).toBe(2);
+  });
 });
