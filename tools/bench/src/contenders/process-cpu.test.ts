@@ -32,11 +32,3 @@ describe('sweepPoint', () => {
     expect(sweepPoint(64, load, Number.NaN)).not.toHaveProperty('server_cpu_us_per_row');
   });
 });
-
-describe('meanBatchRows', () => {
-  it('is the rows per batch run between two readings, NaN when none ran', async () => {
-    const { meanBatchRows } = await import('./model-statistics.js');
-    expect(meanBatchRows({ rows: 10, batches: 4 }, { rows: 40, batches: 14 })).toBe(3);
-    expect(meanBatchRows({ rows: 10, batches: 4 }, { rows: 10, batches: 4 })).toBeNaN();
-  });
-});

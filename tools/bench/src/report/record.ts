@@ -1,3 +1,5 @@
+import type { ServiceStages } from '../contenders/model-statistics.js';
+
 /** One measured point of a concurrency sweep. */
 export interface SweepPoint {
   readonly concurrency: number;
@@ -15,6 +17,8 @@ export interface SweepPoint {
   readonly server_cpu_us_per_row?: number;
   /** The service's mean rows per batch over the run (its ModelStatistics); absent for the other contenders. */
   readonly mean_batch_rows?: number;
+  /** Where the service's requests spent their time over the run (its ModelStatistics); absent for the other contenders. */
+  readonly service_stages?: ServiceStages;
 }
 
 export type ModelName = 'default' | 'medium' | 'heavy';
@@ -67,6 +71,8 @@ export interface BenchRecord {
   /** The echo server under the same open loop: the client's and the transport's share of the latency. */
   readonly echo_p50_ms_half_load: number;
   readonly echo_p99_ms_half_load: number;
+  /** Where the service's requests spent their time in the half-load run (its ModelStatistics). */
+  readonly service_stages_half_load?: ServiceStages;
   readonly service_peak_rows_per_s: number;
   readonly headline_concurrency: number;
   readonly flops_per_row: number | null;

@@ -5,7 +5,7 @@ import { buildBenchmarkRepository } from '@aimass/ml';
 import { DEFAULT_FLOW_CONTROL_WINDOWS } from '@aimass/platform';
 import { startEchoServer } from '../contenders/echo-server.js';
 import type { RunningServer } from '../contenders/grpc-host.js';
-import { ModelStatisticsReader, meanBatchRows } from '../contenders/model-statistics.js';
+import { ModelStatisticsReader, meanBatchRows, serviceStages, type ServiceStages } from '../contenders/model-statistics.js';
 import { startNaiveServer } from '../contenders/naive-server.js';
 import { measureRawSession, powersOfTwoUpTo, type RawBatchPoint } from '../contenders/raw-onnx.js';
 import { serviceMainPath, startServiceProcess, type ServiceProcess } from '../contenders/service-process.js';
@@ -153,7 +153,7 @@ export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<Ben
         warmupMs,
         durationMs,
       };
-      type Measured = LoadResult & { serverCpuCores: number; meanBatchRows?: number };
+      type Measured = LoadResult & { serverCpuCores: number; meanBatchRows?: number; stages?: ServiceStages };
       // `batching`: the service's own ModelStatistics, read around the run (warm-up included).
       const measure = async (label: string, server: RunningServer, mode: LoadMode, batching?: ModelStatisticsReader): Promise<Measured> => {
         progress.step(label, pointMs);
@@ -168,16 +168,20 @@ export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<Ben
         const rowsPerBatch = batchesBefore && batchesAfter ? meanBatchRows(batchesBefore, batchesAfter) : undefined;
         const errors = result.errorCount > 0 ? `, errors ${JSON.stringify(result.errors)}` : '';
         const cpu = Number.isFinite(serverCpuCores) ? `, server ${serverCpuCores.toFixed(2)} cores (${Math.round((serverCpuCores * 1e6) / result.rowsPerS)} µs/row)` : '';
-        const batched = rowsPerBatch === undefined ? '' : `, ${rowsPerBatch.toFixed(2)} rows per batch`;
+        const stages = batchesBefore && batchesAfter ? serviceStages(batchesBefore, batchesAfter) : undefined;
+        const batched =
+          (rowsPerBatch === undefined ? '' : `, ${rowsPerBatch.toFixed(2)} rows per batch`) +
+          (stages === undefined ? '' : `; in the service: request ${stages.request_ms} ms, queued ${stages.queue_ms} ms, per batch input ${stages.batch_input_ms} ms, run ${stages.batch_infer_ms} ms, output ${stages.batch_output_ms} ms`);
         progress.note(`${Math.round(result.rowsPerS)} rows/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms, load process ${result.clientCpuCores.toFixed(2)} cores${cpu}${batched}${errors}`);
-        return { ...result, serverCpuCores, ...(rowsPerBatch === undefined ? {} : { meanBatchRows: rowsPerBatch }) };
+        return { ...result, serverCpuCores, ...(rowsPerBatch === undefined ? {} : { meanBatchRows: rowsPerBatch }), ...(stages === undefined ? {} : { stages }) };
       };
       const closedSweep = async (who: string, server: RunningServer, batching?: ModelStatisticsReader): Promise<SweepPoint[]> => {
         const points: SweepPoint[] = [];
         for (const c of sweep) {
           const r = await measure(`${model}: ${who}, ${c} clients`, server, { kind: 'closed', concurrency: c }, batching);
           const point = sweepPoint(c, r, r.serverCpuCores);
-          points.push(r.meanBatchRows === undefined || !Number.isFinite(r.meanBatchRows) ? point : { ...point, mean_batch_rows: round(r.meanBatchRows, 2) });
+          const batched = r.meanBatchRows === undefined || !Number.isFinite(r.meanBatchRows) ? point : { ...point, mean_batch_rows: round(r.meanBatchRows, 2) };
+          points.push(r.stages === undefined ? batched : { ...batched, service_stages: r.stages });
         }
         return points;
       };
@@ -209,7 +213,7 @@ export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<Ben
       let echoSweep: SweepPoint[] | undefined;
       let naiveSweep: SweepPoint[];
       let serviceSweep: SweepPoint[];
-      let halfLoad: LoadResult;
+      let halfLoad: LoadResult & { stages?: ServiceStages };
       let halfRate: number;
       let echoHalf: LoadResult;
       const later: RoundRows[] = [];
@@ -243,7 +247,7 @@ export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<Ben
         serviceSweep = await serviceLog(() => closedSweep('service', running, batching));
         const peak = Math.max(...serviceSweep.map((p) => p.rows_per_s));
         halfRate = peak / 2;
-        halfLoad = await serviceLog(() => measure(`${model}: service at half load, ${Math.round(halfRate)} rows/s open loop`, running, { kind: 'open', ratePerS: halfRate, maxOutstanding: 100_000 }));
+        halfLoad = await serviceLog(() => measure(`${model}: service at half load, ${Math.round(halfRate)} rows/s open loop`, running, { kind: 'open', ratePerS: halfRate, maxOutstanding: 100_000 }, batching));
 
         // The same open loop against the echo server: how much of the half-load latency the
         // client and the transport on this machine cost by themselves.
@@ -321,6 +325,7 @@ export async function runGeneralSuite(options: GeneralSuiteOptions): Promise<Ben
         half_load_errors: halfLoad.errorCount,
         echo_p50_ms_half_load: round(echoHalf.latencyMs.p50, 3),
         echo_p99_ms_half_load: round(echoHalf.latencyMs.p99, 3),
+        ...(halfLoad.stages ? { service_stages_half_load: halfLoad.stages } : {}),
         service_peak_rows_per_s: round(Math.max(...serviceSweep.map((p) => p.rows_per_s)), 1),
         headline_concurrency: headline,
         flops_per_row: workload.flopsPerRow,
