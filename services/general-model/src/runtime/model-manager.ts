@@ -6,6 +6,7 @@ import { WorkerReportedError, type SessionInfo, type WorkerPool } from '../adapt
 import { concatInputs, splitOutputs } from '../domain/batch-tensors.js';
 import { DynamicBatcher, ItemFailure, type BatcherStats } from '../domain/batcher.js';
 import { datatypeOfOrt } from '../domain/datatypes.js';
+import { HealthProbe, zeroInputs } from '../domain/health-probe.js';
 import { formatVersionPolicy, mergeModelConfigs, selectVersions, type ModelConfig, type VersionPolicy } from '../domain/model-config.js';
 import { ModelStatisticsRecorder } from '../domain/statistics.js';
 import type { HostTensor, InputLimits, ModelSignature, TensorSpec, ValidatedRequest } from '../domain/tensor.js';
@@ -400,6 +401,9 @@ export class ModelManager {
         maxInFlight,
       };
       const statistics = new ModelStatisticsRecorder();
+      const name = `${model.name}:${version}`;
+      // Not counted in ModelStatistics: it answers no request.
+      const probe = new HealthProbe({ run: () => pool.run(key, zeroInputs(signature)), ttlMs: HEALTH_PROBE_TTL_MS });
       const batcher = new DynamicBatcher<HostTensor[], HostTensor[]>(
         {
           name: `${model.name}:${version}`,
@@ -426,8 +430,9 @@ export class ModelManager {
           try {
             return await execute(payloads, rows);
           } catch (err) {
-            if (payloads.length === 1 || !(err instanceof WorkerReportedError)) throw err;
-            return runEachAlone(`${model.name}:${version}`, payloads.length, (i) => execute([payloads[i]!], [rows[i]!]).then((split) => split[0]!));
+            if (!(err instanceof WorkerReportedError)) throw err;
+            if (payloads.length === 1) throw (await probe.healthy()) ? refusedInputs(name, err) : err;
+            return runEachAlone(name, payloads.length, (i) => execute([payloads[i]!], [rows[i]!]).then((split) => split[0]!), () => probe.healthy());
           }
         },
       );
@@ -473,15 +478,28 @@ function signatureOf(session: SessionInfo): ModelSignature {
   return { inputs: session.inputs.map((m) => specOf(m, 'input')), outputs: session.outputs.map((m) => specOf(m, 'output')) };
 }
 
+/** How long a version's health probe answer is reused (see HealthProbe). */
+export const HEALTH_PROBE_TTL_MS = 1_000;
+
+function refusedInputs(name: string, err: WorkerReportedError): InvalidArgumentError {
+  return new InvalidArgumentError(`model ${name} could not run this request's inputs: ${err.message}`, { cause: err });
+}
+
 /**
  * After a batch's run failed: runs each of its requests alone, so that values one request sent
  * (a token id beyond an embedding table's rows, say) fail that request and not every request
- * batched with it, from whichever tenant. A request that fails alone while another of the batch
- * succeeds is answered INVALID_ARGUMENT with onnxruntime's message, since its own inputs are what
- * the model refused. When every request fails alone the model itself is failing: each gets its
- * own error, as a lone request would.
+ * batched with it, from whichever tenant. A request that fails alone is answered INVALID_ARGUMENT
+ * with onnxruntime's message when the model is known to run: another request of the batch
+ * succeeded, or, when none did, `modelRuns` (one row of zeros, as the warm-up) answered. Otherwise
+ * the model itself is failing, and each request keeps its own error (INTERNAL), as does a request
+ * that ran alone in its batch.
  */
-async function runEachAlone(name: string, count: number, runAlone: (i: number) => Promise<HostTensor[]>): Promise<(HostTensor[] | ItemFailure)[]> {
+async function runEachAlone(
+  name: string,
+  count: number,
+  runAlone: (i: number) => Promise<HostTensor[]>,
+  modelRuns: () => Promise<boolean>,
+): Promise<(HostTensor[] | ItemFailure)[]> {
   const results: (HostTensor[] | ItemFailure)[] = [];
   // One at a time: a model that fails every run should not take every worker at once. A rerun that
   // answered is counted as an execution at its own size (Triton counts what ran); the refused batch
@@ -493,12 +511,8 @@ async function runEachAlone(name: string, count: number, runAlone: (i: number) =
       results.push(new ItemFailure(err));
     }
   }
-  // Every request failed alone too: the model itself is failing, and each request keeps its own
-  // error (a worker that died while rerunning stays UNAVAILABLE, retryable).
-  if (results.every((r) => r instanceof ItemFailure)) return results;
-  return results.map((r) =>
-    r instanceof ItemFailure && r.error instanceof WorkerReportedError
-      ? new ItemFailure(new InvalidArgumentError(`model ${name} could not run this request's inputs: ${r.error.message}`, { cause: r.error }))
-      : r,
-  );
+  // Every request failed alone too: unless the probe runs, the model itself is failing, and each
+  // request keeps its own error (a worker that died while rerunning stays UNAVAILABLE, retryable).
+  if (results.every((r) => r instanceof ItemFailure) && !(await modelRuns())) return results;
+  return results.map((r) => (r instanceof ItemFailure && r.error instanceof WorkerReportedError ? new ItemFailure(refusedInputs(name, r.error)) : r));
 }
