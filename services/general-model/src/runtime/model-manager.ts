@@ -406,7 +406,7 @@ export class ModelManager {
       const probe = new HealthProbe({ run: () => pool.run(key, zeroInputs(signature)), ttlMs: HEALTH_PROBE_TTL_MS });
       const batcher = new DynamicBatcher<HostTensor[], HostTensor[]>(
         {
-          name: `${model.name}:${version}`,
+          name,
           maxBatchRows: Math.max(1, maxBatchSize),
           maxQueueDelayMs: settings.maxQueueDelayMs,
           preferredBatchRows: settings.preferredBatchSizes,

@@ -17,7 +17,7 @@ describe('serviceStages', () => {
   const before: BatchingCounters = {
     rows: 100,
     batches: 10,
-    requests: { count: 100, successNs: ms(500), queueNs: ms(100) },
+    requests: { count: 100, successNs: ms(500), queued: 100, queueNs: ms(100) },
     stagesNs: { input: ms(1), infer: ms(20), output: ms(2) },
   };
 
@@ -25,9 +25,10 @@ describe('serviceStages', () => {
     const after: BatchingCounters = {
       rows: 500,
       batches: 35,
-      requests: { count: 500, successNs: ms(500 + 4000), queueNs: ms(100 + 800) },
+      requests: { count: 500, successNs: ms(500 + 4000), queued: 600, queueNs: ms(100 + 1000) },
       stagesNs: { input: ms(1 + 2.5), infer: ms(20 + 100), output: ms(2 + 0.5) },
     };
+    // 400 requests answered, 500 dispatched from the queue (100 of them failed afterwards).
     expect(serviceStages(before, after)).toEqual({ request_ms: 10, queue_ms: 2, batch_input_ms: 0.1, batch_infer_ms: 4, batch_output_ms: 0.02 });
   });
 
@@ -50,7 +51,7 @@ describe('ModelStatisticsReader', () => {
     inferenceStats: {
       success: stat(requests, ms(3)),
       fail: stat(0, 0),
-      queue: stat(requests, ms(1)),
+      queue: stat(requests + 2, ms(1)),
       computeInput: stat(batches, ms(0.1)),
       computeInfer: stat(batches, ms(2)),
       computeOutput: stat(batches, ms(0.05)),
@@ -82,10 +83,10 @@ describe('ModelStatisticsReader', () => {
       expect(counters).toEqual({
         rows: 100,
         batches: 10,
-        requests: { count: 100, successNs: ms(300), queueNs: ms(100) },
+        requests: { count: 100, successNs: ms(300), queued: 104, queueNs: ms(104) },
         stagesNs: { input: ms(1), infer: ms(20), output: ms(0.5) },
       });
-      expect(serviceStages({ rows: 0, batches: 0, requests: { count: 0, successNs: 0, queueNs: 0 }, stagesNs: { input: 0, infer: 0, output: 0 } }, counters)).toEqual({
+      expect(serviceStages({ rows: 0, batches: 0, requests: { count: 0, successNs: 0, queued: 0, queueNs: 0 }, stagesNs: { input: 0, infer: 0, output: 0 } }, counters)).toEqual({
         request_ms: 3,
         queue_ms: 1,
         batch_input_ms: 0.1,

@@ -5,8 +5,11 @@ import { inference } from '@aimass/proto';
 export interface BatchingCounters {
   readonly rows: number;
   readonly batches: number;
-  /** Cumulative time, in ns, of successful requests in the server and of requests in the queue. */
-  readonly requests?: { readonly count: number; readonly successNs: number; readonly queueNs: number };
+  /**
+   * Successful requests and their cumulative time in the server, and requests dispatched from the
+   * queue (a request that then failed too) and their cumulative wait there; times in ns.
+   */
+  readonly requests?: { readonly count: number; readonly successNs: number; readonly queued: number; readonly queueNs: number };
   /** Cumulative time per batch stage, in ns: preparing inputs, the worker's run seen from the main thread, splitting outputs. */
   readonly stagesNs?: { readonly input: number; readonly infer: number; readonly output: number };
 }
@@ -15,7 +18,7 @@ export interface BatchingCounters {
 export interface ServiceStages {
   /** Mean time of a successful request in the server, from its arrival in the handler to its answer. */
   readonly request_ms: number;
-  /** Mean wait of a request in the batcher's queue. */
+  /** Mean wait of a request in the batcher's queue, over every request dispatched (failed ones too). */
   readonly queue_ms: number;
   /** Mean per batch: inputs concatenated, the run (handing the batch to a worker until its answer is read), outputs split. */
   readonly batch_input_ms: number;
@@ -37,7 +40,7 @@ export class ModelStatisticsReader {
         if (err) return reject(err);
         let rows = 0;
         let batches = 0;
-        const requests = { count: 0, successNs: 0, queueNs: 0 };
+        const requests = { count: 0, successNs: 0, queued: 0, queueNs: 0 };
         const stagesNs = { input: 0, infer: 0, output: 0 };
         for (const s of res?.modelStats ?? []) {
           rows += s.inferenceCount;
@@ -46,6 +49,7 @@ export class ModelStatisticsReader {
           if (!st) continue;
           requests.count += st.success?.count ?? 0;
           requests.successNs += st.success?.ns ?? 0;
+          requests.queued += st.queue?.count ?? 0;
           requests.queueNs += st.queue?.ns ?? 0;
           stagesNs.input += st.computeInput?.ns ?? 0;
           stagesNs.infer += st.computeInfer?.ns ?? 0;
@@ -71,12 +75,13 @@ export function meanBatchRows(before: BatchingCounters, after: BatchingCounters)
 export function serviceStages(before: BatchingCounters, after: BatchingCounters): ServiceStages | undefined {
   if (!before.requests || !after.requests || !before.stagesNs || !after.stagesNs) return undefined;
   const requests = after.requests.count - before.requests.count;
+  const queued = after.requests.queued - before.requests.queued;
   const batches = after.batches - before.batches;
-  if (requests <= 0 || batches <= 0) return undefined;
+  if (requests <= 0 || queued <= 0 || batches <= 0) return undefined;
   const ms = (ns: number, n: number) => Math.round((ns / n / 1e6) * 1000) / 1000;
   return {
     request_ms: ms(after.requests.successNs - before.requests.successNs, requests),
-    queue_ms: ms(after.requests.queueNs - before.requests.queueNs, requests),
+    queue_ms: ms(after.requests.queueNs - before.requests.queueNs, queued),
     batch_input_ms: ms(after.stagesNs.input - before.stagesNs.input, batches),
     batch_infer_ms: ms(after.stagesNs.infer - before.stagesNs.infer, batches),
     batch_output_ms: ms(after.stagesNs.output - before.stagesNs.output, batches),
