@@ -102,7 +102,7 @@ describe('fusion configuration', () => {
   });
 
   it('enforces no consent by default; privacy.address turns it on, with the consent cache defaults, and needs the event bus', () => {
-    const dataKeys = { callTimeoutMs: 2_000, cacheTtlMs: 60_000, cacheMaxEntries: 100_000, recordWaitMs: 250, allowPlaintext: false };
+    const dataKeys = { callTimeoutMs: 2_000, cacheTtlMs: 60_000, cacheMaxEntries: 100_000, recordWaitMs: 250, lateRecordWaitMs: 30_000, lateRecordsMax: 10_000, allowPlaintext: false };
     expect(fusionConfigSchema.parse({}).privacy).toEqual({ lookupTimeoutMs: 2_000, cache: { ttlMs: 30_000, failureTtlMs: 1_000, maxEntries: 100_000 }, dataKeys });
     const config = loadConfig(serviceConfigSchema, {
       env: {
@@ -113,6 +113,7 @@ describe('fusion configuration', () => {
         AIMASS_FUSION__PRIVACY__LOOKUP_TIMEOUT_MS: '500',
         AIMASS_FUSION__PRIVACY__CACHE__TTL_MS: '10000',
         AIMASS_FUSION__PRIVACY__DATA_KEYS__RECORD_WAIT_MS: '100',
+        AIMASS_FUSION__PRIVACY__DATA_KEYS__LATE_RECORD_WAIT_MS: '0',
         AIMASS_FUSION__PRIVACY__DATA_KEYS__ALLOW_PLAINTEXT: 'true',
       },
     });
@@ -120,16 +121,18 @@ describe('fusion configuration', () => {
       address: 'privacy:50051',
       lookupTimeoutMs: 500,
       cache: { ttlMs: 10_000, failureTtlMs: 1_000, maxEntries: 100_000 },
-      dataKeys: { ...dataKeys, recordWaitMs: 100, allowPlaintext: true },
+      dataKeys: { ...dataKeys, recordWaitMs: 100, lateRecordWaitMs: 0, allowPlaintext: true },
     });
     const withoutBus = () => loadConfig(serviceConfigSchema, { env: { AIMASS_PSEUDONYM__SECRET: SECRET, AIMASS_FUSION__PRIVACY__ADDRESS: 'privacy:50051' } });
     expect(withoutBus).toThrow(ConfigError);
     expect(withoutBus).toThrow(/fusion\.privacy\.address.*consent enforcement needs the event bus that carries ConsentChanged: set events\.kind to nats/);
-    const bad = fusionConfigSchema.safeParse({ privacy: { address: 'no port', cache: { ttlMs: 0 }, dataKeys: { cacheTtlMs: 0, allowPlaintext: 'yes' } } });
+    const bad = fusionConfigSchema.safeParse({ privacy: { address: 'no port', cache: { ttlMs: 0 }, dataKeys: { cacheTtlMs: 0, allowPlaintext: 'yes', lateRecordWaitMs: -1, lateRecordsMax: 0 } } });
     const messages = bad.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n');
     expect(messages).toMatch(/privacy\.address: expected host:port/);
     expect(messages).toMatch(/privacy\.dataKeys\.cacheTtlMs: expected a duration in milliseconds/);
     expect(messages).toMatch(/privacy\.dataKeys\.allowPlaintext: expected true or false/);
+    expect(messages).toMatch(/privacy\.dataKeys\.lateRecordWaitMs: expected a duration in milliseconds/);
+    expect(messages).toMatch(/privacy\.dataKeys\.lateRecordsMax: expected a count/);
     expect(messages).toMatch(/privacy\.cache\.ttlMs: expected a duration in milliseconds/);
   });
 });

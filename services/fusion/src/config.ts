@@ -142,6 +142,13 @@ export const fusionConfigSchema = z.strictObject({
            */
           recordWaitMs: positiveInt('a duration in milliseconds').default(250),
           /**
+           * A record whose key is still coming after `recordWaitMs` is written when it comes, after
+           * the answer (Feedback by its id waits for it), if within this long; 0: left out at once.
+           */
+          lateRecordWaitMs: nonNegativeInt('a duration in milliseconds').default(30_000),
+          /** At most this many such records wait in memory at a time; beyond, they are left out. */
+          lateRecordsMax: positiveInt('a count').default(10_000),
+          /**
            * Also read prediction records stored unencrypted (before keys were configured); they
            * expire within `predictions.retentionHours`. Off: such a record reads as absent.
            */

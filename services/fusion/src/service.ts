@@ -226,7 +226,14 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
       : undefined;
   const dataKeys = deps.dataKeys ?? ownKeys;
   const sealer = deps.sealer ?? (dataKeys ? new AesGcmSealer({ keys: dataKeys, allowPlaintext: fusion.privacy.dataKeys.allowPlaintext }) : plaintextSealer());
-  const records = await PredictionRecords.open(store, { retentionMs: fusion.predictions.retentionHours * HOUR_MS, coalescing, sealer, keys: dataKeys });
+  const dataKeyConfig = fusion.privacy.dataKeys;
+  const records = await PredictionRecords.open(store, {
+    retentionMs: fusion.predictions.retentionHours * HOUR_MS,
+    coalescing,
+    sealer,
+    keys: dataKeys,
+    late: dataKeyConfig.lateRecordWaitMs > 0 ? { maxWaitMs: dataKeyConfig.lateRecordWaitMs, maxRecords: dataKeyConfig.lateRecordsMax } : undefined,
+  });
   const keys = await FeedbackKeys.open(store, { retentionMs: fusion.predictions.idempotencyRetentionHours * HOUR_MS });
   const tenants = await KnownTenants.open(store);
   const noModelTtlMs = fusion.personalModel.noModelCacheTtlMs ?? (bus ? NO_MODEL_TTL_WITH_BUS_MS : NO_MODEL_TTL_WITHOUT_BUS_MS);
@@ -466,6 +473,8 @@ export async function startFusion(config: FusionStartConfig, logger: Logger, dep
       if (timer) clearInterval(timer);
       await pruning;
       await closeListener();
+      // Before the key client closes: records still waiting for a key get a moment to be written.
+      await records.close();
       closeClients();
     })();
     return closing;

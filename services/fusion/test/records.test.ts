@@ -1,6 +1,6 @@
 import { AES_256_GCM, AesGcmSealer, PrivacyDataKeySource, type DataKeyRing } from '@aimass/crypto';
 import { PLAINTEXT_ALGORITHM } from '@aimass/events';
-import { DeadlineExceededError, UnavailableError } from '@aimass/platform';
+import { CancelledError, DeadlineExceededError, UnavailableError } from '@aimass/platform';
 import { v1 } from '@aimass/proto';
 import { freePort } from '@aimass/testing';
 import { openSqliteStore, type DocumentStore } from '@aimass/storage';
@@ -238,6 +238,117 @@ describe("prediction records sealed with users' keys (real AES-256-GCM keys, rea
     } finally {
       source.close();
     }
+  });
+
+  /**
+   * The real ring behind a gate: each user's first key request waits until the test opens the
+   * gate (as a key that takes the privacy service long to create); `fail` makes it reject instead.
+   */
+  const slowKeys = () => {
+    let open!: () => void;
+    let fail!: (err: Error) => void;
+    const gate = new Promise<void>((resolve, reject) => {
+      open = resolve;
+      fail = reject;
+    });
+    gate.catch(() => undefined);
+    const source = { currentKey: async (scope: Parameters<DataKeyRing['currentKey']>[0]) => (await gate, ring.currentKey(scope)), keyFor: ring.keyFor.bind(ring) };
+    return { source, open, fail };
+  };
+  const lateRecords = (source: ReturnType<typeof slowKeys>['source'], late = { maxWaitMs: 5_000, maxRecords: 10 }) =>
+    PredictionRecords.open(store, { retentionMs: HOUR, sealer: new AesGcmSealer({ keys: source }), keys: source, late });
+
+  it('a record whose key comes after the wait is written when it comes; a find in the meantime waits for it', async () => {
+    const slow = slowKeys();
+    const late = await lateRecords(slow.source);
+    const saved = await late.save('acme', [record('p1', 'user-a')], { deadline: Date.now() + 20 });
+    expect(saved).toMatchObject({ stored: 0, keyUnavailable: 0, deferred: 1 });
+    expect(late.stats()).toMatchObject({ stored: 0, pendingLate: 1 });
+    expect(await (await docs()).count('acme')).toBe(0);
+    // Feedback right after the answer: the find waits for the record rather than answering "unknown".
+    const found = late.find('acme', 'p1', 'user-a', { deadline: Date.now() + 5_000 });
+    // Another user naming the id does not wait, and finds nothing.
+    expect(await late.find('acme', 'p1', 'user-b', { deadline: Date.now() + 5_000 })).toBeUndefined();
+    slow.open();
+    expect(await found).toEqual(record('p1', 'user-a'));
+    expect(await saved.late).toEqual({ stored: 1, keyUnavailable: 0 });
+    expect((await (await docs()).get('acme', 'p1'))!.data.sealed.algorithm).toBe(AES_256_GCM);
+    expect(late.stats()).toMatchObject({ stored: 1, storedLate: 1, pendingLate: 0, keyUnavailable: 0 });
+  });
+
+  it("a find that cannot wait long enough for a late record answers UNAVAILABLE (retry), not that the id is unknown", async () => {
+    const slow = slowKeys();
+    const late = await lateRecords(slow.source);
+    const saved = await late.save('acme', [record('p1', 'user-a')], { deadline: Date.now() + 20 });
+    const err = await late.find('acme', 'p1', 'user-a', { deadline: Date.now() + 30 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as Error).message).toMatch(/^the prediction could not be read: .*; retry$/);
+    slow.open();
+    expect(await saved.late).toMatchObject({ stored: 1 });
+    expect(await late.find('acme', 'p1', 'user-a')).toEqual(record('p1', 'user-a'));
+  });
+
+  it('a late record is given up when its key fetch fails, outlasts maxWaitMs, or maxRecords are waiting already', async () => {
+    const failing = slowKeys();
+    const late = await lateRecords(failing.source, { maxWaitMs: 5_000, maxRecords: 2 });
+    const first = await late.save('acme', [record('p1', 'user-a'), record('p2', 'user-b')], { deadline: Date.now() + 20 });
+    expect(first).toMatchObject({ deferred: 2, keyUnavailable: 0 });
+    // Two are waiting: a third is left out at once, as without late writes.
+    const third = await late.save('acme', [record('p3', 'user-c')], { deadline: Date.now() + 20 });
+    expect(third).toMatchObject({ stored: 0, keyUnavailable: 1 });
+    expect(third.deferred).toBeUndefined();
+    expect(third.keyError).toBeInstanceOf(DeadlineExceededError);
+    failing.fail(new UnavailableError('privacy unreachable'));
+    const outcome = await first.late!;
+    expect(outcome).toMatchObject({ stored: 0, keyUnavailable: 2 });
+    expect(outcome.keyError).toBeInstanceOf(UnavailableError);
+    expect(late.stats()).toMatchObject({ stored: 0, keyUnavailable: 3, pendingLate: 0 });
+    // A find after the failure waits for nothing and finds nothing.
+    expect(await late.find('acme', 'p1', 'user-a')).toBeUndefined();
+
+    const never = slowKeys();
+    const brief = await lateRecords(never.source, { maxWaitMs: 30, maxRecords: 10 });
+    const timedOut = await brief.save('acme', [record('p4', 'user-d')], { deadline: Date.now() + 10 });
+    expect(await timedOut.late).toMatchObject({ stored: 0, keyUnavailable: 1, keyError: expect.any(DeadlineExceededError) });
+    never.open();
+    expect(await (await docs()).count('acme')).toBe(0);
+  });
+
+  it("erasing the user (or the tenant) while their record waits for a key: it is never written", async () => {
+    const slow = slowKeys();
+    const late = await lateRecords(slow.source);
+    const saved = await late.save('acme', [record('p1', 'user-a'), record('p2', 'user-b')], { deadline: Date.now() + 20 });
+    const other = await late.save('globex', [record('p3', 'user-a')], { deadline: Date.now() + 20 });
+    expect(late.stats().pendingLate).toBe(3);
+    expect(await late.deleteUser('acme', 'user-a')).toBe(0);
+    expect(late.stats().pendingLate).toBe(2);
+    expect(await late.deleteTenant('globex')).toBe(0);
+    expect(await other.late).toMatchObject({ stored: 0, keyUnavailable: 1, keyError: expect.any(CancelledError) });
+    slow.open();
+    // user-b's record is written; user-a's never is.
+    expect(await saved.late).toMatchObject({ stored: 1, keyUnavailable: 1 });
+    expect(await late.find('acme', 'p1', 'user-a')).toBeUndefined();
+    expect(await late.find('acme', 'p2', 'user-b')).toEqual(record('p2', 'user-b'));
+    expect(await (await docs()).count('acme')).toBe(1);
+    expect(await (await docs()).count('globex')).toBe(0);
+  });
+
+  it('close gives waiting records a grace period, then gives the rest up before the store closes', async () => {
+    const slow = slowKeys();
+    const late = await lateRecords(slow.source);
+    const saved = await late.save('acme', [record('p1', 'user-a')], { deadline: Date.now() + 20 });
+    setTimeout(() => slow.open(), 30);
+    await late.close(2_000);
+    expect(await saved.late).toMatchObject({ stored: 1 });
+    const never = slowKeys();
+    const closing = await lateRecords(never.source);
+    const abandoned = await closing.save('acme', [record('p2', 'user-a')], { deadline: Date.now() + 20 });
+    const started = Date.now();
+    await closing.close(50);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(await abandoned.late).toMatchObject({ stored: 0, keyUnavailable: 1 });
+    expect(closing.stats().pendingLate).toBe(0);
+    expect(await (await docs()).count('acme')).toBe(1);
   });
 
   it('without the key when reading, find rejects with UNAVAILABLE (it cannot tell whether the record is there)', async () => {

@@ -8,6 +8,7 @@ import { v1 } from '@aimass/proto';
 import { NatsServer, freePort, waitUntil } from '@aimass/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FeedbackKeys } from '../src/adapters/feedback-keys.js';
+import type { FusionDataKeys } from '../src/service.js';
 import { TEST_SECRET, type TestFusion } from './support/fusion.js';
 import { callError, feedback, mail, predict, type InferenceClient } from './support/grpc.js';
 import { startTestPrivacy, type TestPrivacy } from './support/privacy.js';
@@ -214,6 +215,41 @@ describe("personal data sealed with users' keys (integration, real privacy servi
       expect(blind.fusion.logs.text()).not.toContain(MARKER);
     } finally {
       dead.close();
+    }
+  });
+
+  it("with the user's key slower than recordWaitMs: Predict answers without it, the record is written when the key comes, and Feedback by its id right after is accepted", async () => {
+    const keys = new PrivacyDataKeySource({ address: privacy.address, callTimeoutMs: 5_000 });
+    // The real privacy service behind a gate: as a key that takes it long to create.
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    const slow: FusionDataKeys = {
+      currentKey: async (scope) => (await gate, keys.currentKey(scope)),
+      keyFor: (scope, keyId) => keys.keyFor(scope, keyId),
+      forget: (tenant, userPseudonym) => keys.forget(tenant, userPseudonym),
+    };
+    try {
+      const late = await stack.addFusion({ privacy: { address: privacy.address }, erasure: { durable: 'fusion-late-erasure' } }, {}, { bus: fusionBus, dataKeys: slow });
+      await grant('Late-Lou');
+      const p = await predict(late.client, 'Late-Lou', markedMail(10));
+      expect(p.predictionId).not.toBe('');
+      expect(await recordIds(late.fusion, 'Late-Lou')).toEqual([]);
+      expect(late.fusion.recordStats()).toMatchObject({ stored: 0, keyUnavailable: 0, pendingLate: 1 });
+      // Feedback naming the prediction waits for its record instead of answering NOT_FOUND.
+      const answer = feedback(late.client, { userId: 'Late-Lou', predictionId: p.predictionId, label: 'spam', idempotencyKey: 'late-1' });
+      await new Promise((r) => setTimeout(r, 50));
+      openGate();
+      expect(await answer).toMatchObject({ accepted: true, duplicate: false });
+      expect(await recordIds(late.fusion, 'Late-Lou')).toEqual([p.predictionId]);
+      expect((await sealedRecord(late.fusion, p.predictionId))!.algorithm).toBe(AES_256_GCM);
+      expect(late.fusion.recordStats()).toMatchObject({ stored: 1, storedLate: 1, pendingLate: 0, keyUnavailable: 0 });
+      const [event, ...more] = await eventsOf('Late-Lou');
+      expect(more).toEqual([]);
+      expect(event!.event.predictionId).toBe(p.predictionId);
+      expect(late.fusion.logs.text()).not.toContain('prediction records not stored');
+    } finally {
+      openGate();
+      keys.close();
     }
   });
 

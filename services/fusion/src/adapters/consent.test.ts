@@ -227,7 +227,7 @@ describe('ConsentCheckingRecords (a real record store on SQLite, real keys)', ()
     expect(saved).toEqual({ stored: 1, withoutConsent: 2, keyUnavailable: 0 });
     expect(await (await store.collection({ name: 'predictions' })).count(T)).toBe(1);
     expect(ring.stats().creates).toBe(1);
-    expect(records.stats()).toEqual({ stored: 1, withoutConsent: 2, keyUnavailable: 0, unreadable: 0 });
+    expect(records.stats()).toEqual({ stored: 1, storedLate: 0, pendingLate: 0, withoutConsent: 2, keyUnavailable: 0, unreadable: 0 });
     expect(await records.find(T, 'p1', YES)).toEqual({ ...record('p1', YES), sparse: undefined });
   });
 

@@ -68,10 +68,24 @@ export interface RecordsSaved {
   readonly stored: number;
   /** Not stored: the user has not granted `training` (or it could not be verified in time). */
   readonly withoutConsent: number;
-  /** Not stored: the user's key could not be had in time, or sealing failed. */
+  /** Not stored: the user's key could not be had (its fetch failed, or `late` could not take the record), or sealing failed. */
   readonly keyUnavailable: number;
   /** Why the first of `keyUnavailable` failed (for the log line). */
   readonly keyError?: unknown;
+  /** Records whose key was still on its way at the wait's end: written once it comes (`late`). */
+  readonly deferred?: number;
+  /** Settles once the deferred records are written or given up (never rejects): what became of them. */
+  readonly late?: Promise<LateRecordsOutcome>;
+}
+
+/** What became of a save's deferred records. */
+export interface LateRecordsOutcome {
+  readonly stored: number;
+  /** Given up: the key fetch failed or outlasted `late.maxWaitMs`, the user was erased meanwhile, or fusion closed. */
+  readonly keyUnavailable: number;
+  readonly keyError?: unknown;
+  /** The store refused the write. */
+  readonly storeError?: unknown;
 }
 
 /** Counters of the record store since start. */
@@ -79,6 +93,10 @@ export interface PredictionRecordStats {
   readonly stored: number;
   readonly withoutConsent: number;
   readonly keyUnavailable: number;
+  /** Of `stored`: written after the Predict answered, their key having come late. */
+  readonly storedLate: number;
+  /** Deferred records waiting for their key now. */
+  readonly pendingLate: number;
   /** Records found that no longer open (their key destroyed: crypto-shredding; or altered): read as absent. */
   readonly unreadable: number;
 }
@@ -111,7 +129,23 @@ export interface PredictionRecordsOptions {
   readonly sealer?: PayloadSealer | undefined;
   /** The key source behind the sealer, asked ahead by `warm`. */
   readonly keys?: Pick<DataKeySource, 'currentKey'> | undefined;
+  /**
+   * Records whose key is still on its way when `save`'s wait ends are kept in memory and written
+   * when it comes, at most `maxWaitMs` later and at most `maxRecords` at a time (beyond: left out,
+   * as without this). A `find` for such a record waits for it. Absent: left out at once.
+   */
+  readonly late?: { readonly maxWaitMs: number; readonly maxRecords: number } | undefined;
 }
+
+/** A record written after its save returned; `find` and erasure know it by `tenant` and id. */
+interface LateRecord {
+  readonly tenant: string;
+  readonly userPseudonym: string;
+  readonly abort: AbortController;
+  readonly done: Promise<LateRecordsOutcome>;
+}
+
+const NOTHING_LATE: LateRecordsOutcome = { stored: 0, keyUnavailable: 0 };
 
 /**
  * Prediction records in the store. Each record's personal part is one sealed payload (AES-256-GCM
@@ -125,7 +159,10 @@ export class PredictionRecords implements PredictionRecordStore {
   readonly #sealer: PayloadSealer;
   readonly #keys: Pick<DataKeySource, 'currentKey'> | undefined;
   readonly #coalescer: Coalescer<string, WriteOp, undefined> | undefined;
-  #stats = { stored: 0, keyUnavailable: 0, unreadable: 0 };
+  readonly #lateOptions: PredictionRecordsOptions['late'];
+  /** By `lateId(tenant, predictionId)`. */
+  readonly #late = new Map<string, LateRecord>();
+  #stats = { stored: 0, storedLate: 0, keyUnavailable: 0, unreadable: 0 };
 
   private constructor(store: DocumentStore, collection: Collection<PredictionDoc | LegacyPredictionDoc>, options: PredictionRecordsOptions) {
     this.#store = store;
@@ -133,6 +170,7 @@ export class PredictionRecords implements PredictionRecordStore {
     this.#retentionMs = options.retentionMs;
     this.#sealer = options.sealer ?? plaintextSealer();
     this.#keys = options.keys;
+    this.#lateOptions = options.late;
     this.#coalescer = options.coalescing
       ? new Coalescer({
           maxItems: MAX_ATOMIC_OPS,
@@ -164,34 +202,111 @@ export class PredictionRecords implements PredictionRecordStore {
   }
 
   /**
-   * Seals each record with its user's key, waiting for keys at most until `wait.deadline`; a
-   * record whose key does not come is left out (counted, `keyUnavailable`). Then saves the sealed
-   * ones in one transaction per chunk (a batch costs one write, not one per item); with coalescing,
-   * in one transaction with those of concurrent calls of the tenant.
+   * Seals each record with its user's key, waiting for keys at most until `wait.deadline`. A record
+   * whose key fetch failed is left out (counted, `keyUnavailable`); one whose key is still on its
+   * way is deferred (`late` option: written when the key comes, `late` tells when) or else left out.
+   * Then saves the sealed ones in one transaction per chunk (a batch costs one write, not one per
+   * item); with coalescing, in one transaction with those of concurrent calls of the tenant.
    */
   async save(tenant: string, records: readonly PredictionRecord[], wait: KeyWait & { readonly now?: Date | undefined } = {}): Promise<RecordsSaved> {
     const now = wait.now ?? new Date();
     let keyUnavailable = 0;
     let keyError: unknown;
+    const deferred: Promise<LateRecordsOutcome>[] = [];
     const sealed = await Promise.all(
       records.map(async (r) => {
+        let settled = false;
+        const sealing = this.#sealer.seal({ tenant, userPseudonym: r.userPseudonym }, encodeRecordBody(bodyOf(r)), recordAssociatedData(r.predictionId));
+        sealing.then(
+          () => (settled = true),
+          () => (settled = true),
+        );
         try {
-          return { r, payload: await keyWithin(this.#sealer.seal({ tenant, userPseudonym: r.userPseudonym }, encodeRecordBody(bodyOf(r)), recordAssociatedData(r.predictionId)), wait, 'sealing a prediction record') };
+          return { r, payload: await keyWithin(sealing, wait, 'sealing a prediction record') };
         } catch (err) {
-          keyUnavailable += 1;
-          keyError ??= err;
+          // The wait ended, not the fetch: the key is coming, so the record can still be kept.
+          const late = !settled && err instanceof DeadlineExceededError ? this.#defer(tenant, r, sealing, now) : undefined;
+          if (late) deferred.push(late);
+          else {
+            keyUnavailable += 1;
+            keyError ??= err;
+          }
           return undefined;
         }
       }),
     );
     this.#stats.keyUnavailable += keyUnavailable;
     const ops = this.#ops(tenant, sealed.filter((s) => s !== undefined), now);
-    if (ops.length > 0) {
-      if (this.#coalescer) await this.#coalescer.submit(tenant, tenant, ops, { deadline: undefined });
-      else await this.#write(ops);
-    }
+    if (ops.length > 0) await this.#submit(tenant, ops);
     this.#stats.stored += ops.length;
-    return { stored: ops.length, withoutConsent: 0, keyUnavailable, ...(keyError === undefined ? {} : { keyError }) };
+    return {
+      stored: ops.length,
+      withoutConsent: 0,
+      keyUnavailable,
+      ...(keyError === undefined ? {} : { keyError }),
+      ...(deferred.length === 0 ? {} : { deferred: deferred.length, late: Promise.all(deferred).then(sumLate) }),
+    };
+  }
+
+  /**
+   * Keeps `r` until its key comes (then writes it) or `late.maxWaitMs` passes; undefined when late
+   * writes are off or `late.maxRecords` are waiting already.
+   */
+  #defer(tenant: string, r: PredictionRecord, sealing: Promise<v1.EncryptedPayload>, now: Date): Promise<LateRecordsOutcome> | undefined {
+    const options = this.#lateOptions;
+    const id = lateId(tenant, r.predictionId);
+    if (!options || this.#late.size >= options.maxRecords || this.#late.has(id)) return undefined;
+    const abort = new AbortController();
+    const done = (async (): Promise<LateRecordsOutcome> => {
+      let payload: v1.EncryptedPayload;
+      try {
+        payload = await keyWithin(sealing, { deadline: Date.now() + options.maxWaitMs, signal: abort.signal }, 'sealing a prediction record after its Predict answered');
+      } catch (keyError) {
+        this.#stats.keyUnavailable += 1;
+        return { stored: 0, keyUnavailable: 1, keyError };
+      }
+      try {
+        // Erasure aborts first, then deletes: a write that starts later would outlive it.
+        if (abort.signal.aborted) throw new CancelledError('the user was erased while their prediction record waited for a key');
+        await this.#submit(tenant, this.#ops(tenant, [{ r, payload }], now));
+      } catch (storeError) {
+        if (storeError instanceof CancelledError) {
+          this.#stats.keyUnavailable += 1;
+          return { stored: 0, keyUnavailable: 1, keyError: storeError };
+        }
+        return { stored: 0, keyUnavailable: 0, storeError };
+      }
+      this.#stats.stored += 1;
+      this.#stats.storedLate += 1;
+      return { stored: 1, keyUnavailable: 0 };
+    })().finally(() => this.#late.delete(id));
+    this.#late.set(id, { tenant, userPseudonym: r.userPseudonym, abort, done });
+    return done;
+  }
+
+  async #submit(tenant: string, ops: WriteOp[]): Promise<void> {
+    if (this.#coalescer) await this.#coalescer.submit(tenant, tenant, ops, { deadline: undefined });
+    else await this.#write(ops);
+  }
+
+  /**
+   * Gives the deferred records up to `graceMs` to be written, then gives up the rest; for shutdown,
+   * before the store closes.
+   */
+  async close(graceMs = 2_000): Promise<void> {
+    const pending = [...this.#late.values()];
+    if (pending.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(pending.map((l) => l.done)), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+    await this.#cancelLate(() => true);
+  }
+
+  /** Aborts the deferred records `which` picks and waits until none of them can still be written. */
+  async #cancelLate(which: (l: LateRecord) => boolean): Promise<void> {
+    const cancelled = [...this.#late.values()].filter(which);
+    for (const l of cancelled) l.abort.abort();
+    await Promise.all(cancelled.map((l) => l.done));
   }
 
   /** Counters of the write coalescer (undefined when coalescing is off). */
@@ -200,7 +315,7 @@ export class PredictionRecords implements PredictionRecordStore {
   }
 
   stats(): PredictionRecordStats {
-    return { ...this.#stats, withoutConsent: 0 };
+    return { ...this.#stats, pendingLate: this.#late.size, withoutConsent: 0 };
   }
 
   async #write(ops: readonly WriteOp[]): Promise<void> {
@@ -236,7 +351,16 @@ export class PredictionRecords implements PredictionRecordStore {
     userPseudonym: string,
     wait: KeyWait & { readonly now?: Date | undefined } = {},
   ): Promise<PredictionRecord | undefined> {
-    const doc = await this.#collection.get(tenant, predictionId);
+    let doc = await this.#collection.get(tenant, predictionId);
+    const late = doc === undefined ? this.#late.get(lateId(tenant, predictionId)) : undefined;
+    // A prediction just answered whose record still waits for its key: Feedback right after Predict
+    // waits for it (within its own deadline) rather than being told the id is unknown.
+    if (late && late.userPseudonym === userPseudonym) {
+      await keyWithin(late.done, wait, 'waiting for the prediction record to be sealed').catch((err: unknown) => {
+        throw keyFailure(err, 'the prediction could not be read');
+      });
+      doc = await this.#collection.get(tenant, predictionId);
+    }
     if (!isLive(doc, wait.now ?? new Date()) || doc.user !== userPseudonym) return undefined;
     const payload = sealedPayloadOf(doc.data);
     // Written before records kept the input (they expire within the retention): feedback on it
@@ -268,15 +392,33 @@ export class PredictionRecords implements PredictionRecordStore {
     return pruneExpired(this.#store, this.#collection, tenant, now);
   }
 
-  /** Erasure: every record the user owns in the tenant, expired or not; how many were deleted. */
-  deleteUser(tenant: string, userPseudonym: string): Promise<number> {
+  /** Erasure: every record the user owns in the tenant, expired or not, and none written late; how many were deleted. */
+  async deleteUser(tenant: string, userPseudonym: string): Promise<number> {
+    await this.#cancelLate((l) => l.tenant === tenant && l.userPseudonym === userPseudonym);
     return this.#collection.deleteByUser(tenant, userPseudonym);
   }
 
-  /** Tenant deletion: every record of the tenant. */
-  deleteTenant(tenant: string): Promise<number> {
+  /** Tenant deletion: every record of the tenant, and none written late. */
+  async deleteTenant(tenant: string): Promise<number> {
+    await this.#cancelLate((l) => l.tenant === tenant);
     return this.#collection.deleteByTenant(tenant);
   }
+}
+
+function lateId(tenant: string, predictionId: string): string {
+  return `${tenant}\u0000${predictionId}`;
+}
+
+function sumLate(outcomes: readonly LateRecordsOutcome[]): LateRecordsOutcome {
+  return outcomes.reduce<LateRecordsOutcome>(
+    (sum, o) => ({
+      stored: sum.stored + o.stored,
+      keyUnavailable: sum.keyUnavailable + o.keyUnavailable,
+      ...((sum.keyError ?? o.keyError) === undefined ? {} : { keyError: sum.keyError ?? o.keyError }),
+      ...((sum.storeError ?? o.storeError) === undefined ? {} : { storeError: sum.storeError ?? o.storeError }),
+    }),
+    NOTHING_LATE,
+  );
 }
 
 function bodyOf(r: PredictionRecord): RecordBody {

@@ -321,10 +321,11 @@ export class Predictor {
   /**
    * Keeps each prediction's input, general output and (when computed) features, sealed with the
    * user's key, so Feedback can name it by id. Written before the answer (Feedback may name the
-   * prediction right after it), but never at the prediction's expense: a record that cannot be
-   * kept in time (no training consent, the user's key not there within `recordWaitMs` or the
-   * deadline, the store down) is left out, and Feedback on that id answers NOT_FOUND (or says why
-   * consent is missing); feedback with the input itself still works.
+   * prediction right after it), but never at the prediction's expense: a record whose key is still
+   * coming after `recordWaitMs` (or at the deadline) is written when it comes, after the answer
+   * (Feedback by its id waits for it); one that cannot be kept (no training consent, the key's
+   * fetch failed, the store down) is left out, and Feedback on that id answers NOT_FOUND (or says
+   * why consent is missing); feedback with the input itself still works.
    */
   async #saveRecords(tenant: string, predictions: readonly { a: Admitted; outcome: FusionOutcome; id: string }[], deadline: number, logger: Logger): Promise<void> {
     if (predictions.length === 0) return;
@@ -348,6 +349,16 @@ export class Predictor {
           "prediction records not stored: the users' data keys could not be had in time; feedback by those prediction ids will answer NOT_FOUND",
         );
       }
+      // Not awaited: the answer goes now, the records follow when their keys come.
+      void saved.late?.then((late) => {
+        if (late.keyUnavailable > 0) {
+          logger.warn(
+            { err: late.keyError, tenant, notStored: late.keyUnavailable },
+            "prediction records not stored: the users' data keys did not come after the answer either; feedback by those prediction ids will answer NOT_FOUND",
+          );
+        }
+        if (late.storeError !== undefined) logger.error({ err: late.storeError, tenant }, 'could not store prediction records: feedback by prediction id will not find them');
+      });
     } catch (err) {
       logger.error({ err, tenant, predictions: records.length }, 'could not store prediction records: feedback by prediction id will not find them');
     }
