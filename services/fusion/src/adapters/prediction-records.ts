@@ -105,7 +105,9 @@ export interface PredictionRecordStats {
 export interface PredictionRecordStore {
   /**
    * Stores the records it can within `wait` and answers what it did; rejects only when the store
-   * itself fails. Resolves once they are stored (Feedback may name them right after the answer).
+   * itself fails. Resolves once they are stored (Feedback may name them right after the answer),
+   * except those deferred for a key still coming: `late` tells what became of them, and `find`
+   * waits for them meanwhile.
    */
   save(tenant: string, records: readonly PredictionRecord[], wait?: KeyWait & { readonly now?: Date | undefined }): Promise<RecordsSaved>;
   /**
