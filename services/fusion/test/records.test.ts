@@ -252,7 +252,13 @@ describe("prediction records sealed with users' keys (real AES-256-GCM keys, rea
       fail = reject;
     });
     gate.catch(() => undefined);
-    const source = { currentKey: async (scope: Parameters<DataKeyRing['currentKey']>[0]) => (await gate, ring.currentKey(scope)), keyFor: ring.keyFor.bind(ring) };
+    const source = {
+      currentKey: async (scope: Parameters<DataKeyRing['currentKey']>[0]) => {
+        await gate;
+        return ring.currentKey(scope);
+      },
+      keyFor: ring.keyFor.bind(ring),
+    };
     return { source, open, fail };
   };
   const lateRecords = (source: ReturnType<typeof slowKeys>['source'], late = { maxWaitMs: 5_000, maxRecords: 10 }) =>

@@ -224,7 +224,10 @@ describe("personal data sealed with users' keys (integration, real privacy servi
     let openGate!: () => void;
     const gate = new Promise<void>((resolve) => (openGate = resolve));
     const slow: FusionDataKeys = {
-      currentKey: async (scope) => (await gate, keys.currentKey(scope)),
+      currentKey: async (scope) => {
+        await gate;
+        return keys.currentKey(scope);
+      },
       keyFor: (scope, keyId) => keys.keyFor(scope, keyId),
       forget: (tenant, userPseudonym) => keys.forget(tenant, userPseudonym),
     };

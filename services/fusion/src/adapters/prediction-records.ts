@@ -267,15 +267,14 @@ export class PredictionRecords implements PredictionRecordStore {
         this.#stats.keyUnavailable += 1;
         return { stored: 0, keyUnavailable: 1, keyError };
       }
+      // Erasure aborts first, then deletes: a write that starts later would outlive it.
+      if (abort.signal.aborted) {
+        this.#stats.keyUnavailable += 1;
+        return { stored: 0, keyUnavailable: 1, keyError: new CancelledError('the user was erased while their prediction record waited for a key') };
+      }
       try {
-        // Erasure aborts first, then deletes: a write that starts later would outlive it.
-        if (abort.signal.aborted) throw new CancelledError('the user was erased while their prediction record waited for a key');
         await this.#submit(tenant, this.#ops(tenant, [{ r, payload }], now));
       } catch (storeError) {
-        if (storeError instanceof CancelledError) {
-          this.#stats.keyUnavailable += 1;
-          return { stored: 0, keyUnavailable: 1, keyError: storeError };
-        }
         return { stored: 0, keyUnavailable: 0, storeError };
       }
       this.#stats.stored += 1;

@@ -17,6 +17,8 @@ import { fieldPath, validateInput, validateKey, validateUserId, type InputLimits
 
 const { Stage, ScoreStatus } = v1;
 
+
+const RECORDS_NOT_STORED = 'could not store prediction records: feedback by prediction id will not find them';
 /** One input to predict, from any of the three RPCs. */
 export interface PredictItem {
   readonly itemId: string;
@@ -357,10 +359,10 @@ export class Predictor {
             "prediction records not stored: the users' data keys did not come after the answer either; feedback by those prediction ids will answer NOT_FOUND",
           );
         }
-        if (late.storeError !== undefined) logger.error({ err: late.storeError, tenant }, 'could not store prediction records: feedback by prediction id will not find them');
+        if (late.storeError !== undefined) logger.error({ err: late.storeError, tenant }, RECORDS_NOT_STORED);
       });
     } catch (err) {
-      logger.error({ err, tenant, predictions: records.length }, 'could not store prediction records: feedback by prediction id will not find them');
+      logger.error({ err, tenant, predictions: records.length }, RECORDS_NOT_STORED);
     }
   }
 }
